@@ -1,0 +1,101 @@
+"""The `nemorouter` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nemorouter.config import Config, ConfigError, load_config
+
+app = typer.Typer(
+    name="nemorouter",
+    help="OpenAI-compatible LLM gateway for document processing at volume.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_CONFIG = "nemorouter.yaml"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"nemorouter: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(f"config error in {path}: {exc}") from None
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", envvar="NEMOROUTER_CONFIG", help="YAML config file")
+    ] = Path(DEFAULT_CONFIG),
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 4000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (needs redis_url)")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the gateway."""
+    from nemorouter import serving
+
+    loaded = _load(config)
+    if workers > 1 and not loaded.settings.redis_url:
+        raise _fail(
+            "--workers > 1 needs settings.redis_url: workers share rate limits, cache, "
+            "circuit breakers and budgets only through Redis"
+        )
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if workers > 1:
+            serving.serve_workers(config, host, port, workers, log_level)
+        else:
+            serving.serve(loaded, host, port, log_level)
+    except ConfigError as exc:
+        raise _fail(f"config error in {config}: {exc}") from None
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def simulate(ctx: typer.Context) -> None:
+    """Run a simulated OpenAI-format provider (see --help for its options)."""
+    from nemorouter.testing.simulated_provider import main as simulated_main
+
+    raise typer.Exit(simulated_main(list(ctx.args)))
+
+
+@app.command()
+def demo(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="config (default: the bundled example)")
+    ] = None,
+) -> None:
+    """Simulated providers + gateway on this machine, and a document page sent through it."""
+    from nemorouter.demo import run_demo
+
+    raise typer.Exit(run_demo(config))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""The configuration file: schema, `os.environ/NAME` references and cross-checks.
+
+Everything wrong with a config is reported as a `ConfigError` naming the key path
+(`deployments[2].provider: ...`), so an operator can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from nemorouter.catalog import CatalogModel, load_catalog
+
+ENV_PREFIX = "os.environ/"
+RESERVED_MODEL_NAMES = frozenset({"auto"})
+
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+Tag = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._:-]*$", max_length=64)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ProviderType = Literal[
+    "vertex", "anthropic-vertex", "gemini", "anthropic", "openai", "openai-compatible"
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located by its key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    ttl_s: NonNegativeInt = 86400
+    scope: Literal["key", "team", "global"] = "team"
+
+
+class Settings(_Section):
+    master_key: Annotated[str, msgspec.Meta(min_length=8)]
+    database_url: str = "sqlite:///./nemorouter.db"
+    redis_url: str | None = None
+    request_timeout_s: PositiveFloat = 120.0
+    connect_timeout_s: PositiveFloat = 10.0
+    max_body_mb: PositiveFloat = 50.0
+    # Retries of a retryable upstream failure before the request (or chain link) fails.
+    retries: NonNegativeInt = 1
+    # Tags required of requests that name none (until per-key default tags exist).
+    default_tags: tuple[Tag, ...] = ()
+    cache: CacheSettings = CacheSettings()
+
+
+class ProviderConfig(_Section):
+    type: ProviderType
+    base_url: str | None = None
+    api_key: str | None = None
+    project: str | None = None
+    location: str | None = None
+    credentials: str | None = None
+    max_connections: PositiveInt = 512
+
+
+class PricingConfig(_Section):
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cached_input_per_mtok: Decimal | None = None
+
+
+class DeploymentConfig(_Section):
+    id: Name
+    model: Name
+    provider: Name
+    provider_model: str | None = None
+    rpm: NonNegativeInt | None = None
+    tpm: NonNegativeInt | None = None
+    tags: tuple[Tag, ...] = ()
+    pricing: PricingConfig | None = None
+    context_window: PositiveInt | None = None
+    max_output_tokens: PositiveInt | None = None
+
+    @property
+    def upstream_model(self) -> str:
+        return self.provider_model or self.model
+
+
+class Config(_Section):
+    settings: Settings
+    providers: dict[Name, ProviderConfig]
+    deployments: tuple[DeploymentConfig, ...]
+    groups: dict[Name, tuple[Name, ...]] = {}
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.settings.max_body_mb * 1024 * 1024)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Deployed model names in config order, each once."""
+        return list(dict.fromkeys(d.model for d in self.deployments))
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, resolve and validate a YAML config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data, env)
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("", "the config must be a mapping with settings, providers, deployments")
+    data = _resolve_env(data, "", os.environ if env is None else env)
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown section (expected one of {sorted(_SECTIONS)})")
+    for section in ("settings", "providers", "deployments"):
+        if data.get(section) is None:
+            raise ConfigError(section, "this section is required")
+    # Sections are converted piecewise so an error inside a mapping names its key
+    # (msgspec alone would say `providers[...]`).
+    config = Config(
+        settings=_convert(data["settings"], Settings, "settings"),
+        providers={
+            name: _convert(value, ProviderConfig, f"providers.{name}")
+            for name, value in _mapping(data["providers"], "providers").items()
+        },
+        deployments=tuple(
+            _convert(value, DeploymentConfig, f"deployments[{i}]")
+            for i, value in enumerate(_sequence(data["deployments"], "deployments"))
+        ),
+        groups={
+            name: _convert(value, tuple[Name, ...], f"groups.{name}")
+            for name, value in _mapping(data.get("groups") or {}, "groups").items()
+        },
+    )
+    _check(config)
+    return config
+
+
+_SECTIONS = frozenset({"settings", "providers", "deployments", "groups"})
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
+
+
+def _convert(value: Any, kind: Any, path: str) -> Any:
+    """msgspec conversion; its "msg - at `$.a[0]`" becomes ConfigError(path + ".a[0]", msg)."""
+    try:
+        return msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        assert match is not None
+        message = match["msg"]
+        raise ConfigError(path + (match["path"] or ""), message[:1].lower() + message[1:]) from None
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(path, "expected a mapping of names to entries")
+    return {str(k): v for k, v in value.items()}
+
+
+def _sequence(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(path, "expected a list")
+    return value
+
+
+def _resolve_env(node: Any, path: str, env: Mapping[str, str]) -> Any:
+    """Replace every `os.environ/NAME` string by the variable's value."""
+    if isinstance(node, dict):
+        return {k: _resolve_env(v, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
+    if isinstance(node, str) and node.startswith(ENV_PREFIX):
+        name = node[len(ENV_PREFIX) :]
+        if name not in env:
+            raise ConfigError(path, f"environment variable {name} is not set")
+        return env[name]
+    return node
+
+
+# --- cross-checks ------------------------------------------------------------------------
+
+_NEEDS = {
+    "vertex": ("project", "location"),
+    "anthropic-vertex": ("project", "location"),
+    "gemini": ("api_key",),
+    "anthropic": ("api_key",),
+    "openai": ("api_key",),
+    "openai-compatible": ("base_url",),
+}
+
+
+def _check(config: Config) -> None:
+    for name, provider in config.providers.items():
+        for field in _NEEDS[provider.type]:
+            if not getattr(provider, field):
+                raise ConfigError(
+                    f"providers.{name}.{field}", f"required for a provider of type {provider.type}"
+                )
+        if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"providers.{name}.base_url", "must start with http:// or https://")
+    if not config.deployments:
+        raise ConfigError("deployments", "at least one deployment is required")
+    catalog = load_catalog()
+    seen_ids: set[str] = set()
+    for i, dep in enumerate(config.deployments):
+        _check_deployment(config, dep, f"deployments[{i}]", catalog)
+        if dep.id in seen_ids:
+            raise ConfigError(f"deployments[{i}].id", f"duplicate deployment id {dep.id!r}")
+        seen_ids.add(dep.id)
+    _check_groups(config)
+
+
+def _check_deployment(
+    config: Config, dep: DeploymentConfig, path: str, catalog: dict[str, CatalogModel]
+) -> None:
+    if dep.provider not in config.providers:
+        known = ", ".join(sorted(config.providers)) or "none"
+        raise ConfigError(f"{path}.provider", f"unknown provider {dep.provider!r} (known: {known})")
+    if dep.model in RESERVED_MODEL_NAMES:
+        raise ConfigError(f"{path}.model", f"{dep.model!r} is reserved")
+    if dep.pricing is not None:
+        for field in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
+            value = getattr(dep.pricing, field)
+            if value is not None and (not value.is_finite() or value < 0):
+                raise ConfigError(f"{path}.pricing.{field}", "must be a non-negative decimal")
+    if dep.model not in catalog:
+        missing = [f for f in ("pricing", "context_window") if getattr(dep, f) is None]
+        if missing:
+            raise ConfigError(
+                f"{path}.model",
+                f"{dep.model!r} is not in the catalog; declare {' and '.join(missing)} "
+                "(and tags) for it",
+            )
+
+
+def _check_groups(config: Config) -> None:
+    models = set(config.model_names)
+    for name, members in config.groups.items():
+        path = f"groups.{name}"
+        if name in models or name in RESERVED_MODEL_NAMES:
+            raise ConfigError(path, f"group name {name!r} clashes with a model name")
+        if not members:
+            raise ConfigError(path, "a group needs at least one model")
+        for j, member in enumerate(members):
+            if member not in models:
+                raise ConfigError(
+                    f"{path}[{j}]", f"unknown model {member!r} (no deployment serves it)"
+                )
+        if len(set(members)) != len(members):
+            raise ConfigError(path, "a model appears twice in the chain")

@@ -1,0 +1,90 @@
+"""The configured deployments at run time: which serve a model, and how busy each is."""
+
+from __future__ import annotations
+
+from nemorouter.catalog import CatalogModel, Pricing, load_catalog
+from nemorouter.config import Config, DeploymentConfig
+from nemorouter.providers.base import ProviderAdapter
+
+AUTO = "auto"
+
+
+class Deployment:
+    """One model at one provider, with its live in-flight count."""
+
+    __slots__ = (
+        "adapter",
+        "config",
+        "context_window",
+        "id",
+        "in_flight",
+        "max_output_tokens",
+        "model",
+        "pricing",
+        "tags",
+    )
+
+    def __init__(
+        self, config: DeploymentConfig, adapter: ProviderAdapter, facts: CatalogModel | None
+    ) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.id = config.id
+        self.model = config.model
+        own = frozenset(config.tags)
+        self.tags = own | facts.capabilities if facts else own
+        self.context_window = config.context_window or (facts.context_window if facts else 0)
+        self.max_output_tokens = config.max_output_tokens or (
+            facts.max_output_tokens if facts else None
+        )
+        pricing = facts.pricing if facts else None
+        if config.pricing is not None:
+            pricing = Pricing(
+                config.pricing.input_per_mtok,
+                config.pricing.output_per_mtok,
+                config.pricing.cached_input_per_mtok,
+            )
+        self.pricing = pricing
+        self.in_flight = 0
+
+
+class DeploymentPool:
+    """Deployments by model, and the model chains that `model` names resolve to."""
+
+    def __init__(self, config: Config, adapters: dict[str, ProviderAdapter]) -> None:
+        catalog = load_catalog()
+        self.by_model: dict[str, list[Deployment]] = {}
+        for dep in config.deployments:
+            deployment = Deployment(dep, adapters[dep.provider], catalog.get(dep.model))
+            self.by_model.setdefault(dep.model, []).append(deployment)
+        self.groups = {name: list(chain) for name, chain in config.groups.items()}
+        self._auto = list(self.by_model)
+        self._turn = 0
+
+    def chain(self, name: str) -> list[str] | None:
+        """The ordered models a requested name stands for, or None if it names nothing."""
+        if name in self.by_model:
+            return [name]
+        if name in self.groups:
+            return self.groups[name]
+        if name == AUTO:
+            return self._auto
+        return None
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.by_model, *self.groups]
+
+    def pick(self, model: str, exclude: set[str]) -> Deployment | None:
+        """The least busy deployment of `model` not in `exclude`; ties rotate."""
+        candidates = self.by_model[model]
+        count = len(candidates)
+        self._turn += 1
+        best: Deployment | None = None
+        for i in range(count):
+            deployment = candidates[(self._turn + i) % count]
+            if deployment.id in exclude:
+                continue
+            if best is None or deployment.in_flight < best.in_flight:
+                best = deployment
+        return best

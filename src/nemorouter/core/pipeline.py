@@ -1,0 +1,51 @@
+"""The request pipeline: auth → parse → route. The HTTP layer calls `chat`, nothing else.
+
+Later stages (tags, limits and budgets, cache, cost, spend record) slot in here in order.
+"""
+
+from __future__ import annotations
+
+from nemorouter.config import Config
+from nemorouter.core.auth import Authenticator
+from nemorouter.core.deployments import DeploymentPool
+from nemorouter.core.request import ChatRequest, parse_chat_request
+from nemorouter.core.router import Routed, Router
+from nemorouter.providers import build_adapter
+from nemorouter.providers.base import ProviderAdapter
+
+
+class Pipeline:
+    """Everything a request passes through, built once from the config."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.auth = Authenticator(config.settings.master_key)
+        used = {d.provider for d in config.deployments}
+        self.adapters: dict[str, ProviderAdapter] = {
+            name: build_adapter(name, provider, config.settings)
+            for name, provider in config.providers.items()
+            if name in used
+        }
+        self.pool = DeploymentPool(config, self.adapters)
+        self.router = Router(self.pool, config.settings.retries)
+        self.started = False
+
+    async def start(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.start()
+        self.started = True
+
+    async def close(self) -> None:
+        self.started = False
+        for adapter in self.adapters.values():
+            await adapter.close()
+
+    async def chat(
+        self, raw: bytes, authorization: bytes | None, request_id: str
+    ) -> tuple[ChatRequest, Routed]:
+        """Answer one chat-completions body: a completion, or an open stream."""
+        self.auth.check(authorization)
+        request = parse_chat_request(raw)
+        if request.stream:
+            return request, await self.router.open_stream(request, request_id)
+        return request, await self.router.complete(request, request_id)

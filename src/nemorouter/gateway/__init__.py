@@ -1,0 +1,1 @@
+"""The HTTP surface: routes, framing and error answers; no business logic."""

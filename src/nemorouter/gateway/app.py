@@ -1,0 +1,96 @@
+"""The Starlette application: routes, lifespan, OpenAI-shaped errors for everything."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nemorouter.config import Config
+from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
+from nemorouter.core.pipeline import Pipeline
+from nemorouter.gateway.chat import ChatCompletionsEndpoint
+from nemorouter.gateway.models import models_listing
+
+log = logging.getLogger("nemorouter.gateway")
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
+
+
+def create_app(config: Config) -> Starlette:
+    """Build the gateway for `config`; providers connect when the server starts."""
+    pipeline = Pipeline(config)
+    chat = ChatCompletionsEndpoint(pipeline)
+    created = int(time.time())
+
+    async def list_models(request: Request) -> Response:
+        pipeline.auth.check(request.headers.get("authorization", "").encode() or None)
+        return JSONResponse(models_listing(pipeline.pool, created))
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        if not pipeline.started:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ready", "deployments": len(config.deployments)})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pipeline.start()
+        # Start-up objects live for the whole process: keep them out of every GC pass.
+        gc.collect()
+        gc.freeze()
+        log.info("gateway ready: %d deployments", len(config.deployments))
+        try:
+            yield
+        finally:
+            await pipeline.close()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/models", list_models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+        ],
+        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.pipeline = pipeline
+    return app
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return Response(
+        exc.to_json(), status_code=exc.status, headers=exc.headers, media_type="application/json"
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = not_found_route(request.url.path)
+    elif exc.status_code == 405:
+        error = method_not_allowed(request.method, request.url.path)
+    else:
+        error = GatewayError(exc.status_code, "http_error", str(exc.detail))
+    return await _gateway_error(request, error)

@@ -1,0 +1,138 @@
+"""`POST /v1/chat/completions` as a raw ASGI endpoint: the gateway's hot path."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgspec
+
+from nemorouter.core.errors import GatewayError
+from nemorouter.core.pipeline import Pipeline
+from nemorouter.core.router import Routed
+from nemorouter.gateway.asgi import (
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    client_request_id,
+    new_request_id,
+    read_body,
+    send_bytes,
+    send_error,
+)
+from nemorouter.providers.base import UpstreamFailure
+
+log = logging.getLogger("nemorouter.gateway")
+_encode = msgspec.json.Encoder().encode
+_DONE = b"data: [DONE]\n\n"
+
+
+class ChatCompletionsEndpoint:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.limit = pipeline.config.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        authorization = content_length = given_id = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"x-request-id":
+                given_id = value
+        request_id = client_request_id(given_id) or new_request_id()
+        try:
+            raw = await read_body(receive, self.limit, content_length)
+            _, routed = await self.pipeline.chat(raw, authorization, request_id)
+        except GatewayError as error:
+            await send_error(send, error, request_id)
+            return
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("request %s: unexpected error", request_id)
+            await send_error(send, _internal_error(request_id), request_id)
+            return
+        if routed.stream is not None:
+            await _send_stream(send, routed, request_id, started)
+            return
+        response = routed.response
+        assert response is not None
+        response["model"] = routed.deployment.model
+        body = _encode(response)
+        await send_bytes(send, 200, body, _headers(routed, request_id, started))
+
+
+def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[bytes, bytes]]:
+    overhead_ms = (time.perf_counter() - started - routed.upstream_s) * 1000.0
+    deployment = routed.deployment
+    return [
+        (b"x-request-id", request_id.encode()),
+        (b"x-nemo-model", deployment.model.encode()),
+        (b"x-nemo-deployment", deployment.id.encode()),
+        (b"x-nemo-attempts", str(routed.attempts).encode()),
+        (b"x-nemo-fallbacks", str(routed.fallbacks).encode()),
+        (b"x-nemo-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
+    ]
+
+
+async def _send_stream(send: Send, routed: Routed, request_id: str, started: float) -> None:
+    """Relay the upstream chunks as server-sent events.
+
+    The status line is already committed, so a failure from here on can only be
+    reported in-band, as an `error` event (the OpenAI SDK raises it as an APIError).
+    """
+    stream = routed.stream
+    assert stream is not None
+    model = routed.deployment.model
+    headers = _headers(routed, request_id, started)
+    headers += [
+        (b"content-type", b"text/event-stream"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+    ]
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            async for chunk in stream:
+                chunk["model"] = model
+                await _event(send, chunk)
+        except UpstreamFailure as failure:
+            log.warning("request %s: stream broke: %s", request_id, failure.describe())
+            await _event(send, _stream_error(failure, request_id))
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.body", "body": _DONE})
+    except OSError:
+        log.info("request %s: client went away mid-stream", request_id)
+    finally:
+        await stream.aclose()
+
+
+async def _event(send: Send, data: dict[str, Any]) -> None:
+    await send(
+        {
+            "type": "http.response.body",
+            "body": b"data: " + _encode(data) + b"\n\n",
+            "more_body": True,
+        }
+    )
+
+
+def _stream_error(failure: UpstreamFailure, request_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": f"The provider stream broke off: {failure.describe()} (request {request_id})",
+            "type": "api_error",
+            "param": None,
+            "code": "stream_interrupted",
+        }
+    }
+
+
+def _internal_error(request_id: str) -> GatewayError:
+    return GatewayError(500, "internal_error", f"Internal gateway error (request {request_id}).")

@@ -1,0 +1,87 @@
+"""The adapter interface every provider wire format implements, and its failure taxonomy.
+
+An adapter takes the canonical (OpenAI-format) request and returns canonical answers:
+a completion dict, or an async iterator of chunk dicts. Everything that goes wrong upstream
+comes back as an `UpstreamFailure` whose `kind` tells the router what to do next.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from nemorouter.config import DeploymentConfig
+
+
+class FailureKind(enum.StrEnum):
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    # The provider refused the request itself (bad image, bad parameter): no point retrying.
+    CLIENT_ERROR = "client_error"
+
+
+RETRYABLE = frozenset(
+    {
+        FailureKind.TIMEOUT,
+        FailureKind.CONNECTION,
+        FailureKind.RATE_LIMITED,
+        FailureKind.SERVER_ERROR,
+    }
+)
+
+
+class UpstreamFailure(Exception):
+    """A failed call to a provider, classified."""
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+    def describe(self) -> str:
+        status = f" {self.status}" if self.status else ""
+        hint = f", retry after {self.retry_after:g}s" if self.retry_after is not None else ""
+        return f"{self.kind}{status}: {self.message}{hint}"
+
+
+class ChunkStream(Protocol):
+    """An open upstream stream: the status line has arrived, chunks follow."""
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderAdapter(Protocol):
+    """One provider endpoint (its credentials and its pooled connections)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open pooled connections; called once inside the server's event loop."""
+
+    async def close(self) -> None: ...
+
+    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
+        """One non-streaming completion of the canonical `body` (OpenAI format, gateway
+        fields removed, `model` still the client's), returned in the OpenAI response shape."""
+
+    async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> ChunkStream:
+        """Start a streaming completion; failures before the first byte raise here,
+        so the router can still retry them. Later failures raise while iterating."""

@@ -1,0 +1,96 @@
+"""Classify upstream failures (status codes, retry hints, socket errors) for the router."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import msgspec
+
+from nemorouter.providers.base import FailureKind, UpstreamFailure
+
+# Hints beyond this are treated as "not soon": the router fails over instead of waiting.
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The provider's retry hint: `retry-after-ms`, else `retry-after` (seconds or HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return _clamp(float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return _clamp(float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return _clamp(when.timestamp() - time.time())
+
+
+def _clamp(seconds: float) -> float | None:
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def error_message(raw: bytes) -> str:
+    """The provider's own error message, from the OpenAI, Google or Anthropic error shapes."""
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        text = raw[:300].decode("utf-8", "replace").strip()
+        return text or "(empty body)"
+    if isinstance(data, list) and data:  # Vertex wraps errors in a list
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"][:500]
+        if isinstance(err, str):
+            return err[:500]
+    return raw[:300].decode("utf-8", "replace")
+
+
+def classify_status(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamFailure:
+    """A non-200 answer from the provider."""
+    message = error_message(raw)
+    if status == 429:
+        return UpstreamFailure(
+            FailureKind.RATE_LIMITED,
+            message,
+            status=status,
+            retry_after=retry_after_seconds(headers),
+        )
+    if status == 408:
+        return UpstreamFailure(FailureKind.TIMEOUT, message, status=status)
+    if status in (400, 413, 422):
+        return UpstreamFailure(FailureKind.CLIENT_ERROR, message, status=status)
+    # 401/403/404 from a provider mean our credentials or model name are wrong at that
+    # deployment, not that the client erred: another deployment may well succeed.
+    return UpstreamFailure(
+        FailureKind.SERVER_ERROR, message, status=status, retry_after=retry_after_seconds(headers)
+    )
+
+
+def classify_exception(exc: BaseException) -> UpstreamFailure:
+    """A failure below HTTP: timeouts, refused or dropped connections."""
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamFailure(FailureKind.TIMEOUT, "provider did not answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamFailure(FailureKind.CONNECTION, f"cannot connect: {exc.os_error}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamFailure(FailureKind.CONNECTION, "provider closed the connection")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamFailure(FailureKind.CONNECTION, "provider cut the response short")
+    return UpstreamFailure(FailureKind.CONNECTION, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,73 @@
+"""Upstream failures are classified so the router knows whether to retry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from email.utils import formatdate
+
+import aiohttp
+import pytest
+
+from nemorouter.providers.base import FailureKind
+from nemorouter.providers.classify import (
+    classify_exception,
+    classify_status,
+    error_message,
+    retry_after_seconds,
+)
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_seconds({"retry-after": "7"}) == 7.0
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after_seconds({}) is None
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    date = formatdate(time.time() + 30, usegmt=True)
+    hint = retry_after_seconds({"retry-after": date})
+    assert hint is not None and 25 <= hint <= 31
+    assert retry_after_seconds({"retry-after": "-3"}) == 0.0
+
+
+def test_error_message_shapes() -> None:
+    openai = json.dumps({"error": {"message": "bad image", "type": "invalid_request_error"}})
+    google = json.dumps([{"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}])
+    anthropic = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    assert error_message(openai.encode()) == "bad image"
+    assert error_message(google.encode()) == "Resource exhausted"
+    assert error_message(anthropic.encode()) == "Overloaded"
+    assert error_message(b"<html>502 Bad Gateway</html>") == "<html>502 Bad Gateway</html>"
+    assert error_message(b"") == "(empty body)"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (429, FailureKind.RATE_LIMITED, True),
+        (408, FailureKind.TIMEOUT, True),
+        (500, FailureKind.SERVER_ERROR, True),
+        (503, FailureKind.SERVER_ERROR, True),
+        (529, FailureKind.SERVER_ERROR, True),
+        (401, FailureKind.SERVER_ERROR, True),  # the gateway's credentials, not the client's
+        (404, FailureKind.SERVER_ERROR, True),
+        (400, FailureKind.CLIENT_ERROR, False),
+        (413, FailureKind.CLIENT_ERROR, False),
+        (422, FailureKind.CLIENT_ERROR, False),
+    ],
+)
+def test_status_classification(status: int, kind: FailureKind, retryable: bool) -> None:
+    failure = classify_status(status, {"retry-after": "3"}, b'{"error": {"message": "x"}}')
+    assert failure.kind is kind
+    assert failure.retryable is retryable
+    assert failure.status == status
+    if status == 429:
+        assert failure.retry_after == 3.0
+
+
+def test_exception_classification() -> None:
+    assert classify_exception(asyncio.TimeoutError()).kind is FailureKind.TIMEOUT
+    assert classify_exception(aiohttp.ServerTimeoutError()).kind is FailureKind.TIMEOUT
+    assert classify_exception(aiohttp.ServerDisconnectedError()).kind is FailureKind.CONNECTION
+    assert classify_exception(aiohttp.ClientPayloadError("cut")).kind is FailureKind.CONNECTION
+    assert classify_exception(ConnectionResetError()).kind is FailureKind.CONNECTION

@@ -1,0 +1,78 @@
+"""Parsing the chat-completions body once at the edge."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nemorouter.core.errors import GatewayError
+from nemorouter.core.request import parse_chat_request
+
+
+def raw(body: object) -> bytes:
+    return json.dumps(body).encode()
+
+
+def test_parses_and_strips_gateway_fields() -> None:
+    body = {
+        "model": "gemini-2.5-pro",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tags": ["vision"],
+        "metadata": {"job_id": "j1"},
+        "nemo_cache": False,
+        "temperature": 0,
+    }
+    request = parse_chat_request(raw(body))
+    assert request.model == "gemini-2.5-pro"
+    assert request.stream is False
+    assert request.has_images is False
+    assert request.body == {
+        "model": "gemini-2.5-pro",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0,
+    }
+    assert request.extras == {"tags": ["vision"], "metadata": {"job_id": "j1"}, "nemo_cache": False}
+
+
+def test_detects_image_parts_and_stream() -> None:
+    content = [
+        {"type": "text", "text": "read this"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]
+    request = parse_chat_request(
+        raw({"model": "m", "stream": True, "messages": [{"role": "user", "content": content}]})
+    )
+    assert request.stream is True
+    assert request.has_images is True
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (raw({"messages": [{"role": "user", "content": "x"}]}), "'model'"),
+        (raw({"model": "", "messages": [{"role": "user", "content": "x"}]}), "'model'"),
+        (raw({"model": "m"}), "'messages'"),
+        (raw({"model": "m", "messages": []}), "'messages'"),
+        (raw({"model": "m", "messages": ["hi"]}), "messages[0]"),
+        (raw({"model": "m", "messages": [{"role": "robot", "content": "x"}]}), "messages[0].role"),
+        (raw({"model": "m", "messages": [{"role": "user", "content": 5}]}), "messages[0].content"),
+        (raw({"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]}), "'type'"),
+        (
+            raw({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}),
+            "image_url.url",
+        ),
+        (raw({"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}), "'stream'"),
+    ],
+)
+def test_invalid_bodies_are_400(payload: bytes, fragment: str) -> None:
+    with pytest.raises(GatewayError) as info:
+        parse_chat_request(payload)
+    assert info.value.status == 400
+    assert info.value.code == "invalid_request"
+    assert fragment in info.value.message
+    body = info.value.body()["error"]
+    assert set(body) == {"message", "type", "param", "code"}
+    assert body["type"] == "invalid_request_error"
