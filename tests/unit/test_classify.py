@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from email.utils import formatdate
@@ -32,8 +31,12 @@ def test_retry_after_forms() -> None:
 
 def test_error_message_shapes() -> None:
     openai = json.dumps({"error": {"message": "bad image", "type": "invalid_request_error"}})
-    google = json.dumps([{"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}])
-    anthropic = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    google = json.dumps(
+        [{"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}]
+    )
+    anthropic = json.dumps(
+        {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    )
     assert error_message(openai.encode()) == "bad image"
     assert error_message(google.encode()) == "Resource exhausted"
     assert error_message(anthropic.encode()) == "Overloaded"
@@ -66,7 +69,7 @@ def test_status_classification(status: int, kind: FailureKind, retryable: bool) 
 
 
 def test_exception_classification() -> None:
-    assert classify_exception(asyncio.TimeoutError()).kind is FailureKind.TIMEOUT
+    assert classify_exception(TimeoutError()).kind is FailureKind.TIMEOUT
     assert classify_exception(aiohttp.ServerTimeoutError()).kind is FailureKind.TIMEOUT
     assert classify_exception(aiohttp.ServerDisconnectedError()).kind is FailureKind.CONNECTION
     assert classify_exception(aiohttp.ClientPayloadError("cut")).kind is FailureKind.CONNECTION

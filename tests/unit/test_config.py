@@ -44,7 +44,11 @@ def test_example_config_loads() -> None:
     assert config.settings.master_key == ENV["NEMOROUTER_MASTER_KEY"]
     assert config.providers["sim"].base_url == ENV["NEMOROUTER_SIM_URL"]
     assert config.providers["sim"].api_key == "none"
-    assert config.groups["document-vision"] == ("gemini-2.5-pro", "claude-sonnet-4-5", "gemini-2.5-flash")
+    assert config.groups["document-vision"] == (
+        "gemini-2.5-pro",
+        "claude-sonnet-4-5",
+        "gemini-2.5-flash",
+    )
     assert config.settings.cache.scope == "team"
     qwen = next(d for d in config.deployments if d.id == "qwen-sim")
     assert qwen.pricing is not None and qwen.pricing.input_per_mtok == Decimal("0")
@@ -70,26 +74,70 @@ def test_env_reference_resolved_and_converted() -> None:
         (with_change("deployments/0/rpm", -1), "deployments[0].rpm", ">= 0"),
         (with_change("deployments/1/tpm", -5), "deployments[1].tpm", ">= 0"),
         (with_change("providers/sim/type", "azure"), "providers.sim.type", "invalid enum value"),
-        (with_change("deployments/0/provider", "nowhere"), "deployments[0].provider", "unknown provider 'nowhere'"),
-        (with_change("groups/docs", ["gemini-2.5-pro", "gpt-9"]), "groups.docs[1]", "unknown model 'gpt-9'"),
+        (
+            with_change("deployments/0/provider", "nowhere"),
+            "deployments[0].provider",
+            "unknown provider 'nowhere'",
+        ),
+        (
+            with_change("groups/docs", ["gemini-2.5-pro", "gpt-9"]),
+            "groups.docs[1]",
+            "unknown model 'gpt-9'",
+        ),
         (with_change("groups/docs", []), "groups.docs", "at least one model"),
-        (with_change("groups/gemini-2.5-pro", ["gemini-2.5-flash"]), "groups.gemini-2.5-pro", "clashes"),
-        (with_change("settings/master_key", "os.environ/NOPE_UNSET"), "settings.master_key", "NOPE_UNSET is not set"),
+        (
+            with_change("groups/gemini-2.5-pro", ["gemini-2.5-flash"]),
+            "groups.gemini-2.5-pro",
+            "clashes",
+        ),
+        (
+            with_change("settings/master_key", "os.environ/NOPE_UNSET"),
+            "settings.master_key",
+            "NOPE_UNSET is not set",
+        ),
         (with_change("settings/master_key", "short"), "settings.master_key", "length >= 8"),
-        (with_change("settings/cache", {"enabled": True, "scope": "planet"}), "settings.cache.scope", "invalid enum"),
+        (
+            with_change("settings/cache", {"enabled": True, "scope": "planet"}),
+            "settings.cache.scope",
+            "invalid enum",
+        ),
         (with_change("settings/request_timeout_s", 0), "settings.request_timeout_s", "> 0"),
         (with_change("settings/max_body_mb", -1), "settings.max_body_mb", "> 0"),
         (with_change("settings/cach", {}), "settings", "unknown field `cach`"),
-        (with_change("providers/sim", {"type": "openai-compatible"}), "providers.sim.base_url", "required"),
+        (
+            with_change("providers/sim", {"type": "openai-compatible"}),
+            "providers.sim.base_url",
+            "required",
+        ),
         (with_change("providers/sim", {"type": "gemini"}), "providers.sim.api_key", "required"),
-        (with_change("providers/sim", {"type": "vertex", "project": "p"}), "providers.sim.location", "required"),
+        (
+            with_change("providers/sim", {"type": "vertex", "project": "p"}),
+            "providers.sim.location",
+            "required",
+        ),
         (with_change("providers/sim/base_url", "ftp://x"), "providers.sim.base_url", "http"),
         (with_change("deployments/1/id", "pro"), "deployments[1].id", "duplicate"),
         (with_change("deployments/0/model", "auto"), "deployments[0].model", "reserved"),
-        (with_change("deployments/0/model", "my-own-model"), "deployments[0].model", "declare pricing and context_window"),
-        (with_change("deployments/0/tags", ["Vision!"]), "deployments[0].tags[0]", "matching regex"),
-        (with_change("deployments/0/pricing", {"input_per_mtok": "abc", "output_per_mtok": "1"}), "deployments[0].pricing.input_per_mtok", "decimal"),
-        (with_change("deployments/0/pricing", {"input_per_mtok": "-1", "output_per_mtok": "1"}), "deployments[0].pricing.input_per_mtok", "non-negative"),
+        (
+            with_change("deployments/0/model", "my-own-model"),
+            "deployments[0].model",
+            "declare pricing and context_window",
+        ),
+        (
+            with_change("deployments/0/tags", ["Vision!"]),
+            "deployments[0].tags[0]",
+            "matching regex",
+        ),
+        (
+            with_change("deployments/0/pricing", {"input_per_mtok": "abc", "output_per_mtok": "1"}),
+            "deployments[0].pricing.input_per_mtok",
+            "decimal",
+        ),
+        (
+            with_change("deployments/0/pricing", {"input_per_mtok": "-1", "output_per_mtok": "1"}),
+            "deployments[0].pricing.input_per_mtok",
+            "non-negative",
+        ),
         (with_change("deployments", []), "deployments", "at least one"),
     ],
 )

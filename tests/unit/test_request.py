@@ -61,10 +61,20 @@ def test_detects_image_parts_and_stream() -> None:
         (raw({"model": "m", "messages": [{"role": "user", "content": 5}]}), "messages[0].content"),
         (raw({"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]}), "'type'"),
         (
-            raw({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}),
+            raw(
+                {
+                    "model": "m",
+                    "messages": [
+                        {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}
+                    ],
+                }
+            ),
             "image_url.url",
         ),
-        (raw({"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}), "'stream'"),
+        (
+            raw({"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}),
+            "'stream'",
+        ),
     ],
 )
 def test_invalid_bodies_are_400(payload: bytes, fragment: str) -> None:

@@ -90,7 +90,9 @@ def request(model: str, stream: bool = False) -> Any:
     )
 
 
-def fail(kind: FailureKind, status: int | None = None, retry_after: float | None = None) -> UpstreamFailure:
+def fail(
+    kind: FailureKind, status: int | None = None, retry_after: float | None = None
+) -> UpstreamFailure:
     return UpstreamFailure(kind, "simulated", status=status, retry_after=retry_after)
 
 
@@ -107,7 +109,10 @@ async def test_least_in_flight_spreads_load() -> None:
 
 async def test_retry_goes_to_the_other_deployment() -> None:
     router, adapter, _ = setup()
-    adapter.script = {"pro-a": [fail(FailureKind.SERVER_ERROR, 503)], "pro-b": [fail(FailureKind.SERVER_ERROR, 503)]}
+    adapter.script = {
+        "pro-a": [fail(FailureKind.SERVER_ERROR, 503)],
+        "pro-b": [fail(FailureKind.SERVER_ERROR, 503)],
+    }
     routed = await router.complete(request("chain"), "r")
     # both pro deployments failed once each (one retry), then the chain fell back to flash
     assert sorted(adapter.calls[:2]) == ["pro-a", "pro-b"]
@@ -172,7 +177,10 @@ async def test_all_failed_lists_attempts_and_504_on_timeout() -> None:
 
 async def test_all_failed_is_503_when_last_was_not_a_timeout() -> None:
     router, adapter, _ = setup(retries=1)
-    adapter.script = {"pro-a": [fail(FailureKind.CONNECTION)], "pro-b": [fail(FailureKind.CONNECTION)]}
+    adapter.script = {
+        "pro-a": [fail(FailureKind.CONNECTION)],
+        "pro-b": [fail(FailureKind.CONNECTION)],
+    }
     with pytest.raises(GatewayError) as info:
         await router.complete(request("gemini-2.5-pro"), "r")
     assert info.value.status == 503
@@ -189,7 +197,7 @@ async def test_no_retries_when_configured_off() -> None:
 
 
 async def test_unknown_model_is_404_and_auto_uses_everything() -> None:
-    router, adapter, _ = setup()
+    router, _adapter, _ = setup()
     with pytest.raises(GatewayError) as info:
         await router.complete(request("gpt-9"), "r")
     assert info.value.status == 404
@@ -200,7 +208,7 @@ async def test_unknown_model_is_404_and_auto_uses_everything() -> None:
 
 
 async def test_stream_holds_deployment_until_closed() -> None:
-    router, adapter, pool = setup()
+    router, _adapter, pool = setup()
     routed = await router.open_stream(request("gemini-2.5-flash", stream=True), "r")
     flash = pool.by_model["gemini-2.5-flash"][0]
     assert flash.in_flight == 1

@@ -1,0 +1,120 @@
+"""Deterministic answers and token usage for the simulated provider.
+
+Everything here depends only on the request body (never on time or randomness), so the same
+messages always produce the same content and usage: the gateway's caching, retry and accounting
+tests can compare answers across calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from nemorouter.testing.schema_instance import generate_instance
+
+IMAGE_TOKENS = 258  # Gemini 2.x cost of one small image / tile
+CHARS_PER_TOKEN = 4
+
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+@dataclass(slots=True)
+class SimAnswer:
+    content: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+def messages_digest(messages: Any) -> str:
+    """Hex digest of the canonical (key-sorted, compact) JSON of the messages."""
+    return hashlib.sha256(_encode_sorted(messages)).hexdigest()
+
+
+def count_inputs(messages: list[Any]) -> tuple[int, int]:
+    """Return (image parts, text characters) over all messages."""
+    images = chars = 0
+    for msg in messages:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                kind = part.get("type")
+                if kind == "image_url":
+                    images += 1
+                elif kind == "text" and isinstance(part.get("text"), str):
+                    chars += len(part["text"])
+    return images, chars
+
+
+def completion_tokens(content: str) -> int:
+    return max(1, math.ceil(len(content) / CHARS_PER_TOKEN))
+
+
+def build_answer(body: dict[str, Any]) -> SimAnswer:
+    """Answer a validated chat-completions request body.
+
+    Raises ValueError when a `json_schema` response format cannot be satisfied.
+    """
+    messages: list[Any] = body["messages"]
+    model = body["model"]
+    digest = messages_digest(messages)
+    images, chars = count_inputs(messages)
+    prompt = math.ceil(chars / CHARS_PER_TOKEN) + IMAGE_TOKENS * images
+    fmt = body.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+        schema = spec.get("schema", {}) if isinstance(spec, dict) else {}
+        value = generate_instance(schema, seed=int(digest[:16], 16))
+        content = msgspec.json.encode(value).decode()
+        return SimAnswer(content, "stop", prompt, completion_tokens(content))
+    if kind == "json_object":
+        obj = {
+            "answer": f"Simulated answer from {model}",
+            "digest": digest[:8],
+            "images": images,
+            "text_chars": chars,
+        }
+        content = msgspec.json.encode(obj).decode()
+        return SimAnswer(content, "stop", prompt, completion_tokens(content))
+    content = (
+        f"Simulated answer from {model} (digest {digest[:8]}): "
+        f"{images} image(s), {chars} text chars."
+    )
+    finish = "stop"
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if (
+        isinstance(limit, int)
+        and not isinstance(limit, bool)
+        and completion_tokens(content) > limit
+    ):
+        content = content[: max(0, limit) * CHARS_PER_TOKEN]
+        finish = "length"
+    return SimAnswer(content, finish, prompt, completion_tokens(content))
+
+
+def split_stream(content: str, pieces: int = 4) -> list[str]:
+    """Split content into up to `pieces` non-empty consecutive chunks."""
+    if not content:
+        return []
+    size = max(1, math.ceil(len(content) / pieces))
+    return [content[i : i + size] for i in range(0, len(content), size)]

@@ -1,0 +1,370 @@
+"""A fast simulated OpenAI chat-completions provider on loopback.
+
+Used by the gateway's integration tests, the benchmark and the demo. It is a raw
+`asyncio.Protocol` + `httptools` HTTP/1.1 server so it is never the benchmark bottleneck: the
+common path (no latency, no fault) answers synchronously inside `data_received` with no task,
+no timer and one `transport.write`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from types import TracebackType
+
+import msgspec
+
+from nemorouter.testing import sim_http as http
+from nemorouter.testing.sim_answers import build_answer
+from nemorouter.testing.sim_http import Deferred, HttpConnection
+from nemorouter.testing.sim_types import Fault, RecordedRequest
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None  # type: ignore[assignment]
+
+__all__ = ["Fault", "RecordedRequest", "SimulatedProvider", "main"]
+
+_CHAT_PATHS = frozenset({b"/v1/chat/completions", b"/chat/completions"})
+_WINDOW = 60.0
+_decode = msgspec.json.decode
+
+_DEFAULT_MODELS = ("sim-small", "sim-large")
+
+
+class SimulatedProvider:
+    """OpenAI-compatible fake upstream; see the module docstring and `Fault`."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        rpm: int | None = None,
+        api_key: str | None = None,
+        record: bool = True,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.latency_ms = latency_ms  # read once per request, so settable from any thread
+        self.rpm = rpm
+        self.api_key = api_key
+        self.record = record
+        self.request_count = 0
+        self._requests: list[RecordedRequest] = []
+        self._faults: deque[Fault] = deque()  # append/popleft are atomic: no lock needed
+        self._window: deque[float] = deque()  # monotonic times of requests that used quota
+        self._models: set[str] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._conns: set[HttpConnection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- public API -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._port}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return list(self._requests)
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Queue `fault` for the next `times` chat requests (after already queued faults)."""
+        self._faults.extend([fault] * times)
+
+    def clear(self) -> None:
+        """Forget recorded requests, queued faults, the request count and the RPM window."""
+        self._requests.clear()
+        self._faults.clear()
+        self._window.clear()
+        self.request_count = 0
+
+    def start(self) -> SimulatedProvider:
+        """Serve on a background thread with its own event loop; return once listening."""
+        if self._thread is not None:
+            raise RuntimeError("simulated provider already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            self._loop = loop
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop_async())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="simulated-provider", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        self._thread = self._loop = None
+
+    async def start_async(self) -> None:
+        """Serve inside the caller's running event loop."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpConnection(self._handle, self._conns),
+            self.host,
+            self._port,
+            backlog=4096,
+            reuse_address=True,
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+
+    async def stop_async(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for conn in list(self._conns):
+            conn.abort()
+        await asyncio.sleep(0)  # let connection_lost callbacks run
+        await server.wait_closed()
+
+    def __enter__(self) -> SimulatedProvider:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> SimulatedProvider:
+        await self.start_async()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop_async()
+
+    # ---- request handling (event-loop thread) ---------------------------------------------------
+
+    def _handle(
+        self,
+        method: bytes,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | Deferred:
+        if path in _CHAT_PATHS:
+            if method != b"POST":
+                return http.invalid_url(405, method, path)
+            return self._chat(path, headers, body, auth)
+        if path == b"/health":
+            return http.HEALTH
+        if path in (b"/v1/models", b"/models"):
+            ids = [*_DEFAULT_MODELS, *sorted(self._models - set(_DEFAULT_MODELS))]
+            data = [
+                {"id": i, "object": "model", "created": 0, "owned_by": "nemorouter-sim"}
+                for i in ids
+            ]
+            return http.json_response(200, {"object": "list", "data": data})
+        if path.startswith(b"/_sim/"):
+            return self._control(method, path, body)
+        return http.invalid_url(404, method, path)
+
+    def _chat(
+        self, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, auth: bytes | None
+    ) -> bytes | Deferred:
+        self.request_count += 1
+        rec = None
+        if self.record:
+            rec = RecordedRequest("POST", path.decode(), headers, body, time.monotonic())
+            self._requests.append(rec)
+        delay = self.latency_ms / 1000.0 if self.latency_ms else 0.0
+        cut: int | None = None
+        fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            if fault.kind == "status":
+                return Deferred(delay, http.render_status_fault(fault), False)
+            if fault.kind == "drop":
+                return Deferred(delay, None, True)
+            if fault.kind == "hang":
+                return Deferred(fault.seconds, None, True)
+            if fault.kind == "latency":
+                delay += fault.ms / 1000.0
+            if fault.kind == "cut_stream":
+                cut = fault.after_chunks
+        reply = self._answer(body, auth, rec, cut)
+        if delay > 0 or cut is not None:
+            return Deferred(delay, reply, cut is not None)
+        return reply
+
+    def _answer(
+        self, body: bytes, auth: bytes | None, rec: RecordedRequest | None, cut: int | None
+    ) -> bytes:
+        if self.api_key is not None and auth != b"Bearer " + self.api_key.encode():
+            return http.UNAUTHORIZED
+        try:
+            req = _decode(body)
+        except msgspec.DecodeError:
+            return http.BAD_JSON
+        if rec is not None:
+            rec._json = req  # already parsed: spare the test a second decode
+        if not isinstance(req, dict):
+            return http.BAD_JSON
+        for name, kind in (("messages", list), ("model", str)):
+            if not isinstance(req.get(name), kind):
+                msg = f"Missing required parameter: '{name}'."
+                return http.json_response(
+                    400,
+                    http.error_body(
+                        msg, "invalid_request_error", name, "missing_required_parameter"
+                    ),
+                )
+        limit_headers = b""
+        if self.rpm is not None:
+            limited, limit_headers = self._take_quota(self.rpm)
+            if limited:
+                return http.json_response(429, http.RATE_LIMITED_BODY, limit_headers)
+        try:
+            answer = build_answer(req)
+        except ValueError as exc:
+            msg = f"Invalid schema for response_format: {exc}"
+            return http.json_response(
+                400, http.error_body(msg, "invalid_request_error", "response_format", None)
+            )
+        model = req["model"]
+        self._models.add(model)
+        if req.get("stream") is True:
+            opts = req.get("stream_options")
+            usage = isinstance(opts, dict) and opts.get("include_usage") is True
+            return http.render_stream(model, answer, usage, limit_headers, cut)
+        return http.render_completion(model, answer, limit_headers, cut)
+
+    def _take_quota(self, rpm: int) -> tuple[bool, bytes]:
+        """Sliding 60 s window; returns (rejected, x-ratelimit headers)."""
+        now = time.monotonic()
+        window = self._window
+        while window and window[0] <= now - _WINDOW:
+            window.popleft()
+        rejected = len(window) >= rpm
+        if not rejected:
+            window.append(now)
+        reset = window[0] + _WINDOW - now if window else 0.0
+        headers = (
+            f"x-ratelimit-limit-requests: {rpm}\r\n"
+            f"x-ratelimit-remaining-requests: {max(0, rpm - len(window))}\r\n"
+            f"x-ratelimit-reset-requests: {http.duration(reset)}\r\n"
+        )
+        if rejected:
+            headers += f"retry-after: {max(1, math.ceil(reset))}\r\n"
+        return rejected, headers.encode()
+
+    def _control(self, method: bytes, path: bytes, body: bytes) -> bytes:
+        try:
+            data = _decode(body) if body else {}
+            if path == b"/_sim/faults" and method == b"POST":
+                self.inject(Fault.from_dict(data), int(data.get("times", 1)))
+                return http.json_response(200, {"ok": True, "queued": len(self._faults)})
+            if path == b"/_sim/reset" and method == b"POST":
+                self.clear()
+                return http.json_response(200, {"ok": True})
+            if path == b"/_sim/requests" and method == b"GET":
+                return http.json_response(200, [r.summary() for r in self.requests])
+            if path == b"/_sim/config" and method in (b"PUT", b"POST", b"GET"):
+                if "latency_ms" in data:
+                    self.latency_ms = float(data["latency_ms"] or 0.0)
+                if "rpm" in data:
+                    self.rpm = None if data["rpm"] is None else int(data["rpm"])
+                return http.json_response(200, {"latency_ms": self.latency_ms, "rpm": self.rpm})
+        except (msgspec.DecodeError, ValueError, TypeError, AttributeError) as exc:
+            return http.json_response(
+                400, http.error_body(str(exc), "invalid_request_error", None, None)
+            )
+        return http.invalid_url(405, method, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a simulated provider until SIGINT/SIGTERM (used by `nemorouter` CLI and `-m`)."""
+    p = argparse.ArgumentParser(
+        prog="nemorouter-sim", description="Simulated OpenAI-compatible provider."
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9001, help="0 picks a free port")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--rpm", type=int, default=None, help="own requests-per-minute quota")
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
+    p.add_argument(
+        "--no-record",
+        dest="record",
+        action="store_false",
+        help="do not keep request bodies (long benchmark runs)",
+    )
+    args = p.parse_args(argv)
+    sim = SimulatedProvider(
+        host=args.host,
+        port=args.port,
+        latency_ms=args.latency_ms,
+        rpm=args.rpm,
+        api_key=args.api_key,
+        record=args.record,
+    )
+
+    async def serve() -> None:
+        await sim.start_async()
+        print(f"simulated provider listening on {sim.base_url}", flush=True)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # not possible off the main thread or on Windows: then Ctrl-C still works
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stopped.set)
+        try:
+            await stopped.wait()
+        finally:
+            await sim.stop_async()
+
+    factory = uvloop.new_event_loop if uvloop is not None else None
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"simulated provider failed to start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

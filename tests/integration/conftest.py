@@ -1,0 +1,89 @@
+"""A real gateway on a free loopback port, in front of the simulated provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from nemorouter.config import parse_config
+from nemorouter.serving import BackgroundGateway
+from nemorouter.testing import SimulatedProvider
+
+MASTER_KEY = "sk-test-master-key"
+
+
+@pytest.fixture(scope="module")
+def sim_module() -> Iterator[SimulatedProvider]:
+    with SimulatedProvider() as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(sim_module: SimulatedProvider) -> SimulatedProvider:
+    sim_module.clear()
+    sim_module.latency_ms = 0
+    sim_module.rpm = None
+    return sim_module
+
+
+def gateway_config(sim: SimulatedProvider, **settings: Any) -> dict[str, Any]:
+    return {
+        "settings": {"master_key": MASTER_KEY, **settings},
+        "providers": {
+            "sim": {"type": "openai-compatible", "base_url": sim.base_url, "api_key": "none"}
+        },
+        "deployments": [
+            {
+                "id": "flash-a",
+                "model": "gemini-2.5-flash",
+                "provider": "sim",
+                "provider_model": "flash-upstream-a",
+            },
+            {
+                "id": "flash-b",
+                "model": "gemini-2.5-flash",
+                "provider": "sim",
+                "provider_model": "flash-upstream-b",
+            },
+            {"id": "pro", "model": "gemini-2.5-pro", "provider": "sim"},
+        ],
+        "groups": {"document-vision": ["gemini-2.5-pro", "gemini-2.5-flash"]},
+    }
+
+
+GatewayFactory = Callable[[dict[str, Any]], BackgroundGateway]
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[GatewayFactory]:
+    """Start gateways from raw config dicts; all are stopped after the test."""
+    started: list[BackgroundGateway] = []
+
+    def start(raw: dict[str, Any]) -> BackgroundGateway:
+        gateway = BackgroundGateway(parse_config(raw, env={})).start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway_module(sim_module: SimulatedProvider) -> Iterator[BackgroundGateway]:
+    config = parse_config(gateway_config(sim_module, request_timeout_s=5), env={})
+    with BackgroundGateway(config) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def gateway(gateway_module: BackgroundGateway, sim: SimulatedProvider) -> BackgroundGateway:
+    return gateway_module
+
+
+@pytest.fixture
+def client(gateway: BackgroundGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20)

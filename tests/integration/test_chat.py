@@ -1,0 +1,152 @@
+"""The OpenAI surface, driven by the official SDK: completions, streams, image parts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import openai
+
+from nemorouter.serving import BackgroundGateway
+from nemorouter.testing import SimulatedProvider
+
+USER = [{"role": "user", "content": "Classify this page."}]
+
+
+def image_data_url(size: int) -> str:
+    payload = os.urandom(size)
+    return "data:image/jpeg;base64," + base64.b64encode(payload).decode()
+
+
+def test_completion_with_headers(client: openai.OpenAI, sim: SimulatedProvider) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="gemini-2.5-pro", messages=USER)
+    completion = raw.parse()
+    assert completion.choices[0].message.content.startswith("Simulated answer from gemini-2.5-pro")
+    assert completion.model == "gemini-2.5-pro"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert raw.headers["x-nemo-model"] == "gemini-2.5-pro"
+    assert raw.headers["x-nemo-deployment"] == "pro"
+    assert raw.headers["x-nemo-attempts"] == "1"
+    assert raw.headers["x-nemo-fallbacks"] == "0"
+    assert raw.headers["x-request-id"].startswith("req_")
+    assert float(raw.headers["x-nemo-overhead-ms"]) >= 0
+    assert len(sim.requests) == 1
+
+
+def test_client_request_id_is_kept(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gemini-2.5-pro", messages=USER, extra_headers={"x-request-id": "batch-7-page-3"}
+    )
+    assert raw.headers["x-request-id"] == "batch-7-page-3"
+
+
+def test_upstream_sees_provider_model_without_gateway_fields(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    client.chat.completions.create(
+        model="gemini-2.5-flash",
+        messages=USER,
+        temperature=0,
+        extra_body={"tags": ["vision"], "metadata": {"job_id": "j-1"}, "nemo_cache": False},
+    )
+    sent = sim.requests[-1].json()
+    assert sent["model"] in {"flash-upstream-a", "flash-upstream-b"}
+    assert sent["temperature"] == 0
+    assert not {"tags", "metadata", "nemo_cache"} & set(sent)
+
+
+def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
+    full = client.chat.completions.create(model="gemini-2.5-pro", messages=USER)
+    stream = client.chat.completions.create(
+        model="gemini-2.5-pro", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    pieces, finish, usage, models = [], None, None, set()
+    for chunk in stream:
+        models.add(chunk.model)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    assert "".join(pieces) == full.choices[0].message.content
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens > 0
+    assert models == {"gemini-2.5-pro"}
+
+
+def test_streaming_headers(client: openai.OpenAI) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="gemini-2.5-pro", messages=USER, stream=True
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-nemo-deployment"] == "pro"
+        assert sum(1 for _ in response.iter_lines()) > 0
+
+
+def test_image_parts_pass_byte_identical(client: openai.OpenAI, sim: SimulatedProvider) -> None:
+    url = image_data_url(300 * 1024)
+    content = [
+        {"type": "text", "text": "Extract the invoice number."},
+        {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": url[:5000] + "AAAA"}},
+    ]
+    answer = client.chat.completions.create(
+        model="gemini-2.5-pro", messages=[{"role": "user", "content": content}]
+    )
+    assert "2 image(s)" in (answer.choices[0].message.content or "")
+    sent = sim.requests[-1].json()["messages"][0]["content"]
+    assert sent == content
+    digest = hashlib.sha256(sent[1]["image_url"]["url"].encode()).hexdigest()
+    assert digest == hashlib.sha256(url.encode()).hexdigest()
+
+
+def test_json_schema_answer_validates(client: openai.OpenAI) -> None:
+    import json
+
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {"invoice_number": {"type": "string"}, "total": {"type": "number"}},
+        "required": ["invoice_number", "total"],
+        "additionalProperties": False,
+    }
+    answer = client.chat.completions.create(
+        model="document-vision",
+        messages=USER,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "invoice", "schema": schema},
+        },
+    )
+    jsonschema.validate(json.loads(answer.choices[0].message.content or ""), schema)
+    assert answer.model == "gemini-2.5-pro"
+
+
+def test_two_deployments_share_the_load(gateway: BackgroundGateway, sim: SimulatedProvider) -> None:
+    import concurrent.futures
+
+    sim.latency_ms = 30
+    client = openai.OpenAI(base_url=gateway.base_url, api_key="sk-test-master-key", max_retries=0)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda _: client.chat.completions.create(model="gemini-2.5-flash", messages=USER),
+                range(16),
+            )
+        )
+    models = [r.json()["model"] for r in sim.requests]
+    assert models.count("flash-upstream-a") >= 5
+    assert models.count("flash-upstream-b") >= 5
+
+
+def test_models_listing(client: openai.OpenAI) -> None:
+    listing = client.models.list()
+    ids = [m.id for m in listing.data]
+    assert ids == ["gemini-2.5-flash", "gemini-2.5-pro", "document-vision"]
+    pro = listing.data[1].model_dump()
+    assert "vision" in pro["tags"]
+    assert pro["context_window"] == 1048576
+    assert pro["pricing"] == {"input_per_mtok": "1.25", "output_per_mtok": "10.00"}
+    assert pro["provider"] == "sim"

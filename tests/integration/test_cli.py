@@ -1,0 +1,105 @@
+"""The `nemorouter` command: serve (validation, workers rule, a live server) and demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nemorouter.testing import SimulatedProvider
+
+from .test_errors import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "nemorouter.cli"]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "settings: {master_key: sk-test-master}\n"
+        "providers: {p: {type: openai-compatible, base_url: 'http://127.0.0.1:9/v1'}}\n"
+        "deployments: [{id: a, model: gemini-2.5-pro, provider: q}]\n"
+    )
+    result = run_cli("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "deployments[0].provider" in result.stderr
+    assert "unknown provider 'q'" in result.stderr
+
+
+def test_workers_need_redis() -> None:
+    env = {"NEMOROUTER_MASTER_KEY": "sk-test-master", "NEMOROUTER_SIM_URL": "http://127.0.0.1:9/v1"}
+    result = run_cli(
+        "serve", "--config", str(ROOT / "nemorouter.example.yaml"), "--workers", "2", env=env
+    )
+    assert result.returncode == 2
+    assert "redis_url" in result.stderr
+
+
+def test_serve_example_config(sim: SimulatedProvider) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEMOROUTER_MASTER_KEY": "sk-test-master",
+        "NEMOROUTER_SIM_URL": sim.base_url,
+    }
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--config", str(ROOT / "nemorouter.example.yaml"), "--port", str(port),
+         "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                if httpx.get(f"{url}/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() - started < 20, "gateway did not become ready"
+            time.sleep(0.05)
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "document-vision", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": "Bearer sk-test-master"},
+        )
+        assert response.status_code == 200
+        assert response.headers["x-nemo-model"] == "gemini-2.5-pro"
+        assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught
+    assert process.returncode in (0, -signal.SIGTERM), process.communicate()[1]
+
+
+@pytest.mark.timeout(120)
+def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEMOROUTER_")}
+    result = subprocess.run(
+        [*CLI, "demo"], capture_output=True, text=True, timeout=100, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SIMULATED" in result.stdout
+    assert "invoice_number" in result.stdout
+    assert "document-vision" in result.stdout
