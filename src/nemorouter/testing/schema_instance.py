@@ -12,6 +12,7 @@ import math
 import random
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from nemorouter.testing.schema_validate import (
@@ -74,10 +75,9 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         elif k == "required":
             out[k] = list(dict.fromkeys([*cur, *v]))
         elif k == "type":
-            common = [t for t in schema_types(a) if t in schema_types(b)]
-            if "integer" in schema_types(a) + schema_types(b) and "number" in schema_types(
-                a
-            ) + schema_types(b):
+            ta, tb = schema_types(a), schema_types(b)
+            common = [t for t in ta if t in tb]
+            if "integer" in ta + tb and "number" in ta + tb:  # integers are numbers too
                 common.append("integer")
             if not common:
                 raise ValueError(f"allOf combines incompatible types {cur!r} and {v!r}")
@@ -354,19 +354,19 @@ class _Unsupported(Exception):
 
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_."
-_CATEGORY_CHARS = {"DIGIT": "0123456789", "WORD": "abcxyzABC019_", "SPACE": " "}
+_CATEGORY_TESTS: dict[str, Callable[[str], bool]] = {
+    "DIGIT": str.isdigit,
+    "WORD": lambda c: c.isalnum() or c == "_",
+    "SPACE": str.isspace,
+}
 
 
 def _in_category(ch: str, cat: Any) -> bool:
-    name = str(cat).removeprefix("CATEGORY_")
-    neg = name.startswith("NOT_")
-    base = name.removeprefix("NOT_")
-    hit = {"DIGIT": ch.isdigit(), "WORD": ch.isalnum() or ch == "_", "SPACE": ch.isspace()}.get(
-        base
-    )
-    if hit is None:
+    name = str(cat).removeprefix("CATEGORY_")  # e.g. DIGIT, NOT_WORD
+    test = _CATEGORY_TESTS.get(name.removeprefix("NOT_"))
+    if test is None:
         raise _Unsupported(name)
-    return hit != neg
+    return test(ch) != name.startswith("NOT_")
 
 
 def _in_set(ch: str, items: list[tuple[Any, Any]]) -> bool:

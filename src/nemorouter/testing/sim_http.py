@@ -258,8 +258,8 @@ class HttpConnection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.transport is None:
-            return
+        if self.transport is None or self.transport.is_closing():
+            return  # pipelined after a drop/close: nobody will read the answer
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         self.body = []
         path = self.url.split(b"?", 1)[0]

@@ -206,10 +206,10 @@ class SimulatedProvider:
         self, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, auth: bytes | None
     ) -> bytes | Deferred:
         self.request_count += 1
-        rec = None
         if self.record:
-            rec = RecordedRequest("POST", path.decode(), headers, body, time.monotonic())
-            self._requests.append(rec)
+            self._requests.append(
+                RecordedRequest("POST", path.decode(), headers, body, time.monotonic())
+            )
         delay = self.latency_ms / 1000.0 if self.latency_ms else 0.0
         cut: int | None = None
         fault = self._faults.popleft() if self._faults else None
@@ -224,22 +224,18 @@ class SimulatedProvider:
                 delay += fault.ms / 1000.0
             if fault.kind == "cut_stream":
                 cut = fault.after_chunks
-        reply = self._answer(body, auth, rec, cut)
+        reply = self._answer(body, auth, cut)
         if delay > 0 or cut is not None:
             return Deferred(delay, reply, cut is not None)
         return reply
 
-    def _answer(
-        self, body: bytes, auth: bytes | None, rec: RecordedRequest | None, cut: int | None
-    ) -> bytes:
+    def _answer(self, body: bytes, auth: bytes | None, cut: int | None) -> bytes:
         if self.api_key is not None and auth != b"Bearer " + self.api_key.encode():
             return http.UNAUTHORIZED
         try:
             req = _decode(body)
         except msgspec.DecodeError:
             return http.BAD_JSON
-        if rec is not None:
-            rec._json = req  # already parsed: spare the test a second decode
         if not isinstance(req, dict):
             return http.BAD_JSON
         for name, kind in (("messages", list), ("model", str)):
