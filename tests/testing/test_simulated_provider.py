@@ -96,10 +96,14 @@ def test_plain_completion(client: openai.OpenAI, sim: SimulatedProvider) -> None
     assert r.usage.completion_tokens == math.ceil(len(choice.message.content) / 4)
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
     assert sim.request_count == 1
+    again = client.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
+    assert again.id != r.id
+    assert again.choices[0].message.content == choice.message.content
 
 
-def test_usage_counts_images_and_text(client: openai.OpenAI) -> None:
-    messages, _ = image_message(1000)
+@pytest.mark.parametrize("image_bytes", [1000, 225_000])  # a small body; a 300 KB one
+def test_usage_counts_images_and_text(client: openai.OpenAI, image_bytes: int) -> None:
+    messages, _ = image_message(image_bytes)
     messages.insert(0, {"role": "system", "content": "You are precise."})
     r = client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
     text_chars = len("You are precise.") + len("Extract the total.")
@@ -203,6 +207,26 @@ def test_answers_are_deterministic(client: openai.OpenAI, sim: SimulatedProvider
         c = openai.OpenAI(base_url=other.base_url, api_key="k", max_retries=0)
         again = c.chat.completions.create(model=MODEL, messages=HELLO)  # type: ignore[arg-type]
         assert again.choices[0].message.content == first
+
+
+def test_image_answers_are_deterministic(sim: SimulatedProvider) -> None:
+    """300 KB bodies: layout and key order do not matter, one changed image byte does."""
+    messages, url = image_message(225_000)
+
+    def content(server: SimulatedProvider, body: dict[str, Any], indent: int | None = None) -> str:
+        raw = json.dumps(body, indent=indent).encode()
+        status, _, data = raw_request(server, "POST", "/v1/chat/completions", raw)
+        assert status == 200
+        return str(json.loads(data)["choices"][0]["message"]["content"])
+
+    first = content(sim, {"model": MODEL, "messages": messages})
+    assert content(sim, {"messages": messages, "model": MODEL}, indent=1) == first
+    with SimulatedProvider() as fresh:  # nothing depends on what a server saw before
+        assert content(fresh, {"model": MODEL, "messages": messages}) == first
+    middle = len(url) // 2
+    changed = url[:middle] + ("B" if url[middle] == "A" else "A") + url[middle + 1 :]
+    messages[0]["content"][1]["image_url"]["url"] = changed
+    assert content(sim, {"model": MODEL, "messages": messages}) != first
 
 
 def test_max_tokens_truncates_with_length(client: openai.OpenAI) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import msgspec
+import orjson
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -52,7 +52,7 @@ class GatewayError(Exception):
         }
 
     def to_json(self) -> bytes:
-        return msgspec.json.encode(self.body())
+        return orjson.dumps(self.body())
 
 
 def invalid_request(message: str, param: str | None = None) -> GatewayError:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+import orjson
 
 from nemorouter.core.errors import invalid_request
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields of ours (and LiteLLM's) that an upstream OpenAI API must not see.
 GATEWAY_FIELDS = ("tags", "metadata", "nemo_cache", "cache", "fallbacks", "disable_fallbacks")
-_decode = msgspec.json.Decoder(dict)
 
 
 class ChatRequest:
@@ -41,11 +40,11 @@ class ChatRequest:
 def parse_chat_request(raw: bytes) -> ChatRequest:
     """Validate the parts of the body the gateway relies on; the rest is passed through."""
     try:
-        body = _decode.decode(raw)
-    except msgspec.ValidationError:
-        raise invalid_request("The request body must be a JSON object.") from None
-    except msgspec.DecodeError as exc:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise invalid_request(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid_request("'model' is required and must be a non-empty string.", "model")

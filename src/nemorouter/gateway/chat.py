@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-import msgspec
+import orjson
 
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.pipeline import Pipeline
@@ -25,7 +25,7 @@ from nemorouter.gateway.asgi import (
 from nemorouter.providers.base import UpstreamFailure
 
 log = logging.getLogger("nemorouter.gateway")
-_encode = msgspec.json.Encoder().encode
+_encode = orjson.dumps
 _DONE = b"data: [DONE]\n\n"
 
 

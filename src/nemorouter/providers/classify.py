@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
-import aiohttp
 import msgspec
 
 from nemorouter.providers.base import FailureKind, UpstreamFailure
@@ -84,13 +83,9 @@ def classify_status(status: int, headers: Mapping[str, str], raw: bytes) -> Upst
 
 
 def classify_exception(exc: BaseException) -> UpstreamFailure:
-    """A failure below HTTP: timeouts, refused or dropped connections."""
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return UpstreamFailure(FailureKind.TIMEOUT, "provider did not answer in time")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamFailure(FailureKind.CONNECTION, f"cannot connect: {exc.os_error}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return UpstreamFailure(FailureKind.CONNECTION, "provider closed the connection")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamFailure(FailureKind.CONNECTION, "provider cut the response short")
-    return UpstreamFailure(FailureKind.CONNECTION, f"{type(exc).__name__}: {exc}")
+    """A failure below HTTP: timeouts, refused or dropped connections, TLS errors."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamFailure(FailureKind.TIMEOUT, str(exc) or "provider did not answer in time")
+    if isinstance(exc, ssl.SSLError):
+        return UpstreamFailure(FailureKind.CONNECTION, f"TLS error: {exc.reason or exc}")
+    return UpstreamFailure(FailureKind.CONNECTION, str(exc) or type(exc).__name__)

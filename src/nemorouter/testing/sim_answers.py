@@ -2,13 +2,16 @@
 
 Everything here depends only on the request body (never on time or randomness), so the same
 messages always produce the same content and usage: the gateway's caching, retry and accounting
-tests can compare answers across calls.
+tests can compare answers across calls. Bodies come from `sim_request.read_chat`, which stands
+a short token in for each string of 16 KiB or more (a data URL): the digest covers the token,
+which names the string's value, and `long_chars` gives the token's length in characters.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,17 +45,26 @@ class SimAnswer:
 
 
 def messages_digest(messages: Any) -> str:
-    """Hex digest of the canonical (key-sorted, compact) JSON of the messages."""
+    """Hex digest of the canonical (key-sorted, compact) JSON of the messages.
+
+    Key order and whitespace do not matter; any other change to the messages changes it (a
+    long string changes its token: see `sim_request`).
+    """
     return hashlib.sha256(_encode_sorted(messages)).hexdigest()
 
 
-def count_inputs(messages: list[Any]) -> tuple[int, int]:
-    """Return (image parts, text characters) over all messages."""
+def count_inputs(
+    messages: list[Any], long_chars: Mapping[str, int] | None = None
+) -> tuple[int, int]:
+    """Return (image parts, text characters) over all messages.
+
+    `long_chars` maps the tokens standing in for long strings to their length in characters.
+    """
     images = chars = 0
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
         if isinstance(content, str):
-            chars += len(content)
+            chars += long_chars.get(content, len(content)) if long_chars else len(content)
         elif isinstance(content, list):
             for part in content:
                 if not isinstance(part, dict):
@@ -60,25 +72,25 @@ def count_inputs(messages: list[Any]) -> tuple[int, int]:
                 kind = part.get("type")
                 if kind == "image_url":
                     images += 1
-                elif kind == "text" and isinstance(part.get("text"), str):
-                    chars += len(part["text"])
+                elif kind == "text" and isinstance(text := part.get("text"), str):
+                    chars += long_chars.get(text, len(text)) if long_chars else len(text)
     return images, chars
 
 
 def completion_tokens(content: str) -> int:
-    return max(1, math.ceil(len(content) / CHARS_PER_TOKEN))
+    return max(1, -(-len(content) // CHARS_PER_TOKEN))
 
 
-def build_answer(body: dict[str, Any]) -> SimAnswer:
-    """Answer a validated chat-completions request body.
+def build_answer(body: dict[str, Any], long_chars: Mapping[str, int] | None = None) -> SimAnswer:
+    """Answer a validated chat-completions request body (see `count_inputs` for `long_chars`).
 
     Raises ValueError when a `json_schema` response format cannot be satisfied.
     """
     messages: list[Any] = body["messages"]
     model = body["model"]
     digest = messages_digest(messages)
-    images, chars = count_inputs(messages)
-    prompt = math.ceil(chars / CHARS_PER_TOKEN) + IMAGE_TOKENS * images
+    images, chars = count_inputs(messages, long_chars)
+    prompt = -(-chars // CHARS_PER_TOKEN) + IMAGE_TOKENS * images
     fmt = body.get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "json_schema":
@@ -101,15 +113,13 @@ def build_answer(body: dict[str, Any]) -> SimAnswer:
         f"{images} image(s), {chars} text chars."
     )
     finish = "stop"
+    tokens = completion_tokens(content)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    if (
-        isinstance(limit, int)
-        and not isinstance(limit, bool)
-        and completion_tokens(content) > limit
-    ):
+    if isinstance(limit, int) and not isinstance(limit, bool) and tokens > limit:
         content = content[: max(0, limit) * CHARS_PER_TOKEN]
         finish = "length"
-    return SimAnswer(content, finish, prompt, completion_tokens(content))
+        tokens = completion_tokens(content)
+    return SimAnswer(content, finish, prompt, tokens)
 
 
 def split_stream(content: str, pieces: int = 4) -> list[str]:

@@ -7,6 +7,7 @@ common path (no latency, no fault) answers inside `data_received` with no task a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections import deque
@@ -115,28 +116,32 @@ def duration(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60)}s"
 
 
+_ID_PREFIX = "chatcmpl-" + os.urandom(6).hex()  # per process; a counter makes ids unique
+_ids = itertools.count(1)
+
+# what msgspec makes of the OpenAI completion object, with the variable parts left open
+_COMPLETION = (
+    b'{"id":"%s","object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":%s,"refusal":null},"logprobs":null,'
+    b'"finish_reason":"%s"}],"usage":{"prompt_tokens":%d,"completion_tokens":%d,'
+    b'"total_tokens":%d},"system_fingerprint":null}'
+)
+
+
 def _completion_id() -> str:
-    return "chatcmpl-" + os.urandom(12).hex()
+    return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
 def render_completion(model: str, a: SimAnswer, extra: bytes, cut: int | None) -> bytes:
-    body = _encode(
-        {
-            "id": _completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": a.content, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": a.finish_reason,
-                }
-            ],
-            "usage": a.usage(),
-            "system_fingerprint": None,
-        }
+    body = _COMPLETION % (
+        _completion_id().encode(),
+        int(time.time()),
+        _encode(model),
+        _encode(a.content),
+        a.finish_reason.encode(),
+        a.prompt_tokens,
+        a.completion_tokens,
+        a.prompt_tokens + a.completion_tokens,
     )
     head = b"%s%d\r\n%s\r\n" % (_JSON_HEAD, len(body), extra)
     if cut is not None:  # announce the full length, deliver half: a truncated body
