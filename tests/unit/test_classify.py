@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from email.utils import formatdate
 
-import aiohttp
 import pytest
 
 from nemorouter.providers.base import FailureKind
@@ -16,6 +16,7 @@ from nemorouter.providers.classify import (
     error_message,
     retry_after_seconds,
 )
+from nemorouter.providers.http import UpstreamDisconnected, UpstreamTimeout
 
 
 def test_retry_after_forms() -> None:
@@ -70,7 +71,8 @@ def test_status_classification(status: int, kind: FailureKind, retryable: bool) 
 
 def test_exception_classification() -> None:
     assert classify_exception(TimeoutError()).kind is FailureKind.TIMEOUT
-    assert classify_exception(aiohttp.ServerTimeoutError()).kind is FailureKind.TIMEOUT
-    assert classify_exception(aiohttp.ServerDisconnectedError()).kind is FailureKind.CONNECTION
-    assert classify_exception(aiohttp.ClientPayloadError("cut")).kind is FailureKind.CONNECTION
+    assert classify_exception(UpstreamTimeout("slow")).kind is FailureKind.TIMEOUT
+    assert classify_exception(UpstreamDisconnected("gone")).kind is FailureKind.CONNECTION
+    assert classify_exception(ssl.SSLError(1, "bad cert")).kind is FailureKind.CONNECTION
+    assert "gone" in classify_exception(UpstreamDisconnected("gone")).message
     assert classify_exception(ConnectionResetError()).kind is FailureKind.CONNECTION

@@ -87,5 +87,7 @@ def classify_exception(exc: BaseException) -> UpstreamFailure:
     if isinstance(exc, TimeoutError):
         return UpstreamFailure(FailureKind.TIMEOUT, str(exc) or "provider did not answer in time")
     if isinstance(exc, ssl.SSLError):
-        return UpstreamFailure(FailureKind.CONNECTION, f"TLS error: {exc.reason or exc}")
+        return UpstreamFailure(
+            FailureKind.CONNECTION, f"TLS error: {getattr(exc, 'reason', None) or exc}"
+        )
     return UpstreamFailure(FailureKind.CONNECTION, str(exc) or type(exc).__name__)

@@ -122,12 +122,13 @@ class _Connection(asyncio.Protocol):
 
     # --- used by the pool ------------------------------------------------------------
 
-    def send(self, payload: bytes, streaming: bool) -> None:
+    def send(self, head: bytes, body: bytes, streaming: bool) -> None:
         self._reset()
         self.headers_done = self.loop.create_future()
         self.done = None if streaming else self.loop.create_future()
         assert self.transport is not None
-        self.transport.write(payload)
+        # One gathered write: no copy of a large body into a joined buffer.
+        self.transport.writelines((head, body))
 
     def status(self) -> int:
         return self.parser.get_status_code()
@@ -200,10 +201,10 @@ class HTTPPool:
 
     async def post(self, path: str, body: bytes, extra: bytes, deadline_s: float) -> Response:
         """POST and read the whole answer within `deadline_s` seconds."""
-        payload = self.head(path, extra, len(body)) + body
+        head = self.head(path, extra, len(body))
         async with self._slots:
             conn = await self._acquire()
-            conn.send(payload, streaming=False)
+            conn.send(head, body, streaming=False)
             timer = self.loop.call_later(deadline_s, conn.timed_out, "answer")
             try:
                 assert conn.done is not None
@@ -219,11 +220,11 @@ class HTTPPool:
 
     async def stream(self, path: str, body: bytes, extra: bytes, gap: float) -> StreamResponse:
         """POST and return once the status line and headers are in; the body follows."""
-        payload = self.head(path, extra, len(body)) + body
+        head = self.head(path, extra, len(body))
         await self._slots.acquire()
         try:
             conn = await self._acquire()
-            conn.send(payload, streaming=True)
+            conn.send(head, body, streaming=True)
             timer = self.loop.call_later(gap, conn.timed_out, "start answering")
             try:
                 assert conn.headers_done is not None
