@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +153,44 @@ def test_bad_base_url() -> None:
 
 async def _make(url: str) -> HTTPPool:
     return HTTPPool(url, max_connections=1, connect_timeout=1)
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_with_certificate_check(self_signed: tuple[Path, Path]) -> None:
+    cert, key = self_signed
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"tls": 1}\n')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        pool = HTTPPool(
+            f"https://localhost:{port}/v1",
+            max_connections=1,
+            connect_timeout=2,
+            ssl_context=trusting,
+        )
+        assert (await pool.post("/chat/completions", CHAT, b"", 5)).body == b'{"tls": 1}\n'
+        untrusting = HTTPPool(f"https://localhost:{port}/v1", max_connections=1, connect_timeout=2)
+        with pytest.raises(UpstreamDisconnected, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusting.post("/chat/completions", CHAT, b"", 5)

@@ -60,6 +60,7 @@ class _Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
         self.buffered = 0
+        self.got_headers = False
         self.complete = False
         self.keep_alive = False
         self.headers_done: asyncio.Future[None] | None = None
@@ -84,7 +85,7 @@ class _Connection(asyncio.Protocol):
         self.pool.forget(self)
         if self.complete:
             return
-        if self.headers_done is not None and self.headers_done.done() and self._until_close():
+        if self.got_headers and self._until_close():
             self.on_message_complete()  # a body delimited by the end of the connection
             return
         self._fail(UpstreamDisconnected("the provider closed the connection"))
@@ -101,6 +102,7 @@ class _Connection(asyncio.Protocol):
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self.got_headers = True
         if self.headers_done is not None and not self.headers_done.done():
             self.headers_done.set_result(None)
 
@@ -124,7 +126,8 @@ class _Connection(asyncio.Protocol):
 
     def send(self, head: bytes, body: bytes, streaming: bool) -> None:
         self._reset()
-        self.headers_done = self.loop.create_future()
+        # Only the future the caller will await: a failure set on another would go unread.
+        self.headers_done = self.loop.create_future() if streaming else None
         self.done = None if streaming else self.loop.create_future()
         assert self.transport is not None
         # One gathered write: no copy of a large body into a joined buffer.
@@ -174,7 +177,14 @@ class _Connection(asyncio.Protocol):
 class HTTPPool:
     """Keep-alive connections to one origin (scheme, host, port)."""
 
-    def __init__(self, base_url: str, *, max_connections: int, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_connections: int,
+        connect_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -183,9 +193,9 @@ class HTTPPool:
         default_port = self.port == (443 if parts.scheme == "https" else 80)
         self.host_header = self.host if default_port else f"{self.host}:{self.port}"
         self.base_path = parts.path.rstrip("/")
-        self.ssl: ssl.SSLContext | None = (
-            ssl.create_default_context() if parts.scheme == "https" else None
-        )
+        self.ssl: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self.ssl = ssl_context or ssl.create_default_context()
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self.loop = asyncio.get_running_loop()
