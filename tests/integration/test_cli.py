@@ -54,7 +54,8 @@ def test_workers_need_redis() -> None:
     assert "redis_url" in result.stderr
 
 
-def test_serve_example_config(sim: SimulatedProvider) -> None:
+def serve_and_check(sim: SimulatedProvider, config: Path, *extra: str) -> None:
+    """Run `nemorouter serve`, wait until ready, send one request, stop it with SIGTERM."""
     port = free_port()
     env = {
         **os.environ,
@@ -63,8 +64,7 @@ def test_serve_example_config(sim: SimulatedProvider) -> None:
     }
     started = time.monotonic()
     process = subprocess.Popen(
-        [*CLI, "serve", "--config", str(ROOT / "nemorouter.example.yaml"), "--port", str(port),
-         "--log-level", "warning"],
+        [*CLI, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -88,9 +88,20 @@ def test_serve_example_config(sim: SimulatedProvider) -> None:
         assert httpx.get(f"{url}/health").json() == {"status": "ok"}
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+        process.wait(timeout=15)
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert process.returncode in (0, -signal.SIGTERM), process.communicate()[1]
+
+
+def test_serve_example_config(sim: SimulatedProvider) -> None:
+    serve_and_check(sim, ROOT / "nemorouter.example.yaml")
+
+
+def test_serve_workers_with_redis(sim: SimulatedProvider, tmp_path: Path) -> None:
+    text = (ROOT / "nemorouter.example.yaml").read_text()
+    config = tmp_path / "workers.yaml"
+    config.write_text(text.replace("redis_url: null", "redis_url: redis://127.0.0.1:6379/0"))
+    serve_and_check(sim, config, "--workers", "2")
 
 
 @pytest.mark.timeout(120)

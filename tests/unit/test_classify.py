@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import ssl
 import time
 from email.utils import formatdate
@@ -76,3 +78,17 @@ def test_exception_classification() -> None:
     assert classify_exception(ssl.SSLError(1, "bad cert")).kind is FailureKind.CONNECTION
     assert "gone" in classify_exception(UpstreamDisconnected("gone")).message
     assert classify_exception(ConnectionResetError()).kind is FailureKind.CONNECTION
+
+
+def test_image_bytes_in_provider_errors_are_elided() -> None:
+    b64 = base64.b64encode(os.urandom(3000)).decode()
+    quoted = json.dumps(
+        {"error": {"message": f"Invalid image data:image/png;base64,{b64} (too small)"}}
+    )
+    message = error_message(quoted.encode())
+    assert b64[:40] not in message
+    assert "data:image/png;base64,<" in message
+    assert message.endswith("(too small)")
+    bare = json.dumps({"error": {"message": f"cannot decode {b64}"}})
+    assert b64[:40] not in error_message(bare.encode())
+    assert b64[:40] not in error_message(f"<html>{b64}</html>".encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from collections.abc import Mapping
@@ -43,22 +44,33 @@ def _clamp(seconds: float) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+# Providers sometimes quote the offending input back; image bytes must not reach our logs.
+_DATA_URL = re.compile(r"data:([\w.+/-]*);base64,[A-Za-z0-9+/=\s]*")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{80,}")
+
+
+def scrub(text: str) -> str:
+    """`text` with data URLs and long base64 runs elided."""
+    text = _DATA_URL.sub(lambda m: f"data:{m[1]};base64,<{len(m[0])} chars elided>", text)
+    return _BASE64_RUN.sub(lambda m: f"<{len(m[0])} chars elided>", text)
+
+
 def error_message(raw: bytes) -> str:
     """The provider's own error message, from the OpenAI, Google or Anthropic error shapes."""
     try:
         data = msgspec.json.decode(raw)
     except msgspec.DecodeError:
-        text = raw[:300].decode("utf-8", "replace").strip()
+        text = scrub(raw[:2000].decode("utf-8", "replace")).strip()[:300]
         return text or "(empty body)"
     if isinstance(data, list) and data:  # Vertex wraps errors in a list
         data = data[0]
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"][:500]
+            return scrub(err["message"])[:500]
         if isinstance(err, str):
-            return err[:500]
-    return raw[:300].decode("utf-8", "replace")
+            return scrub(err)[:500]
+    return scrub(raw[:2000].decode("utf-8", "replace"))[:300]
 
 
 def classify_status(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamFailure:
