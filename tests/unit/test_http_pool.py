@@ -194,3 +194,33 @@ async def test_https_with_certificate_check(self_signed: tuple[Path, Path]) -> N
         untrusting = HTTPPool(f"https://localhost:{port}/v1", max_connections=1, connect_timeout=2)
         with pytest.raises(UpstreamDisconnected, match="CERTIFICATE_VERIFY_FAILED"):
             await untrusting.post("/chat/completions", CHAT, b"", 5)
+
+
+async def test_large_non_streaming_body_is_read_whole() -> None:
+    big = b"x" * (5 << 20)  # past the stream high-water mark, which must not apply here
+    server, url = await serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(big) + big
+    )
+    async with server:
+        pool = HTTPPool(url, max_connections=1, connect_timeout=2)
+        assert (await pool.post("/chat/completions", CHAT, b"", 5)).body == big
+
+
+async def test_slow_stream_consumer_pauses_and_resumes_reading() -> None:
+    piece = b"data: " + b"y" * 65536 + b"\n\n"
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(40)) + b"0\r\n\r\n"
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    server, url = await serve_once(head + chunks)
+    async with server:
+        pool = HTTPPool(url, max_connections=1, connect_timeout=2)
+        response = await pool.stream("/chat/completions", STREAM, b"", 5)
+        await asyncio.sleep(0.2)  # let the server run ahead: reading must pause, not buffer all
+        conn = response._conn
+        assert conn.reading_paused
+        assert conn.buffered < 2 << 20 < 40 * len(piece)
+        received = 0
+        async for data in response.iter_chunks():
+            received += len(data)
+        assert received == 40 * len(piece)

@@ -60,6 +60,8 @@ class _Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
         self.buffered = 0
+        self.streaming = False
+        self.status = 0
         self.got_headers = False
         self.complete = False
         self.keep_alive = False
@@ -103,6 +105,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.got_headers = True
+        self.status = self.parser.get_status_code()
         if self.headers_done is not None and not self.headers_done.done():
             self.headers_done.set_result(None)
 
@@ -110,7 +113,12 @@ class _Connection(asyncio.Protocol):
         self.body.append(body)
         self.buffered += len(body)
         self._wake()
-        if self.buffered > _STREAM_HIGH_WATER and self.transport and not self.reading_paused:
+        if (
+            self.streaming
+            and self.buffered > _STREAM_HIGH_WATER
+            and self.transport
+            and not self.reading_paused
+        ):
             self.reading_paused = True
             self.transport.pause_reading()
 
@@ -126,15 +134,13 @@ class _Connection(asyncio.Protocol):
 
     def send(self, head: bytes, body: bytes, streaming: bool) -> None:
         self._reset()
+        self.streaming = streaming
         # Only the future the caller will await: a failure set on another would go unread.
         self.headers_done = self.loop.create_future() if streaming else None
         self.done = None if streaming else self.loop.create_future()
         assert self.transport is not None
         # One gathered write: no copy of a large body into a joined buffer.
         self.transport.writelines((head, body))
-
-    def status(self) -> int:
-        return self.parser.get_status_code()
 
     def header_map(self) -> dict[str, str]:
         return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers}
@@ -224,7 +230,7 @@ class HTTPPool:
                 raise
             finally:
                 timer.cancel()
-            response = Response(conn.status(), conn.header_map(), _decoded(conn))
+            response = Response(conn.status, conn.header_map(), _decoded(conn))
             self._release(conn)
             return response
 
@@ -301,7 +307,7 @@ class StreamResponse:
         self._pool = pool
         self._conn = conn
         self._gap = gap
-        self.status = conn.status()
+        self.status = conn.status
         self.headers = conn.header_map()
         self._finished = False
 
