@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.router import Routed
 from nemorouter.gateway.asgi import (
     ClientGone,
+    Message,
     Receive,
     Scope,
     Send,
@@ -58,7 +60,7 @@ class ChatCompletionsEndpoint:
             await send_error(send, _internal_error(request_id), request_id)
             return
         if routed.stream is not None:
-            await _send_stream(send, routed, request_id, started)
+            await _send_stream(send, receive, routed, request_id, started)
             return
         response = routed.response
         assert response is not None
@@ -80,11 +82,15 @@ def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[byte
     ]
 
 
-async def _send_stream(send: Send, routed: Routed, request_id: str, started: float) -> None:
+async def _send_stream(
+    send: Send, receive: Receive, routed: Routed, request_id: str, started: float
+) -> None:
     """Relay the upstream chunks as server-sent events.
 
     The status line is already committed, so a failure from here on can only be
     reported in-band, as an `error` event (the OpenAI SDK raises it as an APIError).
+    If the client goes away, the upstream stream is dropped at once: nobody would read
+    the tokens it is still generating (and billing).
     """
     stream = routed.stream
     assert stream is not None
@@ -95,6 +101,7 @@ async def _send_stream(send: Send, routed: Routed, request_id: str, started: flo
         (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no"),
     ]
+    watch = _DisconnectWatch(receive)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
@@ -104,13 +111,48 @@ async def _send_stream(send: Send, routed: Routed, request_id: str, started: flo
         except UpstreamFailure as failure:
             log.warning("request %s: stream broke: %s", request_id, failure.describe())
             await _event(send, _stream_error(failure, request_id))
+            watch.stop()
             await send({"type": "http.response.body", "body": b""})
             return
+        watch.stop()
         await send({"type": "http.response.body", "body": _DONE})
+    except asyncio.CancelledError:
+        if not watch.client_gone:
+            raise
+        watch.uncancel()
+        log.info("request %s: client went away mid-stream; upstream stream dropped", request_id)
     except OSError:
         log.info("request %s: client went away mid-stream", request_id)
     finally:
+        watch.stop()
         await stream.aclose()
+
+
+class _DisconnectWatch:
+    """Cancel the current task when the client disconnects (until `stop`)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.client_gone = False
+        self._task = asyncio.current_task()
+        self._stopped = False
+        self._waiter = asyncio.ensure_future(receive())
+        self._waiter.add_done_callback(self._on_message)
+
+    def _on_message(self, waiter: asyncio.Future[Message]) -> None:
+        if self._stopped or waiter.cancelled() or waiter.exception() is not None:
+            return
+        if waiter.result()["type"] == "http.disconnect" and self._task is not None:
+            self.client_gone = True
+            self._task.cancel()
+
+    def stop(self) -> None:
+        """Stop watching; from now on the end of the response is not a disconnect."""
+        self._stopped = True
+        self._waiter.cancel()
+
+    def uncancel(self) -> None:
+        if self._task is not None:
+            self._task.uncancel()
 
 
 async def _event(send: Send, data: dict[str, Any]) -> None:
