@@ -13,6 +13,7 @@ import uvicorn
 
 from nemorouter.config import Config, load_config
 from nemorouter.gateway.app import create_app
+from nemorouter.runtime import keep_freed_memory
 
 CONFIG_ENV = "NEMOROUTER_CONFIG"
 
@@ -34,6 +35,7 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
 
 def serve(config: Config, host: str, port: int, log_level: str = "info") -> None:
     """Serve in the foreground until SIGINT/SIGTERM (one process)."""
+    keep_freed_memory(trim_threshold_mb=64)
     uvicorn.Server(uvicorn_config(create_app(config), host, port, log_level)).run()
 
 
@@ -56,6 +58,8 @@ def serve_workers(config_path: Path, host: str, port: int, workers: int, log_lev
 
 
 def app_from_env() -> object:
+    """The app inside one worker process (uvicorn spawns workers: nothing is inherited)."""
+    keep_freed_memory(trim_threshold_mb=64)
     return create_app(load_config(os.environ[CONFIG_ENV]))
 
 

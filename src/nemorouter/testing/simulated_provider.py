@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import math
 import signal
 import sys
@@ -24,6 +23,7 @@ from types import TracebackType
 
 import msgspec
 
+from nemorouter.runtime import keep_freed_memory
 from nemorouter.testing import sim_http as http
 from nemorouter.testing.sim_answers import build_answer
 from nemorouter.testing.sim_http import Deferred, HttpConnection
@@ -316,25 +316,6 @@ def _missing(name: str) -> bytes:
     return http.json_response(400, body)
 
 
-def _keep_freed_memory() -> None:
-    """Let glibc reuse freed large blocks instead of returning them to the kernel.
-
-    By default a block over 128 KB (a chunk of a 300 KB image body as read from the socket, the
-    joined body) is mmap()ed and munmap()ed again, so every image request pays ~100 page
-    faults: on a VM that is ~0.25 ms of kernel time, several times all the rest of its cost.
-    Only for the provider's own process (`main`): an embedding process keeps its settings.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # glibc; musl has no mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum
-    mallopt(m_trim_threshold, 128 << 20)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run a simulated provider until SIGINT/SIGTERM (used by `nemorouter` CLI and `-m`)."""
     p = argparse.ArgumentParser(
@@ -352,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         help="do not keep request bodies (long benchmark runs)",
     )
     args = p.parse_args(argv)
-    _keep_freed_memory()
+    keep_freed_memory(trim_threshold_mb=128)
     sim = SimulatedProvider(
         host=args.host,
         port=args.port,
