@@ -9,6 +9,7 @@ import pytest
 from nemorouter.catalog import CAPABILITIES, CatalogError, load_catalog, parse_catalog
 
 ENTRY = """
+as_of: 2026-08-21
 models:
   m:
     provider_family: gemini
@@ -49,6 +50,29 @@ def test_decimal_prices_accepted(price: str) -> None:
 def test_bad_prices_refused(price: str, words: str) -> None:
     with pytest.raises(CatalogError, match=words):
         parse_catalog(ENTRY.replace("PRICE", price))
+
+
+def test_tiers_pick_the_rates_for_the_prompt_size() -> None:
+    text = ENTRY.replace("PRICE", '"1.25"').replace(
+        'output_per_mtok: "2"}',
+        'output_per_mtok: "10", tiers: [{above_prompt_tokens: 200000, input_per_mtok: "2.50", '
+        'output_per_mtok: "15"}]}',
+    )
+    pricing = parse_catalog(text)["m"].pricing
+    assert pricing.rates(1000).input_per_mtok == Decimal("1.25")
+    assert pricing.rates(200_000).output_per_mtok == Decimal("10")
+    assert pricing.rates(200_001).input_per_mtok == Decimal("2.50")
+    assert pricing.rates(900_000).output_per_mtok == Decimal("15")
+
+
+def test_long_context_tag_matches_the_window() -> None:
+    with pytest.raises(CatalogError, match="long-context"):
+        parse_catalog(ENTRY.replace("PRICE", '"1"').replace("[vision]", "[vision, long-context]"))
+
+
+def test_date_required() -> None:
+    with pytest.raises(CatalogError, match="as_of"):
+        parse_catalog(ENTRY.replace("PRICE", '"1"').replace("as_of: 2026-08-21\n", ""))
 
 
 def test_missing_field_and_unknown_capability() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
 
@@ -21,15 +23,46 @@ CAPABILITIES = frozenset(
         "embedding",
     }
 )
+# DESIGN §2.2: `long-context` means a window of at least this many tokens.
+LONG_CONTEXT_TOKENS = 200_000
+_ENTRY_FIELDS = frozenset(
+    {"provider_family", "capabilities", "context_window", "max_output_tokens", "pricing", "as_of",
+     "unverified", "source"}
+)  # fmt: skip
+_PRICE_FIELDS = frozenset({"input_per_mtok", "output_per_mtok", "cached_input_per_mtok"})
 
 
 @dataclass(frozen=True, slots=True)
-class Pricing:
+class Rates:
     """USD per one million tokens; exact decimals."""
 
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """Rates that apply instead when the prompt is longer than `above_prompt_tokens`."""
+
+    above_prompt_tokens: int
+    rates: Rates
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cached_input_per_mtok: Decimal | None = None
+    tiers: tuple[PriceTier, ...] = ()
+
+    def rates(self, prompt_tokens: int) -> Rates:
+        """The rates for a prompt of this size (the highest tier it exceeds, else base)."""
+        chosen = Rates(self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok)
+        for tier in self.tiers:
+            if prompt_tokens > tier.above_prompt_tokens:
+                chosen = tier.rates
+        return chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +73,8 @@ class CatalogModel:
     context_window: int
     max_output_tokens: int
     pricing: Pricing
+    as_of: datetime.date
+    unverified: tuple[str, ...] = ()
 
 
 class CatalogError(ValueError):
@@ -59,36 +94,95 @@ def parse_decimal(value: object, where: str) -> Decimal:
     return result
 
 
-def _parse_entry(name: str, raw: dict) -> CatalogModel:
+def _rates(raw: Any, where: str) -> Rates:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: expected a mapping of prices")
+    for field in ("input_per_mtok", "output_per_mtok"):
+        if field not in raw:
+            raise CatalogError(f"{where}: missing field {field!r}")
+    cached = raw.get("cached_input_per_mtok")
+    return Rates(
+        parse_decimal(raw["input_per_mtok"], f"{where}.input_per_mtok"),
+        parse_decimal(raw["output_per_mtok"], f"{where}.output_per_mtok"),
+        None if cached is None else parse_decimal(cached, f"{where}.cached_input_per_mtok"),
+    )
+
+
+def _pricing(raw: Any, where: str) -> Pricing:
+    base = _rates(raw, where)
+    unknown = set(raw) - _PRICE_FIELDS - {"tiers"}
+    if unknown:
+        raise CatalogError(f"{where}: unknown fields {sorted(unknown)}")
+    tiers = []
+    previous = 0
+    for i, tier in enumerate(raw.get("tiers") or ()):
+        here = f"{where}.tiers[{i}]"
+        above = tier.get("above_prompt_tokens") if isinstance(tier, dict) else None
+        if not isinstance(above, int) or isinstance(above, bool) or above <= previous:
+            raise CatalogError(f"{here}.above_prompt_tokens: must be an integer above {previous}")
+        previous = above
+        tiers.append(PriceTier(above, _rates(tier, here)))
+    return Pricing(
+        base.input_per_mtok, base.output_per_mtok, base.cached_input_per_mtok, tuple(tiers)
+    )
+
+
+def _positive_int(raw: dict[str, Any], field: str, where: str, minimum: int) -> int:
+    value = raw.get(field)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise CatalogError(f"{where}.{field}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _parse_entry(name: str, raw: Any, default_as_of: Any) -> CatalogModel:
     where = f"models.{name}"
-    try:
-        caps = frozenset(raw["capabilities"])
-        unknown = caps - CAPABILITIES
-        if unknown:
-            raise CatalogError(f"{where}.capabilities: unknown {sorted(unknown)}")
-        price = raw["pricing"]
-        cached = price.get("cached_input_per_mtok")
-        return CatalogModel(
-            name=name,
-            provider_family=str(raw["provider_family"]),
-            capabilities=caps,
-            context_window=int(raw["context_window"]),
-            max_output_tokens=int(raw["max_output_tokens"]),
-            pricing=Pricing(
-                input_per_mtok=parse_decimal(price["input_per_mtok"], f"{where}.pricing"),
-                output_per_mtok=parse_decimal(price["output_per_mtok"], f"{where}.pricing"),
-                cached_input_per_mtok=None
-                if cached is None
-                else parse_decimal(cached, f"{where}.pricing"),
-            ),
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: expected a mapping")
+    unknown = set(raw) - _ENTRY_FIELDS
+    if unknown:
+        raise CatalogError(f"{where}: unknown fields {sorted(unknown)}")
+    for field in (
+        "provider_family",
+        "capabilities",
+        "context_window",
+        "max_output_tokens",
+        "pricing",
+    ):
+        if field not in raw:
+            raise CatalogError(f"{where}: missing field {field!r}")
+    caps = frozenset(raw["capabilities"])
+    if caps - CAPABILITIES:
+        raise CatalogError(f"{where}.capabilities: unknown {sorted(caps - CAPABILITIES)}")
+    window = _positive_int(raw, "context_window", where, 1)
+    if ("long-context" in caps) != (window >= LONG_CONTEXT_TOKENS):
+        raise CatalogError(
+            f"{where}.capabilities: long-context must be listed exactly when the window is "
+            f">= {LONG_CONTEXT_TOKENS} tokens (window {window})"
         )
-    except KeyError as exc:
-        raise CatalogError(f"{where}: missing field {exc.args[0]!r}") from None
+    as_of = raw.get("as_of", default_as_of)
+    if not isinstance(as_of, datetime.date):
+        raise CatalogError(f"{where}.as_of: the date the facts were taken (YYYY-MM-DD) is required")
+    return CatalogModel(
+        name=name,
+        provider_family=str(raw["provider_family"]),
+        capabilities=caps,
+        context_window=window,
+        max_output_tokens=_positive_int(raw, "max_output_tokens", where, 0),
+        pricing=_pricing(raw["pricing"], f"{where}.pricing"),
+        as_of=as_of,
+        unverified=tuple(raw.get("unverified") or ()),
+    )
 
 
 def parse_catalog(text: str) -> dict[str, CatalogModel]:
     data = yaml.safe_load(text)
-    return {name: _parse_entry(name, raw) for name, raw in data["models"].items()}
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise CatalogError("the catalog needs a `models` mapping")
+    default_as_of = data.get("as_of")
+    return {
+        str(name): _parse_entry(str(name), raw, default_as_of)
+        for name, raw in data["models"].items()
+    }
 
 
 @cache
