@@ -26,7 +26,8 @@ def test_parses_and_strips_gateway_fields() -> None:
     request = parse_chat_request(raw(body))
     assert request.model == "gemini-2.5-pro"
     assert request.stream is False
-    assert request.has_images is False
+    assert request.images == 0
+    assert request.text_chars == 2
     assert request.body == {
         "model": "gemini-2.5-pro",
         "messages": [{"role": "user", "content": "hi"}],
@@ -44,7 +45,9 @@ def test_detects_image_parts_and_stream() -> None:
         raw({"model": "m", "stream": True, "messages": [{"role": "user", "content": content}]})
     )
     assert request.stream is True
-    assert request.has_images is True
+    assert request.images == 1
+    assert request.text_chars == len("read this")
+    assert request.prompt_tokens_estimate == 3 + 1500
 
 
 @pytest.mark.parametrize(

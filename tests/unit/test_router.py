@@ -10,6 +10,7 @@ import pytest
 
 from nemorouter.config import Config, DeploymentConfig, parse_config
 from nemorouter.core import router as router_module
+from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.request import parse_chat_request
@@ -78,10 +79,26 @@ def make_config(retries: int = 1) -> Config:
     )
 
 
-def setup(retries: int = 1) -> tuple[Router, ScriptedAdapter, DeploymentPool]:
+class PlannedRouter:
+    """The router behind the same route plan the pipeline makes (no tags required)."""
+
+    def __init__(self, pool: DeploymentPool, retries: int) -> None:
+        self.pool = pool
+        self.router = Router(retries)
+
+    async def complete(self, request: Any, request_id: str) -> Any:
+        links = plan(self.pool, request.model, frozenset(), 0, request_id)
+        return await self.router.complete(request, links, request_id)
+
+    async def open_stream(self, request: Any, request_id: str) -> Any:
+        links = plan(self.pool, request.model, frozenset(), 0, request_id)
+        return await self.router.open_stream(request, links, request_id)
+
+
+def setup(retries: int = 1) -> tuple[PlannedRouter, ScriptedAdapter, DeploymentPool]:
     adapter = ScriptedAdapter()
     pool = DeploymentPool(make_config(retries), {"p": adapter})  # type: ignore[dict-item]
-    return Router(pool, retries), adapter, pool
+    return PlannedRouter(pool, retries), adapter, pool
 
 
 def request(model: str, stream: bool = False) -> Any:

@@ -59,7 +59,6 @@ class DeploymentPool:
             self.by_model.setdefault(dep.model, []).append(deployment)
         self.groups = {name: list(chain) for name, chain in config.groups.items()}
         self._auto = list(self.by_model)
-        self._turn = 0
 
     def chain(self, name: str) -> list[str] | None:
         """The ordered models a requested name stands for, or None if it names nothing."""
@@ -74,17 +73,3 @@ class DeploymentPool:
     @property
     def names(self) -> list[str]:
         return [*self.by_model, *self.groups]
-
-    def pick(self, model: str, exclude: set[str]) -> Deployment | None:
-        """The least busy deployment of `model` not in `exclude`; ties rotate."""
-        candidates = self.by_model[model]
-        count = len(candidates)
-        self._turn += 1
-        best: Deployment | None = None
-        for i in range(count):
-            deployment = candidates[(self._turn + i) % count]
-            if deployment.id in exclude:
-                continue
-            if best is None or deployment.in_flight < best.in_flight:
-                best = deployment
-        return best

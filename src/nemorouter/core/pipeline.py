@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from nemorouter.config import Config
 from nemorouter.core.auth import Authenticator
+from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.request import ChatRequest, parse_chat_request
 from nemorouter.core.router import Routed, Router
+from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
 
@@ -27,7 +29,8 @@ class Pipeline:
             if name in used
         }
         self.pool = DeploymentPool(config, self.adapters)
-        self.router = Router(self.pool, config.settings.retries)
+        self.router = Router(config.settings.retries)
+        self.default_tags = frozenset(config.settings.default_tags)
         self.started = False
 
     async def start(self) -> None:
@@ -41,11 +44,13 @@ class Pipeline:
             await adapter.close()
 
     async def chat(
-        self, raw: bytes, authorization: bytes | None, request_id: str
+        self, raw: bytes, authorization: bytes | None, tags_header: bytes | None, request_id: str
     ) -> tuple[ChatRequest, Routed]:
         """Answer one chat-completions body: a completion, or an open stream."""
         self.auth.check(authorization)
         request = parse_chat_request(raw)
+        required = required_tags(request, tags_header, self.default_tags)
+        links = plan(self.pool, request.model, required, request.prompt_tokens_estimate, request_id)
         if request.stream:
-            return request, await self.router.open_stream(request, request_id)
-        return request, await self.router.complete(request, request_id)
+            return request, await self.router.open_stream(request, links, request_id)
+        return request, await self.router.complete(request, links, request_id)

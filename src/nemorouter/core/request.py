@@ -15,12 +15,14 @@ from nemorouter.core.errors import invalid_request
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields of ours (and LiteLLM's) that an upstream OpenAI API must not see.
 GATEWAY_FIELDS = ("tags", "metadata", "nemo_cache", "cache", "fallbacks", "disable_fallbacks")
+CHARS_PER_TOKEN = 4
+IMAGE_TOKENS = 1500
 
 
 class ChatRequest:
     """One parsed `/v1/chat/completions` request."""
 
-    __slots__ = ("body", "extras", "has_images", "model", "stream")
+    __slots__ = ("body", "extras", "images", "model", "stream", "text_chars")
 
     def __init__(
         self,
@@ -28,13 +30,27 @@ class ChatRequest:
         extras: dict[str, Any],
         model: str,
         stream: bool,
-        has_images: bool,
+        images: int,
+        text_chars: int,
     ) -> None:
         self.body = body  # the OpenAI body, gateway fields removed
         self.extras = extras  # the gateway fields (tags, metadata, cache and fallback controls)
         self.model = model
         self.stream = stream
-        self.has_images = has_images
+        self.images = images  # image parts, over all messages
+        self.text_chars = text_chars  # characters of text content, over all messages
+
+    @property
+    def prompt_tokens_estimate(self) -> int:
+        """A rough prompt size for window checks: ~4 characters a token, and a scanned
+        page's worth of tokens per image (Gemini ~1,300-1,550, Claude up to ~1,600,
+        OpenAI high detail ~765-1,105 for an A4 page)."""
+        return -(-self.text_chars // CHARS_PER_TOKEN) + self.images * IMAGE_TOKENS
+
+    @property
+    def wants_json_schema(self) -> bool:
+        response_format = self.body.get("response_format")
+        return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -56,15 +72,17 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid_request("'messages' must be a non-empty list.", "messages")
-    has_images = False
+    images = text_chars = 0
     for i, message in enumerate(messages):
-        has_images |= _check_message(message, i)
+        message_images, message_chars = _check_message(message, i)
+        images += message_images
+        text_chars += message_chars
     extras = {name: body.pop(name) for name in GATEWAY_FIELDS if name in body}
-    return ChatRequest(body, extras, model, stream, has_images)
+    return ChatRequest(body, extras, model, stream, images, text_chars)
 
 
-def _check_message(message: Any, i: int) -> bool:
-    """Check one message; return whether it carries an image part."""
+def _check_message(message: Any, i: int) -> tuple[int, int]:
+    """Check one message; return its image parts and text characters."""
     where = f"messages[{i}]"
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)
@@ -72,19 +90,25 @@ def _check_message(message: Any, i: int) -> bool:
     if role not in _ROLES:
         raise invalid_request(f"'{where}.role' must be one of {sorted(_ROLES)}.", f"{where}.role")
     content = message.get("content")
-    if content is None or isinstance(content, str):
-        return False
+    if content is None:
+        return 0, 0
+    if isinstance(content, str):
+        return 0, len(content)
     if not isinstance(content, list):
         raise invalid_request(
             f"'{where}.content' must be a string or a list of parts.", f"{where}.content"
         )
-    has_image = False
+    images = chars = 0
     for j, part in enumerate(content):
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             raise invalid_request(
                 f"'{where}.content[{j}]' must be an object with a 'type'.", f"{where}.content"
             )
-        if part["type"] == "image_url":
+        kind = part["type"]
+        if kind == "text":
+            text = part.get("text")
+            chars += len(text) if isinstance(text, str) else 0
+        elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else None
             if not isinstance(url, str) or not url:
@@ -92,5 +116,5 @@ def _check_message(message: Any, i: int) -> bool:
                     f"'{where}.content[{j}].image_url.url' must be a non-empty string.",
                     f"{where}.content",
                 )
-            has_image = True
-    return has_image
+            images += 1
+    return images, chars

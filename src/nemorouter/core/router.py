@@ -13,8 +13,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from nemorouter.core.deployments import Deployment, DeploymentPool
-from nemorouter.core.errors import GatewayError, invalid_request, model_not_found
+from nemorouter.core.candidates import Link
+from nemorouter.core.deployments import Deployment
+from nemorouter.core.errors import GatewayError, invalid_request
 from nemorouter.core.request import ChatRequest
 from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure
 
@@ -41,52 +42,63 @@ class Routed:
 
 
 class Router:
-    def __init__(self, pool: DeploymentPool, retries: int) -> None:
-        self.pool = pool
+    def __init__(self, retries: int) -> None:
         self.retries = retries
+        self._turn = 0
 
-    async def complete(self, request: ChatRequest, request_id: str) -> Routed:
+    async def complete(self, request: ChatRequest, links: list[Link], request_id: str) -> Routed:
         async def call(deployment: Deployment) -> dict[str, Any]:
             return await deployment.adapter.complete(deployment.config, request.body)
 
-        routed, response = await self._route(request, request_id, call, hold=False)
+        routed, response = await self._route(request, links, request_id, call, hold=False)
         routed.response = response
         return routed
 
-    async def open_stream(self, request: ChatRequest, request_id: str) -> Routed:
+    async def open_stream(self, request: ChatRequest, links: list[Link], request_id: str) -> Routed:
         async def call(deployment: Deployment) -> ChunkStream:
             return await deployment.adapter.open_stream(deployment.config, request.body)
 
-        routed, stream = await self._route(request, request_id, call, hold=True)
+        routed, stream = await self._route(request, links, request_id, call, hold=True)
         routed.stream = HeldStream(stream, routed.deployment)
         return routed
+
+    def _pick(self, candidates: list[Deployment], exclude: set[str]) -> Deployment | None:
+        """The least busy candidate not in `exclude`; ties rotate."""
+        count = len(candidates)
+        self._turn += 1
+        best: Deployment | None = None
+        for i in range(count):
+            deployment = candidates[(self._turn + i) % count]
+            if deployment.id in exclude:
+                continue
+            if best is None or deployment.in_flight < best.in_flight:
+                best = deployment
+        return best
 
     async def _route(
         self,
         request: ChatRequest,
+        links: list[Link],
         request_id: str,
         call: Callable[[Deployment], Awaitable[Any]],
         hold: bool,
     ) -> tuple[Routed, Any]:
-        """Try each link of the chain, each with its retries; return the first success.
+        """Try each link of the plan, each with its retries; return the first success.
 
         With `hold`, the winning deployment stays counted as in flight (a stream that
         is still running); the caller releases it.
         """
-        chain = self.pool.chain(request.model)
-        if chain is None:
-            raise model_not_found(request.model, self.pool.names)
         failures: list[tuple[Deployment, UpstreamFailure]] = []
         upstream_s = 0.0
-        for link, model in enumerate(chain):
+        for index, link in enumerate(links):
             tried: set[str] = set()
             for attempt in range(self.retries + 1):
-                deployment = self.pool.pick(model, tried)
-                if deployment is None:  # every deployment of this model tried once already
+                deployment = self._pick(link.deployments, tried)
+                if deployment is None:  # every eligible deployment tried once already
                     wait = _retry_wait(failures[-1][1], attempt)
                     if wait is None:
                         break
-                    deployment = self.pool.pick(model, set())
+                    deployment = self._pick(link.deployments, set())
                     assert deployment is not None
                     if wait:
                         await asyncio.sleep(wait)
@@ -112,13 +124,14 @@ class Router:
                     raise
                 if not hold:
                     deployment.in_flight -= 1
-                routed = Routed(deployment, len(failures) + 1, link)
+                routed = Routed(deployment, len(failures) + 1, index)
                 routed.upstream_s = upstream_s + time.perf_counter() - started
                 return routed, result
-            if link + 1 < len(chain):
+            if index + 1 < len(links):
                 log.warning(
-                    "request %s: falling back from %s to %s", request_id, model, chain[link + 1]
-                )
+                    "request %s: falling back from %s to %s",
+                    request_id, link.model, links[index + 1].model,
+                )  # fmt: skip
         raise _all_failed(request.model, failures)
 
 

@@ -29,6 +29,8 @@ from nemorouter.providers.base import UpstreamFailure
 log = logging.getLogger("nemorouter.gateway")
 _encode = orjson.dumps
 _DONE = b"data: [DONE]\n\n"
+# Capability tags by header; LiteLLM's name too, so its users can switch.
+TAG_HEADERS = (b"x-nemo-tags", b"x-litellm-tags")
 
 
 class ChatCompletionsEndpoint:
@@ -38,7 +40,7 @@ class ChatCompletionsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        authorization = content_length = given_id = None
+        authorization = content_length = given_id = tags = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
@@ -46,10 +48,12 @@ class ChatCompletionsEndpoint:
                 content_length = value
             elif name == b"x-request-id":
                 given_id = value
+            elif name in TAG_HEADERS:
+                tags = value if tags is None else tags + b"," + value
         request_id = client_request_id(given_id) or new_request_id()
         try:
             raw = await read_body(receive, self.limit, content_length)
-            _, routed = await self.pipeline.chat(raw, authorization, request_id)
+            _, routed = await self.pipeline.chat(raw, authorization, tags, request_id)
         except GatewayError as error:
             await send_error(send, error, request_id)
             return

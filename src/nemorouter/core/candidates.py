@@ -1,0 +1,104 @@
+"""The route plan: which deployments may serve a request, link by link of its chain.
+
+`auto`, model names and group names all go through the same filter: a deployment is
+eligible only if it has every required tag and its context window holds the prompt. A
+link (model) with no eligible deployment is skipped and logged; a plan with no link left
+is a 400 `tag_mismatch`, never a call to any provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from nemorouter.core.deployments import AUTO, Deployment, DeploymentPool
+from nemorouter.core.errors import GatewayError, model_not_found
+
+log = logging.getLogger("nemorouter.routing")
+
+
+class Link:
+    """One model of the chain and its deployments eligible for this request."""
+
+    __slots__ = ("deployments", "model")
+
+    def __init__(self, model: str, deployments: list[Deployment]) -> None:
+        self.model = model
+        self.deployments = deployments
+
+
+def eligible(deployment: Deployment, required: frozenset[str], prompt_tokens: int) -> bool:
+    window = deployment.context_window
+    return required <= deployment.tags and (not window or prompt_tokens <= window)
+
+
+def plan(
+    pool: DeploymentPool,
+    name: str,
+    required: frozenset[str],
+    prompt_tokens: int,
+    request_id: str,
+) -> list[Link]:
+    chain = pool.chain(name)
+    if chain is None:
+        raise model_not_found(name, pool.names)
+    links: list[Link] = []
+    skipped: list[tuple[str, str]] = []
+    for model in chain:
+        deployments = pool.by_model[model]
+        fit = [d for d in deployments if eligible(d, required, prompt_tokens)]
+        if fit:
+            links.append(Link(model, fit))
+            continue
+        reason = _why_not(deployments, required, prompt_tokens)
+        skipped.append((model, reason))
+        if name != model:  # a link of a group or of auto
+            log.info("request %s: skipping %s in %s: %s", request_id, model, name, reason)
+    if not links:
+        raise _mismatch(pool, name, required, prompt_tokens, skipped)
+    return links
+
+
+def _why_not(deployments: list[Deployment], required: frozenset[str], prompt_tokens: int) -> str:
+    missing = required - frozenset.union(*(d.tags for d in deployments))
+    if missing:
+        return f"lacks {_names(missing)}"
+    if any(required <= d.tags for d in deployments):
+        windows = max(d.context_window for d in deployments)
+        return f"its context window ({windows} tokens) cannot hold the prompt (~{prompt_tokens})"
+    return f"no single deployment has all of {_names(required)}"
+
+
+def _mismatch(
+    pool: DeploymentPool,
+    name: str,
+    required: frozenset[str],
+    prompt_tokens: int,
+    skipped: list[tuple[str, str]],
+) -> GatewayError:
+    would = [
+        model
+        for model, deployments in pool.by_model.items()
+        if any(eligible(d, required, prompt_tokens) for d in deployments)
+    ]
+    offer = (
+        f"Models that would: {', '.join(would)}."
+        if would
+        else "No configured model satisfies them."
+    )
+    if name in pool.by_model:
+        detail = f"model {name!r} {skipped[0][1]}"
+    else:
+        what = "the whole catalog (auto)" if name == AUTO else f"group {name!r}"
+        detail = f"no model of {what} qualifies: " + "; ".join(f"{m} {r}" for m, r in skipped)
+    return GatewayError(
+        400,
+        "tag_mismatch",
+        f"The request needs {_names(required) or 'no tags'} (~{prompt_tokens} prompt tokens); "
+        f"{detail}. {offer}",
+        param="tags",
+    )
+
+
+def _names(tags: Iterable[str]) -> str:
+    return "[" + ", ".join(sorted(tags)) + "]"
