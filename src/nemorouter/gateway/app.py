@@ -19,6 +19,7 @@ from starlette.routing import Route
 from nemorouter.config import Config
 from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.core.tags import parse_tags
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
@@ -60,7 +61,8 @@ def create_app(config: Config) -> GatewayApp:
 
     async def list_models(request: Request) -> Response:
         pipeline.auth.check(request.headers.get("authorization", "").encode() or None)
-        return JSONResponse(models_listing(pipeline.pool, created))
+        tags = parse_tags(request.query_params.get("tags"), "tags")
+        return JSONResponse(models_listing(pipeline.pool, created, tags))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -7,13 +7,18 @@ from typing import Any
 from nemorouter.core.deployments import Deployment, DeploymentPool
 
 
-def models_listing(pool: DeploymentPool, created: int) -> dict[str, Any]:
-    data = [_model_entry(name, deps, created) for name, deps in pool.by_model.items()]
+def models_listing(pool: DeploymentPool, created: int, tags: frozenset[str]) -> dict[str, Any]:
+    """Models (and groups) that have every tag in `tags` on at least one deployment."""
+    offered = {
+        name: deps for name, deps in pool.by_model.items() if any(tags <= d.tags for d in deps)
+    }
+    data = [_model_entry(name, deps, created) for name, deps in offered.items()]
     for name, chain in pool.groups.items():
-        data.append(
-            {"id": name, "object": "model", "created": created, "owned_by": "nemorouter",
-             "group": chain}
-        )  # fmt: skip
+        if any(model in offered for model in chain):
+            data.append(
+                {"id": name, "object": "model", "created": created, "owned_by": "nemorouter",
+                 "group": [model for model in chain if model in offered]}
+            )  # fmt: skip
     return {"object": "list", "data": data}
 
 
@@ -27,7 +32,7 @@ def _model_entry(name: str, deployments: list[Deployment], created: int) -> dict
         "owned_by": "nemorouter",
         "provider": ",".join(dict.fromkeys(d.config.provider for d in deployments)),
         "deployments": [d.id for d in deployments],
-        "tags": sorted(first.tags),
+        "tags": sorted(frozenset.union(*(d.tags for d in deployments))),
         "context_window": first.context_window,
         "max_output_tokens": first.max_output_tokens,
         "pricing": None
