@@ -13,7 +13,6 @@ import uvicorn
 
 from nemorouter.config import Config, load_config
 from nemorouter.gateway.app import create_app
-from nemorouter.runtime import keep_freed_memory
 
 CONFIG_ENV = "NEMOROUTER_CONFIG"
 
@@ -35,7 +34,6 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
 
 def serve(config: Config, host: str, port: int, log_level: str = "info") -> None:
     """Serve in the foreground until SIGINT/SIGTERM (one process)."""
-    keep_freed_memory(trim_threshold_mb=64)
     uvicorn.Server(uvicorn_config(create_app(config), host, port, log_level)).run()
 
 
@@ -58,8 +56,6 @@ def serve_workers(config_path: Path, host: str, port: int, workers: int, log_lev
 
 
 def app_from_env() -> object:
-    """The app inside one worker process (uvicorn spawns workers: nothing is inherited)."""
-    keep_freed_memory(trim_threshold_mb=64)
     return create_app(load_config(os.environ[CONFIG_ENV]))
 
 
