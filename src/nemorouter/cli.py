@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from nemorouter.batch.cli import batch_app
 from nemorouter.config import Config, ConfigError, load_config
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 
 DEFAULT_CONFIG = "nemorouter.yaml"
+app.add_typer(batch_app, name="batch")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

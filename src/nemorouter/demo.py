@@ -1,27 +1,30 @@
-"""`nemorouter demo`: a simulated provider, the gateway, and a document page sent through it.
+"""`nemorouter demo`: simulated providers, the gateway, and a batch of documents through it.
 
-Runs on a fresh machine with no cloud account: the provider is nemorouter's own simulator
-(said plainly in the output). The document batch runner replaces the single request later.
+Runs on a fresh machine with no cloud account and no keys: the providers are nemorouter's
+own simulators (said plainly in the output), the gateway runs on the embedded default, and
+the batch runner is an ordinary client of it.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import json
+import asyncio
 import os
 import secrets
-import urllib.error
-import urllib.request
+import shutil
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nemorouter.batch.cli import print_summary
+from nemorouter.batch.prompts import extraction
+from nemorouter.batch.runner import BatchOptions, run_batch
 from nemorouter.config import ConfigError, load_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
 
 INVOICE_SCHEMA: dict[str, Any] = {
+    "title": "invoice",
     "type": "object",
     "properties": {
         "invoice_number": {"type": "string"},
@@ -33,41 +36,56 @@ INVOICE_SCHEMA: dict[str, Any] = {
     "required": ["invoice_number", "invoice_date", "vendor", "total", "currency"],
     "additionalProperties": False,
 }
+VENDORS = [
+    ("ACME Office Supplies Ltd.", "GBP"),
+    ("Northwind Traders GmbH", "EUR"),
+    ("Contoso Logistics Inc.", "USD"),
+    ("Fabrikam Print & Copy", "USD"),
+]
 
 
 def example_config_path() -> Path:
     return Path(str(resources.files("nemorouter.examples").joinpath("nemorouter.example.yaml")))
 
 
-def sample_invoice_png() -> bytes:
-    """A synthetic one-page invoice scan (A4 at 100 dpi, grayscale)."""
+def invoice_page(number: int) -> Any:
+    """A synthetic scanned invoice page (A4 at 100 dpi, grayscale) as a PIL image."""
     from PIL import Image, ImageDraw
 
+    vendor, currency = VENDORS[number % len(VENDORS)]
+    amounts = [(3 + number) * 12.5, 61.5 * (1 + number % 3), 15.0]
     page = Image.new("L", (827, 1169), 255)
     draw = ImageDraw.Draw(page)
     lines = [
-        (60, "ACME Office Supplies Ltd."),
-        (90, "12 Harbour Road, Bristol BS1 4QA"),
-        (170, "INVOICE  INV-2026-0042"),
-        (200, "Date: 2026-11-02        Due: 2026-12-02"),
-        (260, "Bill to: Northwind Traders, 5 King St, Leeds"),
-        (340, "Qty  Description                    Unit      Amount"),
-        (370, "10   A4 paper, box of 5 reams      24.00     240.00"),
-        (400, " 4   Toner cartridge TN-2420        61.50     246.00"),
-        (430, " 1   Delivery                       15.00      15.00"),
-        (500, "Subtotal                                     501.00"),
-        (530, "VAT 20%                                      100.20"),
-        (560, "TOTAL (GBP)                                  601.20"),
+        (60, vendor),
+        (170, f"INVOICE  INV-2026-{1000 + number}"),
+        (200, f"Date: 2026-11-{1 + number % 28:02d}"),
+        (340, "Description                         Amount"),
+        *(
+            (370 + 30 * i, f"Item {i + 1}                              {a:9.2f}")
+            for i, a in enumerate(amounts)
+        ),
+        (500, f"TOTAL ({currency})                        {sum(amounts):9.2f}"),
     ]
     for y, text in lines:
         draw.text((70, y), text, fill=0)
-    draw.rectangle((60, 330, 767, 450), outline=0)
-    buffer = io.BytesIO()
-    page.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    draw.rectangle((60, 330, 767, 470), outline=0)
+    return page
 
 
-def run_demo(config_path: Path | None) -> int:
+def sample_documents(folder: Path) -> None:
+    """Four single-page scans (PNG, JPEG) and a two-page PDF."""
+    folder.mkdir(parents=True, exist_ok=True)
+    invoice_page(0).save(folder / "acme-invoice.png", optimize=True)
+    invoice_page(1).save(folder / "northwind-invoice.jpg", quality=85)
+    invoice_page(2).save(folder / "contoso-invoice.png", optimize=True)
+    first, second = invoice_page(3), invoice_page(4)
+    first.save(
+        folder / "fabrikam-two-pages.pdf", save_all=True, append_images=[second], resolution=100
+    )
+
+
+def run_demo(config_path: Path | None, out: Path = Path("nemorouter-demo")) -> int:
     path = config_path or example_config_path()
     with SimulatedProvider(latency_ms=40) as sim:
         os.environ["NEMOROUTER_SIM_URL"] = sim.base_url
@@ -78,52 +96,24 @@ def run_demo(config_path: Path | None) -> int:
             print(f"nemorouter: config error in {path}: {exc}")
             return 2
         with BackgroundGateway(config) as gateway:
-            print("nemorouter demo — the model provider here is SIMULATED (no cloud calls).")
+            print("nemorouter demo — the model providers here are SIMULATED (no cloud calls).")
             print(f"  simulated provider: {sim.base_url}")
             print(f"  gateway:            {gateway.base_url}  (config: {path})")
-            return _send_page(gateway.base_url, config.settings.master_key)
-
-
-def _send_page(base_url: str, key: str) -> int:
-    page = sample_invoice_png()
-    data_url = "data:image/png;base64," + base64.b64encode(page).decode()
-    body = {
-        "model": "document-vision",
-        "messages": [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "Extract the invoice fields from this page."},
-                    {"type": "image_url", "image_url": {"url": data_url}},
-                ],
-            }
-        ],
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA, "strict": True},
-        },
-        "metadata": {"job_id": "demo"},
-    }
-    request = urllib.request.Request(
-        f"{base_url}/chat/completions",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            headers = response.headers
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        print(f"  request failed: HTTP {exc.code}: {exc.read().decode(errors='replace')}")
-        return 1
-    print(f"  sent one invoice page ({len(page) // 1024} KiB PNG) to model group 'document-vision'")
-    print(
-        f"  answered by model {headers['x-nemo-model']} via deployment {headers['x-nemo-deployment']}"
-    )
-    print(
-        f"  gateway overhead: {headers['x-nemo-overhead-ms']} ms, attempts: {headers['x-nemo-attempts']}"
-    )
-    print(f"  usage: {answer['usage']}")
-    print("  extracted fields (simulated answer, valid against the schema):")
-    print("   ", answer["choices"][0]["message"]["content"])
-    return 0
+            shutil.rmtree(out, ignore_errors=True)
+            sample_documents(out / "documents")
+            print(f"  sample documents:   {out / 'documents'} (4 documents, 5 pages)")
+            options = BatchOptions(
+                inputs=[out / "documents"],
+                job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}",
+                task=extraction(INVOICE_SCHEMA),
+                out=out / "results",
+                base_url=gateway.base_url,
+                api_key=config.settings.master_key,
+                model="document-vision",
+                concurrency=4,
+                plain_progress=True,
+            )
+            outcome = asyncio.run(run_batch(options))
+            print_summary(outcome.summary, options.out)
+            print("  cost shows n/a until the gateway reports costs; no dashboard in this version.")
+            return outcome.exit_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -112,5 +113,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SIMULATED" in result.stdout
-    assert "invoice_number" in result.stdout
-    assert "document-vision" in result.stdout
+    assert "5/5 pages ok, 0 failed" in result.stdout
+    summary = json.loads((tmp_path / "nemorouter-demo" / "results" / "summary.json").read_text())
+    assert summary["ok"] == 5
+    assert summary["cost_total_usd"] == "n/a"

@@ -1,0 +1,1 @@
+"""The document batch runner: pages from files, sent through the gateway, resumable."""

@@ -1,0 +1,126 @@
+"""`nemorouter batch run|status` (DESIGN §2.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nemorouter.batch.journal import RESULTS, JobMismatch
+from nemorouter.batch.prompts import Task, UsageError, classification, extraction, free_prompt
+
+DEFAULT_BASE_URL = "http://127.0.0.1:4000/v1"
+
+batch_app = typer.Typer(help="Run documents through the gateway as one job.", no_args_is_help=True)
+
+
+def _usage(message: str) -> typer.Exit:
+    typer.echo(f"nemorouter batch: {message}", err=True)
+    return typer.Exit(2)
+
+
+def build_task(schema: Path | None, classify: str | None, prompt: str | None) -> Task:
+    chosen = [x for x in (schema, classify, prompt) if x is not None]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --schema FILE.json, --classify a,b,c, --prompt TEXT")
+    if schema is not None:
+        try:
+            return extraction(json.loads(schema.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise UsageError(f"cannot read the schema file {schema}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"the schema file {schema} is not JSON: {exc.msg}") from None
+    if classify is not None:
+        return classification(classify.split(","))
+    assert prompt is not None
+    return free_prompt(prompt)
+
+
+@batch_app.command("run")
+def run(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="files or folders of PDF, PNG, JPEG, TIFF, WebP")
+    ],
+    job_id: Annotated[str, typer.Option("--job-id", help="the job's id (spend is grouped by it)")],
+    schema: Annotated[Path | None, typer.Option(help="extract fields: a JSON Schema file")] = None,
+    classify: Annotated[str | None, typer.Option(help="classify into labels: a,b,c")] = None,
+    prompt: Annotated[str | None, typer.Option(help="a free prompt for every page")] = None,
+    model: Annotated[str, typer.Option(help="model, group or auto")] = "auto",
+    tags: Annotated[str | None, typer.Option(help="capability tags: vision,pdf,...")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=512)] = 8,
+    dpi: Annotated[int, typer.Option(min=50, max=600)] = 150,
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default: ./batch-JOB_ID)")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the gateway cache")] = False,
+    base_url: Annotated[str | None, typer.Option(envvar="NEMOROUTER_BASE_URL")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="NEMOROUTER_API_KEY")] = None,
+) -> None:
+    """Send every page of INPUT through the gateway; resumable with the same --job-id and --out."""
+    from nemorouter.batch.runner import BatchOptions, run_batch
+
+    try:
+        task = build_task(schema, classify, prompt)
+    except UsageError as exc:
+        raise _usage(str(exc)) from None
+    options = BatchOptions(
+        inputs=inputs,
+        job_id=job_id,
+        task=task,
+        out=out or Path(f"batch-{job_id}"),
+        base_url=base_url or os.environ.get("NEMOROUTER_BASE_URL") or DEFAULT_BASE_URL,
+        api_key=api_key,
+        model=model,
+        tags=[t.strip() for t in (tags or "").split(",") if t.strip()],
+        concurrency=concurrency,
+        dpi=dpi,
+        no_cache=no_cache,
+    )
+    try:
+        outcome = asyncio.run(run_batch(options))
+    except (FileNotFoundError, JobMismatch, ValueError) as exc:
+        raise _usage(str(exc)) from None
+    print_summary(outcome.summary, options.out)
+    if outcome.fatal:
+        typer.echo(
+            f"nemorouter batch: stopped, the gateway refused the job: {outcome.fatal}", err=True
+        )
+    raise typer.Exit(outcome.exit_code)
+
+
+def print_summary(summary: dict[str, object], out: Path) -> None:
+    typer.echo(
+        f"job {summary['job_id']}: {summary['ok']}/{summary['pages']} pages ok, "
+        f"{summary['failed']} failed, {summary['unreadable_inputs']} unreadable inputs, "
+        f"{summary['cache_hits']} cache hits, {summary['fallbacks']} fallbacks; "
+        f"cost {summary['cost_total_usd']} (per page {summary['cost_per_page_usd']}); "
+        f"{summary['pages_per_minute']} pages/min over {summary['wall_time_s']} s"
+    )
+    typer.echo(
+        f"results: {out / RESULTS}, errors: {out / 'errors.jsonl'}, summary: {out / 'summary.json'}"
+    )
+
+
+@batch_app.command("status")
+def status(out: Annotated[Path, typer.Option(help="the batch's output folder")]) -> None:
+    """How far a batch got (works while it runs, or after a crash)."""
+    results = out / RESULTS
+    if not results.exists():
+        raise _usage(f"no batch results in {out}")
+    latest: dict[tuple[str, int], str] = {}
+    for line in results.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line while the batch is being killed
+        latest[(record["doc"], record["page"])] = record["status"]
+    ok = sum(1 for s in latest.values() if s == "ok")
+    job = json.loads((out / "job.json").read_text()).get("job_id", "?")
+    typer.echo(f"job {job}: {ok} pages ok, {len(latest) - ok} failed, in {out}")
+    summary = out / "summary.json"
+    if summary.exists():
+        print_summary(json.loads(summary.read_text()), out)

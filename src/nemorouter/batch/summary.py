@@ -1,0 +1,70 @@
+"""summary.json and errors.jsonl: what a finished (or resumed) batch amounts to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nemorouter.batch.sources import SourceError
+
+NOT_AVAILABLE = "n/a"  # no cost headers yet: never a made-up number
+
+
+def write_errors(out: Path, errors: Iterable[SourceError]) -> None:
+    lines = [json.dumps({"doc": e.doc, "path": e.path, "reason": e.reason}) for e in errors]
+    (out / "errors.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
+def summarize(
+    job_id: str,
+    records: Iterable[dict[str, Any]],
+    unreadable: int,
+    wall_time_s: float,
+    pages_this_run: int,
+    throttled: int,
+) -> dict[str, Any]:
+    records = list(records)
+    ok = [r for r in records if r["status"] == "ok"]
+    per_doc: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        per_doc.setdefault(record["doc"], []).append(record)
+    total = _total(records)
+    return {
+        "job_id": job_id,
+        "pages": len(records),
+        "ok": len(ok),
+        "failed": len(records) - len(ok),
+        "unreadable_inputs": unreadable,
+        "cache_hits": sum(1 for r in records if r.get("cache") == "HIT"),
+        "fallbacks": sum(r.get("fallbacks") or 0 for r in records),
+        "throttled": throttled,
+        "cost_total_usd": total,
+        "cost_per_page_usd": _per(total, len(records)),
+        "cost_per_document_usd": {doc: _total(rs) for doc, rs in sorted(per_doc.items())},
+        "wall_time_s": round(wall_time_s, 2),
+        "pages_this_run": pages_this_run,
+        "pages_per_minute": round(pages_this_run / wall_time_s * 60, 1) if wall_time_s else 0.0,
+    }
+
+
+def _total(records: list[dict[str, Any]]) -> str:
+    """The sum of the costs the gateway reported; n/a when it reported none."""
+    costs = [r["cost_usd"] for r in records if r.get("cost_usd") is not None]
+    if not costs:
+        return NOT_AVAILABLE
+    return str(sum((Decimal(c) for c in costs), Decimal(0)))
+
+
+def _per(total: str, pages: int) -> str:
+    if total == NOT_AVAILABLE or not pages:
+        return NOT_AVAILABLE
+    return str((Decimal(total) / pages).quantize(Decimal("0.000001")))
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(out / "summary.json")
