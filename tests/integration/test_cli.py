@@ -117,3 +117,34 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "nemorouter-demo" / "results" / "summary.json").read_text())
     assert summary["ok"] == 5
     assert summary["cost_total_usd"] == "n/a"
+
+
+def test_batch_usage_errors_and_status(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "page.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    no_task = run_cli("batch", "run", str(docs), "--job-id", "j")
+    assert no_task.returncode == 2
+    assert "exactly one of --schema" in no_task.stderr
+    missing = run_cli("batch", "run", str(tmp_path / "nowhere"), "--job-id", "j", "--prompt", "x")
+    assert missing.returncode == 2
+    one_label = run_cli("batch", "run", str(docs), "--job-id", "j", "--classify", "invoice")
+    assert one_label.returncode == 2
+    assert "at least two labels" in one_label.stderr
+    not_started = run_cli("batch", "status", "--out", str(tmp_path / "empty"))
+    assert not_started.returncode == 2
+
+
+def test_batch_status_reports_a_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "job.json").write_text('{"job_id": "j7", "task": "t"}\n')
+    (out / "results.jsonl").write_text(
+        '{"doc": "a.pdf", "page": 1, "status": "ok"}\n'
+        '{"doc": "a.pdf", "page": 2, "status": "failed"}\n'
+        '{"doc": "a.pdf", "page": 2, "status": "ok"}\n'
+        '{"doc": "b.pdf", "page": 1, "sta'
+    )
+    status = run_cli("batch", "status", "--out", str(out))
+    assert status.returncode == 0
+    assert "job j7: 2 pages ok, 0 failed" in status.stdout
