@@ -21,10 +21,10 @@ from nemorouter.batch.sources import discover, render_page
 from nemorouter.demo import INVOICE_SCHEMA, invoice_page, sample_documents
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import Fault, SimulatedProvider
+from tests.corpus import CORPUS
 
 from .conftest import MASTER_KEY
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
 
 

@@ -19,8 +19,8 @@ from nemorouter.batch.sources import (
     render_page,
     sniff,
 )
+from tests.corpus import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(
     not CORPUS.is_dir(), reason=f"development corpus not found at {CORPUS}"
 )
