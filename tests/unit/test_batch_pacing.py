@@ -54,3 +54,13 @@ async def test_concurrency_is_capped_and_grows_back() -> None:
     pacer.limit = 1.0
     await pacer.release(200, {})
     assert 1.0 < pacer.limit <= 2.0
+
+
+async def test_a_burst_of_429s_halves_concurrency_once() -> None:
+    pacer = Pacer(32)
+    for _ in range(32):
+        await pacer.acquire()
+    for _ in range(32):
+        await pacer.release(429, {"retry-after": "0.2"})
+    assert pacer.limit == 16
+    assert pacer.throttled == 32

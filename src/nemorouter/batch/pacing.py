@@ -78,8 +78,9 @@ class Pacer:
             hint = parse_duration(headers.get("retry-after", ""))
             if status == 429 or (status >= 500 and hint is not None):
                 self.throttled += 1
+                if now >= self._paused_until:  # once per burst: the rest of it is the same news
+                    self.limit = max(1.0, self.limit / 2)
                 self._paused_until = max(self._paused_until, now + (hint or DEFAULT_BACKOFF_S))
-                self.limit = max(1.0, self.limit / 2)
             elif status == 200:
                 self.limit = min(float(self.max), self.limit + 1.0 / self.limit)
             self._changed.notify_all()
