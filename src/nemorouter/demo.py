@@ -115,5 +115,6 @@ def run_demo(config_path: Path | None, out: Path = Path("nemorouter-demo")) -> i
             )
             outcome = asyncio.run(run_batch(options))
             print_summary(outcome.summary, options.out)
-            print("  cost shows n/a until the gateway reports costs; no dashboard in this version.")
+            print("  costs are computed from the simulated usage at the catalog's real prices;")
+            print("  there is no dashboard in this version yet.")
             return outcome.exit_code

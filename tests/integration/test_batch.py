@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,9 @@ def test_whole_corpus_every_kind_and_bad_inputs_reported(
     assert "bad/png-named-as.pdf" not in failed_docs  # a PNG under a .pdf name is still a page
     assert all(e["reason"] for e in errors)
     assert outcome.exit_code == 1  # some inputs unreadable; every readable page done
-    assert summary["cost_total_usd"] == "n/a"  # no cost headers yet: never a made-up number
+    page_costs = [Decimal(str(r["cost_usd"])) for r in results(tmp_path / "out")]
+    assert all(c > 0 for c in page_costs)
+    assert Decimal(summary["cost_total_usd"]) == sum(page_costs)  # exact, from the cost headers
     sent = sim.requests
     assert len(sent) == summary["pages"]
     assert all(r.json()["model"] == "gemini-2.5-pro" for r in sent)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from nemorouter.config import Config
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.candidates import plan
+from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.request import ChatRequest, parse_chat_request
 from nemorouter.core.router import Routed, Router
@@ -52,5 +53,15 @@ class Pipeline:
         required = required_tags(request, tags_header, self.default_tags)
         links = plan(self.pool, request.model, required, request.prompt_tokens_estimate, request_id)
         if request.stream:
-            return request, await self.router.open_stream(request, links, request_id)
-        return request, await self.router.complete(request, links, request_id)
+            wants_usage = ask_for_stream_usage(request)
+            routed = await self.router.open_stream(request, links, request_id)
+            assert routed.stream is not None
+            routed.stream = CostedStream(routed.stream, routed.deployment.pricing, wants_usage)
+            return request, routed
+        routed = await self.router.complete(request, links, request_id)
+        assert routed.response is not None
+        usage = routed.response.get("usage")
+        routed.cost = call_cost(routed.deployment.pricing, usage)
+        if routed.cost is not None:
+            usage["cost"] = usd(routed.cost)
+        return request, routed

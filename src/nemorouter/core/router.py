@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from nemorouter.core.candidates import Link
@@ -30,7 +31,7 @@ BASE_BACKOFF_S = 0.1
 class Routed:
     """A successful upstream call and how it was reached."""
 
-    __slots__ = ("attempts", "deployment", "fallbacks", "response", "stream", "upstream_s")
+    __slots__ = ("attempts", "cost", "deployment", "fallbacks", "response", "stream", "upstream_s")
 
     def __init__(self, deployment: Deployment, attempts: int, fallbacks: int) -> None:
         self.deployment = deployment
@@ -38,7 +39,8 @@ class Routed:
         self.fallbacks = fallbacks
         self.upstream_s = 0.0
         self.response: dict[str, Any] | None = None
-        self.stream: HeldStream | None = None
+        self.stream: ChunkStream | None = None
+        self.cost: Decimal | None = None  # of a completion; a stream's is known at its end
 
 
 class Router:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from nemorouter.core.cost import usd
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.router import Routed
@@ -76,7 +77,7 @@ class ChatCompletionsEndpoint:
 def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[bytes, bytes]]:
     overhead_ms = (time.perf_counter() - started - routed.upstream_s) * 1000.0
     deployment = routed.deployment
-    return [
+    headers = [
         (b"x-request-id", request_id.encode()),
         (b"x-nemo-model", deployment.model.encode()),
         (b"x-nemo-deployment", deployment.id.encode()),
@@ -84,6 +85,11 @@ def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[byte
         (b"x-nemo-fallbacks", str(routed.fallbacks).encode()),
         (b"x-nemo-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
     ]
+    if routed.cost is not None:
+        cost = usd(routed.cost).encode()
+        # LiteLLM's header name too, for tools that already read it.
+        headers += [(b"x-nemo-response-cost", cost), (b"x-litellm-response-cost", cost)]
+    return headers
 
 
 async def _send_stream(

@@ -1,0 +1,106 @@
+"""The cost of a call, in exact decimal USD, from the provider's reported usage.
+
+cost = (uncached prompt tokens x input rate + cached prompt tokens x cached-input rate
+        + completion tokens x output rate) / 1,000,000,
+with the rates of the price tier the prompt size falls in. Image tokens are part of the
+prompt tokens as the provider reports them; reasoning tokens are part of the completion.
+No usage reported means no cost: never a made-up number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+from nemorouter.catalog import Pricing
+from nemorouter.core.request import ChatRequest
+from nemorouter.providers.base import ChunkStream
+
+MILLION = Decimal(1_000_000)
+
+
+def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
+    if pricing is None or not isinstance(usage, dict):
+        return None
+    prompt = _count(usage.get("prompt_tokens"))
+    completion = _count(usage.get("completion_tokens"))
+    if prompt is None or completion is None:
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    cached = min(cached or 0, prompt)
+    rates = pricing.rates(prompt)
+    cached_rate = (
+        rates.cached_input_per_mtok
+        if rates.cached_input_per_mtok is not None
+        else rates.input_per_mtok
+    )
+    total = (
+        (prompt - cached) * rates.input_per_mtok
+        + cached * cached_rate
+        + completion * rates.output_per_mtok
+    )
+    return total / MILLION
+
+
+def usd(cost: Decimal) -> str:
+    """A decimal string in plain notation (no exponent), as money is written everywhere."""
+    text = format(cost, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def ask_for_stream_usage(request: ChatRequest) -> bool:
+    """Make the provider report usage at the end of a stream (so it can be costed);
+    return whether the client asked for that usage chunk itself."""
+    options = request.body.get("stream_options")
+    wanted = isinstance(options, dict) and options.get("include_usage") is True
+    request.body["stream_options"] = {
+        **(options if isinstance(options, dict) else {}),
+        "include_usage": True,
+    }
+    return wanted
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+class CostedStream:
+    """Relays a stream's chunks, costing the call from its final usage chunk.
+
+    The provider is always asked for usage (see `ask_for_stream_usage`); the usage-only
+    chunk reaches the client only if the client asked for it, with `usage.cost` added."""
+
+    def __init__(
+        self, stream: ChunkStream, pricing: Pricing | None, client_wants_usage: bool
+    ) -> None:
+        self._stream = stream
+        self._pricing = pricing
+        self._wanted = client_wants_usage
+        self.cost: Decimal | None = None
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+        async for chunk in self._stream:
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                self.cost = call_cost(self._pricing, usage)
+                if self.cost is not None:
+                    usage["cost"] = usd(self.cost)
+                if not self._wanted:
+                    if not chunk.get("choices"):
+                        continue  # the usage-only chunk the client did not ask for
+                    del chunk["usage"]
+            elif not self._wanted:
+                chunk.pop("usage", None)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
