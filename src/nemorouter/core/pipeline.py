@@ -50,6 +50,7 @@ class Pipeline:
         """Answer one chat-completions body: a completion, or an open stream."""
         self.auth.check(authorization)
         request = parse_chat_request(raw)
+        del raw  # a large body is held once (parsed), not twice, while the provider works
         required = required_tags(request, tags_header, self.default_tags)
         links = plan(self.pool, request.model, required, request.prompt_tokens_estimate, request_id)
         if request.stream:

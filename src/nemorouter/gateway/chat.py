@@ -53,8 +53,13 @@ class ChatCompletionsEndpoint:
                 tags = value if tags is None else tags + b"," + value
         request_id = client_request_id(given_id) or new_request_id()
         try:
-            raw = await read_body(receive, self.limit, content_length)
-            _, routed = await self.pipeline.chat(raw, authorization, tags, request_id)
+            # No local keeps the raw body: the pipeline drops it once parsed.
+            _, routed = await self.pipeline.chat(
+                await read_body(receive, self.limit, content_length),
+                authorization,
+                tags,
+                request_id,
+            )
         except GatewayError as error:
             await send_error(send, error, request_id)
             return

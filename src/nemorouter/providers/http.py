@@ -221,6 +221,7 @@ class HTTPPool:
         async with self._slots:
             conn = await self._acquire()
             conn.send(head, body, streaming=False)
+            del head, body  # the transport holds what it has not sent yet
             timer = self.loop.call_later(deadline_s, conn.timed_out, "answer")
             try:
                 assert conn.done is not None

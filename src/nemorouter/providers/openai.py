@@ -59,9 +59,10 @@ class OpenAIAdapter:
         return orjson.dumps({**body, "model": deployment.upstream_model})
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
-        payload = self._payload(deployment, body)
-        try:
-            response = await self.pool.post(CHAT_PATH, payload, self._auth, self._timeout)
+        try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent
+            response = await self.pool.post(
+                CHAT_PATH, self._payload(deployment, body), self._auth, self._timeout
+            )
         except OSError as exc:  # timeouts and dropped connections
             raise classify_exception(exc) from None
         if response.status != 200:
