@@ -15,20 +15,6 @@ from nemorouter.testing import SimulatedProvider
 MASTER_KEY = "sk-test-master-key"
 
 
-@pytest.fixture(scope="module")
-def sim_module() -> Iterator[SimulatedProvider]:
-    with SimulatedProvider() as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(sim_module: SimulatedProvider) -> SimulatedProvider:
-    sim_module.clear()
-    sim_module.latency_ms = 0
-    sim_module.rpm = None
-    return sim_module
-
-
 def gateway_config(sim: SimulatedProvider, **settings: Any) -> dict[str, Any]:
     return {
         "settings": {"master_key": MASTER_KEY, **settings},
@@ -73,8 +59,8 @@ def start_gateway() -> Iterator[GatewayFactory]:
 
 
 @pytest.fixture(scope="module")
-def gateway_module(sim_module: SimulatedProvider) -> Iterator[BackgroundGateway]:
-    config = parse_config(gateway_config(sim_module, request_timeout_s=5), env={})
+def gateway_module(sim_server: SimulatedProvider) -> Iterator[BackgroundGateway]:
+    config = parse_config(gateway_config(sim_server, request_timeout_s=5), env={})
     with BackgroundGateway(config) as gateway:
         yield gateway
 

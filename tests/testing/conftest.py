@@ -9,22 +9,7 @@ import pytest
 
 from nemorouter.testing import SimulatedProvider
 
-
-@pytest.fixture(scope="session")
-def _sim_server() -> Iterator[SimulatedProvider]:
-    with SimulatedProvider() as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(_sim_server: SimulatedProvider) -> SimulatedProvider:
-    # settings are plain attributes: put them back so tests stay independent
-    _sim_server.clear()
-    _sim_server.latency_ms = 0.0
-    _sim_server.rpm = None
-    _sim_server.api_key = None
-    _sim_server.record = True
-    return _sim_server
+# `sim` (the shared simulated provider, reset per test) comes from tests/conftest.py.
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import gzip
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,16 +20,9 @@ CHAT = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
 STREAM = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
 
 
-@pytest.fixture(scope="module")
-def sim() -> AsyncIterator[SimulatedProvider]:
-    with SimulatedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
 def fresh_sim(sim: SimulatedProvider) -> SimulatedProvider:
-    sim.clear()
-    return sim
+    return sim  # the shared provider, reset (tests/conftest.py)
 
 
 async def test_sequential_requests_reuse_one_connection(fresh_sim: SimulatedProvider) -> None:
