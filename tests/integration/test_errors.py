@@ -183,3 +183,25 @@ def test_chain_falls_back_past_a_dead_provider(
     assert response.headers["x-nemo-model"] == "gemini-2.5-flash"
     assert response.headers["x-nemo-fallbacks"] == "1"
     assert response.headers["x-nemo-attempts"] == "3"
+
+
+def test_request_fallbacks_and_disable_fallbacks(
+    sim: SimulatedProvider, start_gateway: GatewayFactory
+) -> None:
+    raw = gateway_config(sim)
+    raw["providers"]["dead"] = {
+        "type": "openai-compatible",
+        "base_url": f"http://127.0.0.1:{free_port()}/v1",
+    }
+    raw["deployments"][2]["provider"] = "dead"  # gemini-2.5-pro unreachable
+    gateway = start_gateway(raw)
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+    response = client.chat.completions.with_raw_response.create(
+        model="gemini-2.5-pro", messages=USER, extra_body={"fallbacks": ["gemini-2.5-flash"]}
+    )
+    assert response.headers["x-nemo-model"] == "gemini-2.5-flash"
+    assert response.headers["x-nemo-fallbacks"] == "1"
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(
+            model="document-vision", messages=USER, extra_body={"disable_fallbacks": True}
+        )

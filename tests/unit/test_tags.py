@@ -131,3 +131,31 @@ def test_auto_with_unsatisfiable_tags_is_a_400() -> None:
     with pytest.raises(GatewayError) as info:
         plan(pool(), "gpt-9", frozenset(), 10, "r")
     assert info.value.status == 404
+
+
+def test_request_fallbacks_override_the_configured_chain() -> None:
+    links = plan(pool(), "docs", frozenset(), 10, "r", fallbacks=["gemini-2.5-flash"])
+    assert [link.model for link in links] == ["llama-3.1-405b-instruct-maas", "gemini-2.5-flash"]
+    links = plan(pool(), "gemini-2.5-pro", frozenset(), 10, "r", fallbacks=["claude-sonnet-4-5"])
+    assert [link.model for link in links] == ["gemini-2.5-pro", "claude-sonnet-4-5"]
+    links = plan(pool(), "docs", frozenset(), 10, "r", disable_fallbacks=True)
+    assert [link.model for link in links] == ["llama-3.1-405b-instruct-maas"]
+    # the request's fallbacks pass the same tag filter
+    links = plan(pool(), "gemini-2.5-pro", frozenset({"vision"}), 10, "r",
+                 fallbacks=["llama-3.1-405b-instruct-maas", "claude-sonnet-4-5"])  # fmt: skip
+    assert [link.model for link in links] == ["gemini-2.5-pro", "claude-sonnet-4-5"]
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "disable", "param"),
+    [
+        (["gpt-9"], False, "fallbacks"),
+        ("gemini-2.5-pro", False, "fallbacks"),
+        (None, "yes", "disable_fallbacks"),
+    ],
+)
+def test_bad_fallback_fields_are_400(fallbacks: object, disable: object, param: str) -> None:
+    with pytest.raises(GatewayError) as info:
+        plan(pool(), "docs", frozenset(), 10, "r", fallbacks=fallbacks, disable_fallbacks=disable)
+    assert info.value.status == 400
+    assert info.value.param == param

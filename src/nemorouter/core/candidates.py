@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from nemorouter.core.deployments import AUTO, Deployment, DeploymentPool
-from nemorouter.core.errors import GatewayError, model_not_found
+from nemorouter.core.errors import GatewayError, invalid_request, model_not_found
 
 log = logging.getLogger("nemorouter.routing")
 
@@ -38,10 +39,10 @@ def plan(
     required: frozenset[str],
     prompt_tokens: int,
     request_id: str,
+    fallbacks: Any = None,
+    disable_fallbacks: Any = False,
 ) -> list[Link]:
-    chain = pool.chain(name)
-    if chain is None:
-        raise model_not_found(name, pool.names)
+    chain = _chain(pool, name, fallbacks, disable_fallbacks)
     links: list[Link] = []
     skipped: list[tuple[str, str]] = []
     for model in chain:
@@ -57,6 +58,29 @@ def plan(
     if not links:
         raise _mismatch(pool, name, required, prompt_tokens, skipped)
     return links
+
+
+def _chain(pool: DeploymentPool, name: str, fallbacks: Any, disable: Any) -> list[str]:
+    """The configured chain for `name`, or its first link followed by the request's own
+    `fallbacks` (which override the configured ones), or only the first link."""
+    chain = pool.chain(name)
+    if chain is None:
+        raise model_not_found(name, pool.names)
+    if not isinstance(disable, bool):
+        raise invalid_request("'disable_fallbacks' must be a boolean.", "disable_fallbacks")
+    if disable:
+        return chain[:1]
+    if fallbacks is None:
+        return chain
+    if not isinstance(fallbacks, list) or not all(isinstance(m, str) for m in fallbacks):
+        raise invalid_request("'fallbacks' must be a list of model names.", "fallbacks")
+    unknown = [m for m in fallbacks if m not in pool.by_model]
+    if unknown:
+        raise invalid_request(
+            f"'fallbacks' names unknown models {unknown}; configured: {', '.join(pool.by_model)}.",
+            "fallbacks",
+        )
+    return list(dict.fromkeys([chain[0], *fallbacks]))
 
 
 def _why_not(deployments: list[Deployment], required: frozenset[str], prompt_tokens: int) -> str:

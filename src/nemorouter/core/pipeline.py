@@ -52,7 +52,15 @@ class Pipeline:
         request = parse_chat_request(raw)
         del raw  # a large body is held once (parsed), not twice, while the provider works
         required = required_tags(request, tags_header, self.default_tags)
-        links = plan(self.pool, request.model, required, request.prompt_tokens_estimate, request_id)
+        links = plan(
+            self.pool,
+            request.model,
+            required,
+            request.prompt_tokens_estimate,
+            request_id,
+            request.extras.get("fallbacks"),
+            request.extras.get("disable_fallbacks", False),
+        )
         if request.stream:
             wants_usage = ask_for_stream_usage(request)
             routed = await self.router.open_stream(request, links, request_id)
