@@ -49,6 +49,12 @@ class CacheSettings(_Section):
     scope: Literal["key", "team", "global"] = "team"
 
 
+class BreakerSettings(_Section):
+    # Consecutive retryable failures that open a deployment's circuit, and how long it stays open.
+    consecutive_failures: PositiveInt = 5
+    cooldown_s: PositiveFloat = 30.0
+
+
 class Settings(_Section):
     master_key: Annotated[str, msgspec.Meta(min_length=8)]
     database_url: str = "sqlite:///./nemorouter.db"
@@ -61,6 +67,7 @@ class Settings(_Section):
     # Tags required of requests that name none (until per-key default tags exist).
     default_tags: tuple[Tag, ...] = ()
     cache: CacheSettings = CacheSettings()
+    breaker: BreakerSettings = BreakerSettings()
 
 
 class ProviderConfig(_Section):

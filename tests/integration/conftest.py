@@ -17,7 +17,8 @@ MASTER_KEY = "sk-test-master-key"
 
 def gateway_config(sim: SimulatedProvider, **settings: Any) -> dict[str, Any]:
     return {
-        "settings": {"master_key": MASTER_KEY, **settings},
+        # Tests inject failures one after another: keep circuits closed unless a test opens them.
+        "settings": {"master_key": MASTER_KEY, "breaker": {"consecutive_failures": 50}, **settings},
         "providers": {
             "sim": {"type": "openai-compatible", "base_url": sim.base_url, "api_key": "none"}
         },

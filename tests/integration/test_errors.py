@@ -205,3 +205,23 @@ def test_request_fallbacks_and_disable_fallbacks(
         client.chat.completions.create(
             model="document-vision", messages=USER, extra_body={"disable_fallbacks": True}
         )
+
+
+def test_circuit_opens_and_the_dead_deployment_gets_no_calls(
+    sim: SimulatedProvider, start_gateway: GatewayFactory
+) -> None:
+    gateway = start_gateway(
+        gateway_config(sim, breaker={"consecutive_failures": 2, "cooldown_s": 60})
+    )
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+    sim.inject(Fault.status(503), times=2)
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="gemini-2.5-pro", messages=USER)
+    sent = len(sim.requests)
+    with pytest.raises(openai.InternalServerError, match="circuit open"):
+        client.chat.completions.create(model="gemini-2.5-pro", messages=USER)
+    assert len(sim.requests) == sent  # skipped with no network call
+    response = client.chat.completions.with_raw_response.create(
+        model="document-vision", messages=USER
+    )
+    assert response.headers["x-nemo-model"] == "gemini-2.5-flash"  # the chain routes around it

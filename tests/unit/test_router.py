@@ -10,6 +10,7 @@ import pytest
 
 from nemorouter.config import Config, DeploymentConfig, parse_config
 from nemorouter.core import router as router_module
+from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
@@ -82,9 +83,11 @@ def make_config(retries: int = 1) -> Config:
 class PlannedRouter:
     """The router behind the same route plan the pipeline makes (no tags required)."""
 
-    def __init__(self, pool: DeploymentPool, retries: int) -> None:
+    def __init__(
+        self, pool: DeploymentPool, retries: int, breakers: Breakers | None = None
+    ) -> None:
         self.pool = pool
-        self.router = Router(retries)
+        self.router = Router(retries, breakers or Breakers(100, 30.0))
 
     async def complete(self, request: Any, request_id: str) -> Any:
         links = plan(self.pool, request.model, frozenset(), 0, request_id)
@@ -235,3 +238,26 @@ async def test_stream_holds_deployment_until_closed() -> None:
     assert flash.in_flight == 0
     await routed.stream.aclose()  # idempotent
     assert flash.in_flight == 0
+
+
+async def test_open_circuit_is_skipped_without_a_call_then_probed() -> None:
+    clock = [0.0]
+    breakers = Breakers(2, 30.0, clock=lambda: clock[0])
+    adapter = ScriptedAdapter()
+    pool = DeploymentPool(make_config(1), {"p": adapter})  # type: ignore[dict-item]
+    router = PlannedRouter(pool, 1, breakers)
+    adapter.script = {"flash": [fail(FailureKind.SERVER_ERROR, 503)] * 2}
+    with pytest.raises(GatewayError):
+        await router.complete(request("gemini-2.5-flash"), "r")  # two failures: circuit opens
+    assert breakers.is_open("flash")
+    calls = len(adapter.calls)
+    with pytest.raises(GatewayError) as info:
+        await router.complete(request("gemini-2.5-flash"), "r")
+    assert len(adapter.calls) == calls  # no network call while open
+    assert "circuit open" in info.value.message
+    routed = await router.complete(request("chain"), "r")  # the chain goes around it
+    assert routed.deployment.model == "gemini-2.5-pro"
+    clock[0] = 31.0  # cooldown over: one probe, it succeeds, the circuit closes
+    routed = await router.complete(request("gemini-2.5-flash"), "r")
+    assert routed.deployment.id == "flash"
+    assert not breakers.is_open("flash")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from nemorouter.catalog import CAPABILITIES
 from nemorouter.config import DeploymentConfig, parse_config
+from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
@@ -104,7 +105,8 @@ def test_requests_only_reach_deployments_with_every_required_tag(
         assert not eligible_anywhere
         return
     try:
-        asyncio.run(Router(config.settings.retries).complete(request, links, "r"))
+        router = Router(config.settings.retries, Breakers(2, 30.0))
+        asyncio.run(router.complete(request, links, "r"))
     except GatewayError as error:
         assert error.code == "all_deployments_failed"
     assert adapter.calls, "a plan with links must call a provider"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from nemorouter.config import Config
 from nemorouter.core.auth import Authenticator
+from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
@@ -30,7 +31,10 @@ class Pipeline:
             if name in used
         }
         self.pool = DeploymentPool(config, self.adapters)
-        self.router = Router(config.settings.retries)
+        breaker = config.settings.breaker
+        self.router = Router(
+            config.settings.retries, Breakers(breaker.consecutive_failures, breaker.cooldown_s)
+        )
         self.default_tags = frozenset(config.settings.default_tags)
         self.started = False
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.errors import GatewayError, invalid_request
@@ -44,8 +45,9 @@ class Routed:
 
 
 class Router:
-    def __init__(self, retries: int) -> None:
+    def __init__(self, retries: int, breakers: Breakers) -> None:
         self.retries = retries
+        self.breakers = breakers
         self._turn = 0
 
     async def complete(self, request: ChatRequest, links: list[Link], request_id: str) -> Routed:
@@ -65,13 +67,14 @@ class Router:
         return routed
 
     def _pick(self, candidates: list[Deployment], exclude: set[str]) -> Deployment | None:
-        """The least busy candidate not in `exclude`; ties rotate."""
+        """The least busy candidate not in `exclude` whose circuit lets a call through;
+        ties rotate."""
         count = len(candidates)
         self._turn += 1
         best: Deployment | None = None
         for i in range(count):
             deployment = candidates[(self._turn + i) % count]
-            if deployment.id in exclude:
+            if deployment.id in exclude or not self.breakers.available(deployment.id):
                 continue
             if best is None or deployment.in_flight < best.in_flight:
                 best = deployment
@@ -96,16 +99,20 @@ class Router:
             tried: set[str] = set()
             for attempt in range(self.retries + 1):
                 deployment = self._pick(link.deployments, tried)
-                if deployment is None:  # every eligible deployment tried once already
+                if deployment is None and tried:  # every eligible deployment tried once
                     wait = _retry_wait(failures[-1][1], attempt)
                     if wait is None:
                         break
-                    deployment = self._pick(link.deployments, set())
-                    assert deployment is not None
                     if wait:
                         await asyncio.sleep(wait)
                         upstream_s += wait
+                    deployment = self._pick(link.deployments, set())
+                if deployment is None:  # every circuit of this link is open: no call at all
+                    for open_one in link.deployments:
+                        failures.append((open_one, _circuit_open(self.breakers.cooldown_s)))
+                    break
                 tried.add(deployment.id)
+                self.breakers.attempt(deployment.id)
                 deployment.in_flight += 1
                 started = time.perf_counter()
                 try:
@@ -114,6 +121,10 @@ class Router:
                     deployment.in_flight -= 1
                     upstream_s += time.perf_counter() - started
                     failures.append((deployment, failure))
+                    if failure.retryable:
+                        self.breakers.failure(deployment.id)
+                    else:
+                        self.breakers.success(deployment.id)  # it answered: it is up
                     log.warning(
                         "request %s: deployment %s failed (attempt %d): %s",
                         request_id, deployment.id, len(failures), failure.describe(),
@@ -124,6 +135,7 @@ class Router:
                 except BaseException:
                     deployment.in_flight -= 1
                     raise
+                self.breakers.success(deployment.id)
                 if not hold:
                     deployment.in_flight -= 1
                 routed = Routed(deployment, len(failures) + 1, index)
@@ -135,6 +147,12 @@ class Router:
                     request_id, link.model, links[index + 1].model,
                 )  # fmt: skip
         raise _all_failed(request.model, failures)
+
+
+def _circuit_open(cooldown_s: float) -> UpstreamFailure:
+    return UpstreamFailure(
+        FailureKind.CONNECTION, f"circuit open (repeated failures; retried after {cooldown_s:g}s)"
+    )
 
 
 def _retry_wait(failure: UpstreamFailure, attempt: int) -> float | None:
