@@ -1,6 +1,7 @@
-"""The request pipeline: auth → parse → route. The HTTP layer calls `chat`, nothing else.
+"""The request pipeline: auth → parse → required tags → route plan → router → cost.
+The HTTP layer calls `chat`, nothing else.
 
-Later stages (tags, limits and budgets, cache, cost, spend record) slot in here in order.
+Later stages (limits and budgets, cache, spend record) slot in here in order.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.request import ChatRequest, parse_chat_request
+from nemorouter.core.request import parse_chat_request
 from nemorouter.core.router import Routed, Router
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
@@ -50,7 +51,7 @@ class Pipeline:
 
     async def chat(
         self, raw: bytes, authorization: bytes | None, tags_header: bytes | None, request_id: str
-    ) -> tuple[ChatRequest, Routed]:
+    ) -> Routed:
         """Answer one chat-completions body: a completion, or an open stream."""
         self.auth.check(authorization)
         request = parse_chat_request(raw)
@@ -70,11 +71,11 @@ class Pipeline:
             routed = await self.router.open_stream(request, links, request_id)
             assert routed.stream is not None
             routed.stream = CostedStream(routed.stream, routed.deployment.pricing, wants_usage)
-            return request, routed
+            return routed
         routed = await self.router.complete(request, links, request_id)
         assert routed.response is not None
         usage = routed.response.get("usage")
         routed.cost = call_cost(routed.deployment.pricing, usage)
         if routed.cost is not None:
             usage["cost"] = usd(routed.cost)
-        return request, routed
+        return routed

@@ -54,7 +54,7 @@ class ChatCompletionsEndpoint:
         request_id = client_request_id(given_id) or new_request_id()
         try:
             # No local keeps the raw body: the pipeline drops it once parsed.
-            _, routed = await self.pipeline.chat(
+            routed = await self.pipeline.chat(
                 await read_body(receive, self.limit, content_length),
                 authorization,
                 tags,
