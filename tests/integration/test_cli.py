@@ -132,6 +132,11 @@ def test_batch_usage_errors_and_status(tmp_path: Path) -> None:
     one_label = run_cli("batch", "run", str(docs), "--job-id", "j", "--classify", "invoice")
     assert one_label.returncode == 2
     assert "at least two labels" in one_label.stderr
+    bad_url = run_cli(
+        "batch", "run", str(docs), "--job-id", "j", "--prompt", "x", "--base-url", "gw:4000"
+    )
+    assert bad_url.returncode == 2
+    assert "--base-url" in bad_url.stderr
     not_started = run_cli("batch", "status", "--out", str(tmp_path / "empty"))
     assert not_started.returncode == 2
 

@@ -166,17 +166,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_chain_falls_back_past_a_dead_provider(
-    sim: SimulatedProvider, start_gateway: GatewayFactory
-) -> None:
+def dead_pro_client(sim: SimulatedProvider, start_gateway: GatewayFactory) -> openai.OpenAI:
+    """A gateway whose gemini-2.5-pro deployment points at a closed port."""
     raw = gateway_config(sim)
     raw["providers"]["dead"] = {
         "type": "openai-compatible",
         "base_url": f"http://127.0.0.1:{free_port()}/v1",
     }
-    raw["deployments"][2]["provider"] = "dead"  # gemini-2.5-pro now unreachable
+    raw["deployments"][2]["provider"] = "dead"
     gateway = start_gateway(raw)
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+
+
+def test_chain_falls_back_past_a_dead_provider(
+    sim: SimulatedProvider, start_gateway: GatewayFactory
+) -> None:
+    client = dead_pro_client(sim, start_gateway)
     response = client.chat.completions.with_raw_response.create(
         model="document-vision", messages=USER
     )
@@ -188,14 +193,7 @@ def test_chain_falls_back_past_a_dead_provider(
 def test_request_fallbacks_and_disable_fallbacks(
     sim: SimulatedProvider, start_gateway: GatewayFactory
 ) -> None:
-    raw = gateway_config(sim)
-    raw["providers"]["dead"] = {
-        "type": "openai-compatible",
-        "base_url": f"http://127.0.0.1:{free_port()}/v1",
-    }
-    raw["deployments"][2]["provider"] = "dead"  # gemini-2.5-pro unreachable
-    gateway = start_gateway(raw)
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+    client = dead_pro_client(sim, start_gateway)
     response = client.chat.completions.with_raw_response.create(
         model="gemini-2.5-pro", messages=USER, extra_body={"fallbacks": ["gemini-2.5-flash"]}
     )

@@ -80,9 +80,11 @@ def run(
         dpi=dpi,
         no_cache=no_cache,
     )
+    if not options.base_url.startswith(("http://", "https://")):
+        raise _usage(f"--base-url must be an http(s) URL, got {options.base_url!r}")
     try:
         outcome = asyncio.run(run_batch(options))
-    except (FileNotFoundError, JobMismatch, ValueError) as exc:
+    except (FileNotFoundError, JobMismatch) as exc:
         raise _usage(str(exc)) from None
     print_summary(outcome.summary, options.out)
     if outcome.fatal:

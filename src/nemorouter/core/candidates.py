@@ -53,8 +53,10 @@ def plan(
             continue
         reason = _why_not(deployments, required, prompt_tokens)
         skipped.append((model, reason))
-        if name != model:  # a link of a group or of auto
+        if name in pool.groups:  # a configured chain lost a link: worth an operator's eye
             log.info("request %s: skipping %s in %s: %s", request_id, model, name, reason)
+        elif name != model:  # `auto` skips whatever lacks the tags, routinely
+            log.debug("request %s: skipping %s in auto: %s", request_id, model, reason)
     if not links:
         raise _mismatch(pool, name, required, prompt_tokens, skipped)
     return links
