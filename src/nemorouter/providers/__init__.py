@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nemorouter.config import ConfigError, ProviderConfig, Settings
+from nemorouter.providers.anthropic import AnthropicAdapter
 from nemorouter.providers.base import ProviderAdapter
+from nemorouter.providers.gemini import GeminiAdapter
 from nemorouter.providers.openai import OpenAIAdapter
 
-_ADAPTERS = {"openai": OpenAIAdapter, "openai-compatible": OpenAIAdapter}
+_ADAPTERS: dict[str, Callable[[str, ProviderConfig, Settings], ProviderAdapter]] = {
+    "openai": OpenAIAdapter,
+    "openai-compatible": OpenAIAdapter,
+    "vertex": GeminiAdapter,
+    "gemini": GeminiAdapter,
+    "anthropic": AnthropicAdapter,
+    "anthropic-vertex": AnthropicAdapter,
+}
 
 
 def build_adapter(name: str, provider: ProviderConfig, settings: Settings) -> ProviderAdapter:

@@ -33,7 +33,7 @@ class Deferred:
         self.delay, self.data, self.close, self.waited = delay, data, close, False
 
 
-# (method, path without query, raw headers, body, authorization header) -> reply
+# (method, request target with its query, raw headers, body, authorization header) -> reply
 Handler = Callable[
     [bytes, bytes, list[tuple[bytes, bytes]], bytes, bytes | None], "bytes | Deferred"
 ]
@@ -267,8 +267,7 @@ class HttpConnection(asyncio.Protocol):
             return  # pipelined after a drop/close: nobody will read the answer
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         self.body = []
-        path = self.url.split(b"?", 1)[0]
-        reply = self.handle(self.parser.get_method(), path, self.headers, body, self.auth)
+        reply = self.handle(self.parser.get_method(), self.url, self.headers, body, self.auth)
         keep = self.parser.should_keep_alive()
         if type(reply) is bytes:
             if not self.queue:  # fast path: answer right now

@@ -185,11 +185,12 @@ class SimulatedProvider:
     def _handle(
         self,
         method: bytes,
-        path: bytes,
+        url: bytes,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
         auth: bytes | None,
     ) -> bytes | Deferred:
+        path = url.split(b"?", 1)[0]
         if path in _CHAT_PATHS:
             if method != b"POST":
                 return http.invalid_url(405, method, path)
@@ -220,7 +221,7 @@ class SimulatedProvider:
         fault = self._faults.popleft() if self._faults else None
         if fault is not None:
             if fault.kind == "status":
-                return Deferred(delay, http.render_status_fault(fault), False)
+                return Deferred(delay, self._render_fault(fault), False)
             if fault.kind == "drop":
                 return Deferred(delay, None, True)
             if fault.kind == "hang":
@@ -229,12 +230,24 @@ class SimulatedProvider:
                 delay += fault.ms / 1000.0
             if fault.kind == "cut_stream":
                 cut = fault.after_chunks
-        reply = self._answer(body, auth, cut)
+        reply = self._answer(path, headers, body, auth, cut)
         if delay > 0 or cut is not None:
             return Deferred(delay, reply, cut is not None)
         return reply
 
-    def _answer(self, body: bytes, auth: bytes | None, cut: int | None) -> bytes:
+    # Subclasses speaking another wire format (sim_gemini, sim_anthropic) override these two
+    # and route in `_handle`; faults, latency, recording and threading stay shared.
+    def _render_fault(self, fault: Fault) -> bytes:
+        return http.render_status_fault(fault)
+
+    def _answer(
+        self,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        auth: bytes | None,
+        cut: int | None,
+    ) -> bytes:
         if self.api_key is not None and auth != b"Bearer " + self.api_key.encode():
             return http.UNAUTHORIZED
         try:

@@ -1,0 +1,222 @@
+"""Gemini answers (`GenerateContentResponse`, whole or streamed) → OpenAI completions and chunks."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+_FILTERED = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
+    | {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER"}
+)
+_ID_PREFIX = "chatcmpl-g" + os.urandom(4).hex()
+_ids = itertools.count(1)
+
+
+def finish_reason(reason: str | None, has_calls: bool) -> str | None:
+    """OpenAI's finish_reason for a Gemini finishReason (None: not finished yet)."""
+    if reason is None or reason == "FINISH_REASON_UNSPECIFIED":
+        return None
+    if reason == "MAX_TOKENS":
+        return "length"
+    if reason in _FILTERED:
+        return "content_filter"
+    if reason != "STOP":  # OTHER, MALFORMED_FUNCTION_CALL, ...: ended, for a reason of its own
+        log.warning("Gemini finished with %s", reason)
+    return "tool_calls" if has_calls else "stop"
+
+
+def usage(metadata: Any) -> dict[str, Any] | None:
+    """OpenAI usage from `usageMetadata`. promptTokenCount already includes cached tokens;
+    thinking tokens are billed as output, so they count as completion tokens."""
+    if not isinstance(metadata, dict):
+        return None
+    prompt = _int(metadata.get("promptTokenCount")) + _int(metadata.get("toolUsePromptTokenCount"))
+    thoughts = _int(metadata.get("thoughtsTokenCount"))
+    completion = _int(metadata.get("candidatesTokenCount")) + thoughts
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": _int(metadata.get("cachedContentTokenCount"))},
+    }
+    if thoughts:
+        out["completion_tokens_details"] = {"reasoning_tokens": thoughts}
+    return out
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _split_parts(
+    parts: Any, call_ids: itertools.count[int]
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """(text, tool calls) of a candidate's parts; thought summaries are not the answer."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in parts if isinstance(parts, list) else ():
+        if not isinstance(part, dict) or part.get("thought") is True:
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            calls.append(
+                {
+                    "id": f"call_{next(call_ids)}",
+                    "type": "function",
+                    "function": {
+                        "name": call.get("name", ""),
+                        "arguments": orjson.dumps(call.get("args") or {}).decode(),
+                    },
+                }
+            )
+    return ("".join(texts) if texts else None), calls
+
+
+def _candidates(data: dict[str, Any]) -> list[dict[str, Any]]:
+    found = data.get("candidates")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def _blocked(data: dict[str, Any]) -> bool:
+    feedback = data.get("promptFeedback")
+    return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
+
+
+def completion_id(data: dict[str, Any]) -> str:
+    response_id = data.get("responseId")
+    if isinstance(response_id, str) and response_id:
+        return f"chatcmpl-{response_id}"
+    return f"{_ID_PREFIX}{next(_ids):010x}"
+
+
+def to_completion(data: dict[str, Any], model: str) -> dict[str, Any]:
+    """A whole `generateContent` answer as an OpenAI chat.completion."""
+    choices = []
+    call_ids = itertools.count()
+    for i, candidate in enumerate(_candidates(data)):
+        content = candidate.get("content")
+        text, calls = _split_parts(
+            content.get("parts") if isinstance(content, dict) else None, call_ids
+        )
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        reason = finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"
+        index = candidate.get("index")
+        choices.append(
+            {
+                "index": index if isinstance(index, int) else i,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": reason,
+            }
+        )
+    if not choices and _blocked(data):  # the prompt itself was blocked: nothing generated
+        choices.append(
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "content_filter",
+            }
+        )
+    answer: dict[str, Any] = {
+        "id": completion_id(data),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+    }
+    found = usage(data.get("usageMetadata"))
+    if found is not None:
+        answer["usage"] = found
+    return answer
+
+
+class StreamTranslator:
+    """Turns each streamed `GenerateContentResponse` into OpenAI chunks, then a usage chunk.
+
+    Gemini repeats `usageMetadata` on several events; the last one holds the totals."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id: str | None = None
+        self.created = int(time.time())
+        self.started: set[int] = set()
+        self.finished: set[int] = set()
+        self.usage: dict[str, Any] | None = None
+        self._call_ids = itertools.count()
+        self._call_index: dict[int, int] = {}
+
+    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.id is None:
+            self.id = completion_id(data)
+        found = usage(data.get("usageMetadata"))
+        if found is not None:
+            self.usage = found
+        choices = []
+        candidates = _candidates(data)
+        if not candidates and _blocked(data):
+            candidates = [{"index": 0, "finishReason": "SAFETY"}]
+        for i, candidate in enumerate(candidates):
+            index = candidate.get("index") if isinstance(candidate.get("index"), int) else i
+            content = candidate.get("content")
+            parts = content.get("parts") if isinstance(content, dict) else None
+            text, calls = _split_parts(parts, self._call_ids)
+            delta: dict[str, Any] = {}
+            if index not in self.started:
+                self.started.add(index)
+                delta["role"] = "assistant"
+                delta["content"] = ""
+            if text:
+                delta["content"] = text
+            if calls:
+                first = self._call_index.get(index, 0)
+                delta["tool_calls"] = [{"index": first + k, **c} for k, c in enumerate(calls)]
+                self._call_index[index] = first + len(calls)
+            reason = finish_reason(candidate.get("finishReason"), index in self._call_index)
+            if delta:
+                choices.append(
+                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
+                )
+            if reason is not None and index not in self.finished:
+                self.finished.add(index)
+                choices.append(
+                    {"index": index, "delta": {}, "logprobs": None, "finish_reason": reason}
+                )
+        return [self._chunk([c]) for c in choices]
+
+    def close(self) -> list[dict[str, Any]]:
+        """The closing usage-only chunk, when usage was asked for and reported."""
+        if not self.include_usage or self.usage is None:
+            return []
+        chunk = self._chunk([])
+        chunk["usage"] = self.usage
+        return [chunk]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.finished) and self.finished >= self.started

@@ -1,0 +1,214 @@
+"""JSON Schema (OpenAI `response_format.json_schema.schema`) → Gemini's `responseSchema`.
+
+Gemini takes a subset of the OpenAPI 3.0 Schema object: upper-case `type`, `nullable`,
+string-only `enum`, `anyOf`, `properties`/`required`/`propertyOrdering`, `items`, and the
+min/max keywords. What it has no word for is refused with a 400 that names the keyword and
+where it sits, rather than dropped: a constraint the model silently ignores would come back
+as output the client's validator rejects, after it was paid for. Annotations that constrain
+nothing (`$schema`, `examples`, `additionalProperties: false`, ...) are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nemorouter.core.errors import GatewayError, invalid_request
+
+_TYPES = {
+    "string": "STRING",
+    "number": "NUMBER",
+    "integer": "INTEGER",
+    "boolean": "BOOLEAN",
+    "array": "ARRAY",
+    "object": "OBJECT",
+}
+_COPIED = (
+    "title",
+    "description",
+    "format",
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "pattern",
+    "minProperties",
+    "maxProperties",
+    "default",
+    "example",
+)
+_DROPPED = frozenset(
+    {"$schema", "$id", "$comment", "$defs", "definitions", "examples", "readOnly", "writeOnly"}
+    | {"deprecated", "strict", "discriminator"}
+)
+_HANDLED = frozenset(
+    {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required"}
+    | {"items", "additionalProperties", "uniqueItems", "nullable"}
+)
+_MAX_DEPTH = 64
+
+
+def to_gemini_schema(schema: Any) -> dict[str, Any]:
+    """The Gemini form of `schema`; GatewayError 400 when Gemini cannot express it."""
+    if not isinstance(schema, dict):
+        raise _refuse("", "the schema must be a JSON object")
+    return _Converter(schema).convert(schema, "", ())
+
+
+def _refuse(path: str, why: str) -> GatewayError:
+    where = f" at {path}" if path else ""
+    return invalid_request(
+        f"response_format.json_schema cannot be sent to Gemini{where}: {why}",
+        param="response_format",
+    )
+
+
+class _Converter:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+
+    def convert(self, node: Any, path: str, refs: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(node, dict):
+            raise _refuse(path, "every subschema must be an object (true/false schemas are not)")
+        if len(refs) > _MAX_DEPTH:
+            raise _refuse(path, "the schema nests too deeply")
+        if "$ref" in node:
+            return self._ref(node, path, refs)
+        if "allOf" in node:
+            node = self._all_of(node, path)
+        for key in node:
+            if key not in _HANDLED and key not in _DROPPED and key not in _COPIED:
+                raise _refuse(path, f"Gemini has no equivalent of {key!r}")
+        out: dict[str, Any] = {}
+        nullable = node.get("nullable") is True
+        for key in ("anyOf", "oneOf"):  # oneOf's exclusivity is lost: branches rarely overlap
+            if key in node:
+                branches, has_null = self._branches(node[key], f"{path}/{key}", refs)
+                nullable = nullable or has_null
+                if len(branches) == 1:
+                    out.update(branches[0])
+                elif branches:
+                    out["anyOf"] = branches
+        types = node.get("type")
+        type_list = types if isinstance(types, list) else [types] if types is not None else []
+        if "null" in type_list:
+            nullable = True
+            type_list = [t for t in type_list if t != "null"]
+        for t in type_list:
+            if t not in _TYPES:
+                raise _refuse(path, f"unknown type {t!r}")
+        if len(type_list) > 1:  # ["string", "integer"]: one branch per type
+            shared = {k: v for k, v in node.items() if k != "type"}
+            out["anyOf"] = [self.convert({**shared, "type": t}, path, refs) for t in type_list]
+            type_list = []
+        if type_list:
+            out["type"] = _TYPES[type_list[0]]
+        self._enum(node, out, path)
+        for key in _COPIED:
+            if key in node:
+                out[key] = node[key]
+        self._object(node, out, path, refs)
+        self._array(node, out, path, refs)
+        if node.get("uniqueItems") is True:
+            raise _refuse(path, "Gemini has no equivalent of 'uniqueItems'")
+        if "type" not in out and "anyOf" not in out:
+            if nullable:
+                out["type"] = "NULL"
+                return out
+            raise _refuse(path, "a subschema without a type (any value) cannot be expressed")
+        if nullable:
+            out["nullable"] = True
+        return out
+
+    def _ref(self, node: dict[str, Any], path: str, refs: tuple[str, ...]) -> dict[str, Any]:
+        ref = node["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            raise _refuse(path, f"only local $refs can be inlined, not {ref!r}")
+        if ref in refs:
+            raise _refuse(path, f"recursive schemas cannot be expressed ({ref} refers to itself)")
+        target: Any = self.root
+        for token in ref[2:].split("/"):
+            token = token.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, dict) or token not in target:
+                raise _refuse(path, f"$ref {ref!r} points nowhere")
+            target = target[token]
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        if isinstance(target, dict) and siblings:  # e.g. a description beside the $ref
+            target = {**target, **siblings}
+        return self.convert(target, path, (*refs, ref))
+
+    def _all_of(self, node: dict[str, Any], path: str) -> dict[str, Any]:
+        parts = node["allOf"]
+        if not isinstance(parts, list) or len(parts) != 1:
+            raise _refuse(path, "allOf with more than one subschema cannot be expressed")
+        rest = {k: v for k, v in node.items() if k != "allOf"}
+        return {**parts[0], **rest} if isinstance(parts[0], dict) else rest
+
+    def _branches(
+        self, branches: Any, path: str, refs: tuple[str, ...]
+    ) -> tuple[list[dict[str, Any]], bool]:
+        if not isinstance(branches, list) or not branches:
+            raise _refuse(path, "must be a non-empty list")
+        out, has_null = [], False
+        for i, branch in enumerate(branches):
+            if isinstance(branch, dict) and branch.get("type") == "null" and len(branch) == 1:
+                has_null = True
+                continue
+            out.append(self.convert(branch, f"{path}/{i}", refs))
+        return out, has_null
+
+    def _enum(self, node: dict[str, Any], out: dict[str, Any], path: str) -> None:
+        values = node.get("enum")
+        if "const" in node:
+            values = [node["const"]]
+        if values is None:
+            return
+        if not isinstance(values, list) or not values:
+            raise _refuse(path, "enum must be a non-empty list")
+        strings = [v for v in values if v is not None]
+        if not all(isinstance(v, str) for v in strings):
+            raise _refuse(path, "Gemini enums hold strings only")
+        out["type"] = "STRING"
+        out["enum"] = strings
+        if len(strings) < len(values):
+            out["nullable"] = True
+
+    def _object(
+        self, node: dict[str, Any], out: dict[str, Any], path: str, refs: tuple[str, ...]
+    ) -> None:
+        extra = node.get("additionalProperties")
+        properties = node.get("properties")
+        if isinstance(extra, dict) or (extra is True and not properties):
+            raise _refuse(
+                path, "objects with arbitrary keys (additionalProperties) cannot be expressed"
+            )
+        if properties is None:
+            if out.get("type") == "OBJECT":
+                raise _refuse(path, "Gemini objects need at least one property")
+            return
+        if not isinstance(properties, dict) or not properties:
+            raise _refuse(path, "Gemini objects need at least one property")
+        out["properties"] = {
+            name: self.convert(sub, f"{path}/properties/{name}", refs)
+            for name, sub in properties.items()
+        }
+        # Gemini orders keys alphabetically unless told: keep the schema's order.
+        out["propertyOrdering"] = list(properties)
+        required = node.get("required")
+        if required:
+            if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+                raise _refuse(path, "required must be a list of property names")
+            out["required"] = required
+
+    def _array(
+        self, node: dict[str, Any], out: dict[str, Any], path: str, refs: tuple[str, ...]
+    ) -> None:
+        items = node.get("items")
+        if items is None:
+            if out.get("type") == "ARRAY":
+                raise _refuse(path, "Gemini arrays need an items schema")
+            return
+        if isinstance(items, list):
+            raise _refuse(path, "tuple-typed items cannot be expressed")
+        out["items"] = self.convert(items, f"{path}/items", refs)

@@ -1,0 +1,328 @@
+"""A simulated Anthropic provider: the Messages API direct and as Claude on Vertex AI.
+
+- Anthropic API: POST /v1/messages with `x-api-key` (checked when `api_key` is set) and a
+  required `anthropic-version` header, `model` in the body;
+- Vertex: POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict
+  (:streamRawPredict), a bearer token checked against a `FakeOAuthServer` when one is given,
+  `anthropic_version: vertex-2023-10-16` in the body and no `model`.
+Unknown body fields are refused as the real API does ("Extra inputs are not permitted").
+Answers come from `sim_answers`; a forced tool (`tool_choice: {type: tool}`) is answered with a
+`tool_use` block whose input validates against the tool's input_schema. Faults use Anthropic
+error bodies: 429 `rate_limit_error` (with `retry-after`), 529 `overloaded_error`, ...
+`cache_read_tokens` of every prompt are reported as cache reads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import msgspec
+
+from nemorouter.testing import sim_http as http
+from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
+from nemorouter.testing.sim_gemini import google_error, unauthenticated
+from nemorouter.testing.sim_request import read_chat
+from nemorouter.testing.sim_types import Fault
+from nemorouter.testing.simulated_provider import SimulatedProvider
+
+_encode = msgspec.json.encode
+_VERTEX = re.compile(
+    rb"^/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/([^/:]+)"
+    rb":(rawPredict|streamRawPredict)$"
+)
+_MESSAGES = b"/v1/messages"
+VERTEX_VERSION = "vertex-2023-10-16"
+_FIELDS = frozenset(
+    {"model", "messages", "system", "max_tokens", "metadata", "stop_sequences", "stream"}
+    | {"temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier"}
+)
+_BLOCKS = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking"})
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+_STOP = {"stop": "end_turn", "length": "max_tokens"}
+
+
+def anthropic_error(status: int, message: str, extra_headers: bytes = b"") -> bytes:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    body = {
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": f"req_sim{os.urandom(6).hex()}",
+    }
+    return http.json_response(status, body, extra_headers)
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def validate(req: Any, vertex: bool) -> None:
+    if not isinstance(req, dict):
+        raise _Invalid("body: Input should be an object")
+    allowed = _FIELDS | {"anthropic_version"} if vertex else _FIELDS
+    for key in req:
+        if key not in allowed:
+            raise _Invalid(f"{key}: Extra inputs are not permitted")
+    if vertex:
+        if req.get("anthropic_version") != VERTEX_VERSION:
+            raise _Invalid(f"anthropic_version: must be {VERTEX_VERSION!r}")
+        if "model" in req:
+            raise _Invalid("model: Extra inputs are not permitted")
+    elif not isinstance(req.get("model"), str):
+        raise _Invalid("model: Field required")
+    if not isinstance(req.get("max_tokens"), int) or req["max_tokens"] < 1:
+        raise _Invalid("max_tokens: Field required")
+    messages = req.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _Invalid("messages: at least one message is required")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise _Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if isinstance(content, str):
+            continue
+        if not isinstance(content, list) or not content:
+            raise _Invalid(f"messages.{i}.content: Input should be a valid list")
+        for j, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind not in _BLOCKS:
+                raise _Invalid(f"messages.{i}.content.{j}.type: unknown block type {kind!r}")
+            if kind in ("image", "document"):
+                source = block.get("source") or {}
+                if source.get("type") != "base64" or not source.get("data"):
+                    raise _Invalid(f"messages.{i}.content.{j}.source: base64 source required")
+                if kind == "image" and source.get("media_type") not in _IMAGE_TYPES:
+                    raise _Invalid(f"messages.{i}.content.{j}.source.media_type: not supported")
+    system = req.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise _Invalid("system: Input should be a string or a list of text blocks")
+
+
+def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
+    """The Messages request in the chat shape `build_answer` reads."""
+    messages: list[dict[str, Any]] = []
+    system = req.get("system")
+    if system is not None:
+        messages.append({"role": "system", "content": system if isinstance(system, str) else [
+            {"type": "text", "text": b.get("text", "")} for b in system
+        ]})  # fmt: skip
+    for message in req["messages"]:
+        content = message["content"]
+        if isinstance(content, list):
+            parts = []
+            for block in content:
+                if block["type"] == "text":
+                    parts.append({"type": "text", "text": block.get("text", "")})
+                elif block["type"] in ("image", "document"):
+                    parts.append({"type": "image_url"})
+                else:
+                    parts.append({"type": "other", "value": block})
+            content = parts
+        messages.append({"role": message["role"], "content": content})
+    chat: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": req["max_tokens"]}
+    forced = _forced_tool(req)
+    if forced is not None:
+        schema = forced.get("input_schema") or {}
+        chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
+    return chat
+
+
+def _forced_tool(req: dict[str, Any]) -> dict[str, Any] | None:
+    choice = req.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") != "tool":
+        return None
+    for tool in req.get("tools") or ():
+        if tool.get("name") == choice.get("name"):
+            return tool
+    raise _Invalid(f"tool_choice: tool {choice.get('name')!r} not found in tools")
+
+
+class SimulatedAnthropic(SimulatedProvider):
+    """Anthropic Messages fake, direct (`api_key`) and on Vertex (`oauth`)."""
+
+    def __init__(
+        self, oauth: FakeOAuthServer | None = None, cache_read_tokens: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.oauth = oauth
+        self.cache_read_tokens = cache_read_tokens
+        self._serial = 0
+
+    @property
+    def base_url(self) -> str:
+        return super().base_url.removesuffix("/v1")
+
+    def _handle(
+        self,
+        method: bytes,
+        url: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | http.Deferred:
+        path = url.split(b"?", 1)[0]
+        if path == _MESSAGES or _VERTEX.match(path):
+            if method != b"POST":
+                return anthropic_error(405, "Method not allowed")
+            return self._chat(path, headers, body, auth)
+        if path == b"/health":
+            return http.HEALTH
+        if path.startswith(b"/_sim/"):
+            return self._control(method, path, body)
+        return anthropic_error(404, f"Not found: {path.decode('latin-1')}")
+
+    def _render_fault(self, fault: Fault) -> bytes:
+        code = fault.code
+        messages = {429: "Number of requests has exceeded your rate limit", 529: "Overloaded"}
+        headers = ""
+        if fault.retry_after is not None:
+            ra = fault.retry_after
+            headers += f"retry-after: {int(ra) if float(ra).is_integer() else ra}\r\n"
+        if fault.retry_after_ms is not None:
+            headers += f"retry-after-ms: {fault.retry_after_ms}\r\n"
+        return anthropic_error(
+            code, messages.get(code, f"Simulated fault: HTTP {code}"), headers.encode()
+        )
+
+    def _answer(
+        self,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        auth: bytes | None,
+        cut: int | None,
+    ) -> bytes:
+        vertex = _VERTEX.match(path)
+        named = {n.lower(): v for n, v in headers}
+        if vertex and self.oauth is not None:
+            token = auth[7:].decode("latin-1") if auth and auth.startswith(b"Bearer ") else ""
+            if not self.oauth.valid(token):
+                return unauthenticated()
+        if not vertex:
+            if self.api_key is not None and named.get(b"x-api-key") != self.api_key.encode():
+                return anthropic_error(401, "invalid x-api-key")
+            if b"anthropic-version" not in named:
+                return anthropic_error(400, "anthropic-version: header is required")
+        try:
+            req, long_chars = read_chat(body, self._long_strings)
+            validate(req, vertex is not None)
+            model = vertex[1].decode() if vertex else req["model"]
+            chat = as_chat(req, model)
+            forced = _forced_tool(req)
+        except _Invalid as exc:
+            return anthropic_error(400, str(exc))
+        except (msgspec.DecodeError, ValueError):
+            return anthropic_error(400, "There was an error parsing the body of your request.")
+        if self.rpm is not None:
+            limited, _ = self._take_quota(self.rpm)
+            if limited:
+                if vertex:  # Vertex quota errors come in Google's shape, list-wrapped
+                    return google_error(
+                        429,
+                        "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model",
+                    )
+                return anthropic_error(
+                    429, "Number of requests has exceeded your rate limit", b"retry-after: 1\r\n"
+                )
+        try:
+            answer = build_answer(chat, long_chars)
+        except ValueError as exc:
+            return anthropic_error(400, f"tools.0.input_schema: {exc}")
+        self._serial += 1
+        message = self._message(model, answer, forced)
+        if req.get("stream") is True:
+            return _render_sse(message, cut)
+        return http.json_response(200, message, b"request-id: req_sim%08x\r\n" % self._serial)
+
+    def _message(self, model: str, a: SimAnswer, forced: dict[str, Any] | None) -> dict[str, Any]:
+        cached = min(self.cache_read_tokens, a.prompt_tokens)
+        if forced is not None:
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_sim{self._serial:08x}",
+                    "name": forced["name"],
+                    "input": msgspec.json.decode(a.content),
+                }
+            ]
+            stop = "tool_use"
+        else:
+            content = [{"type": "text", "text": a.content}]
+            stop = _STOP.get(a.finish_reason, "end_turn")
+        return {
+            "id": f"msg_sim{self._serial:08x}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": a.prompt_tokens - cached,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": cached,
+                "output_tokens": a.completion_tokens,
+            },
+        }
+
+
+def _render_sse(message: dict[str, Any], cut: int | None) -> bytes:
+    """The message as Messages stream events; `cut` keeps only N content deltas."""
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    block = message["content"][0]
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+    ]
+    if block["type"] == "text":
+        opening = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": p} for p in split_stream(block["text"])]
+    else:
+        opening = {**block, "input": {}}
+        raw = _encode(block["input"]).decode()
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_stream(raw)]
+    events.append(
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": opening},
+        )
+    )
+    events.append(("ping", {"type": "ping"}))
+    for delta in deltas[:cut] if cut is not None else deltas:
+        events.append(
+            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        )
+    if cut is None:
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+    out = [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    ]
+    for name, data in events:
+        frame = b"event: %s\ndata: %s\n\n" % (name.encode(), _encode(data))
+        out.append(b"%x\r\n%s\r\n" % (len(frame), frame))
+    if cut is None:
+        out.append(b"0\r\n\r\n")
+    return b"".join(out)

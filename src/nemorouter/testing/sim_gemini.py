@@ -1,0 +1,422 @@
+"""A simulated Gemini provider: Vertex AI and Gemini API `generateContent` over HTTP.
+
+URL shapes, field names, SSE framing and error bodies follow the real services:
+- Vertex: POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent
+  (and :streamGenerateContent?alt=sse), `Authorization: Bearer` checked against a
+  `FakeOAuthServer` when one is given;
+- Gemini API: POST /v1beta/models/{m}:generateContent, `x-goog-api-key` checked when set.
+Bodies are validated like the real API does (unknown fields are a 400 `Invalid JSON payload`),
+answers are the deterministic ones of `sim_answers` (schema-valid JSON for a responseSchema).
+Magic prompt words trigger safety outcomes: `SIM_BLOCK_PROMPT` (promptFeedback.blockReason)
+and `SIM_SAFETY` (finishReason SAFETY). Faults come as Google error bodies; a 429 fault with
+`retry_after` carries `google.rpc.RetryInfo.retryDelay` instead of a header, as Google does.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import msgspec
+
+from nemorouter.testing import sim_http as http
+from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
+from nemorouter.testing.sim_request import read_chat
+from nemorouter.testing.sim_types import Fault
+from nemorouter.testing.simulated_provider import SimulatedProvider
+
+_encode = msgspec.json.encode
+_VERTEX = re.compile(
+    rb"^/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/publishers/google/models/([^/:]+)"
+    rb":(generateContent|streamGenerateContent)$"
+)
+_GEMINI_API = re.compile(rb"^/v1(?:beta)?/models/([^/:]+):(generateContent|streamGenerateContent)$")
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_TOP_LEVEL = frozenset(
+    {"contents", "systemInstruction", "generationConfig", "safetySettings", "tools"}
+    | {"toolConfig", "labels", "cachedContent"}
+)
+_GENERATION = frozenset(
+    {"temperature", "topP", "topK", "candidateCount", "maxOutputTokens", "stopSequences"}
+    | {"seed", "presencePenalty", "frequencyPenalty", "responseMimeType", "responseSchema"}
+    | {"responseJsonSchema", "responseLogprobs", "logprobs", "thinkingConfig", "mediaResolution"}
+    | {"responseModalities"}
+)
+_PART_KINDS = frozenset(
+    {"text", "inlineData", "fileData", "functionCall", "functionResponse", "thought"}
+)
+_SCHEMA_KEYS = frozenset(
+    {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems"}
+    | {"properties", "required", "propertyOrdering", "items", "minProperties", "maxProperties"}
+    | {"minimum", "maximum", "minLength", "maxLength", "pattern", "example", "anyOf", "default"}
+)
+_SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
+
+
+def google_error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> bytes:
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": GOOGLE_STATUS.get(status, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return http.json_response(status, {"error": error})
+
+
+def unauthenticated() -> bytes:
+    return google_error(
+        401,
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+        "cookie or other valid authentication credential. See "
+        "https://developers.google.com/identity/sign-in/web/devconsole-project.",
+    )
+
+
+def retry_info(seconds: float) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds:g}s"}
+
+
+def render_google_fault(fault: Fault) -> bytes:
+    code = fault.code
+    details: list[dict[str, Any]] = []
+    if code == 429:
+        message = "Resource exhausted. Please try again later."
+    elif code == 503:
+        message = "The model is overloaded. Please try again later."
+    else:
+        message = f"Simulated fault: HTTP {code} {http.reason(code)}"
+    seconds = fault.retry_after
+    if seconds is None and fault.retry_after_ms is not None:
+        seconds = fault.retry_after_ms / 1000.0
+    if seconds is not None:
+        details.append(retry_info(seconds))
+    return google_error(code, message, details)
+
+
+class _Invalid(ValueError):
+    """A request the real API would refuse with 400 INVALID_ARGUMENT."""
+
+
+def _check_schema(schema: Any, where: str) -> None:
+    if not isinstance(schema, dict):
+        raise _Invalid(f"Invalid value at '{where}': expected a Schema object")
+    for key in schema:
+        if key not in _SCHEMA_KEYS:
+            raise _Invalid(
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': "
+                "Cannot find field."
+            )
+    if "type" in schema and schema["type"] not in _SCHEMA_TYPES:
+        raise _Invalid(
+            f"Invalid value at '{where}.type' (type.googleapis.com/google.cloud.aiplatform.v1.Type), \"{schema['type']}\""
+        )
+    if schema.get("type") == "OBJECT" and not schema.get("properties"):
+        raise _Invalid(f"{where}.properties: should be non-empty for OBJECT type")
+    for name, sub in (schema.get("properties") or {}).items():
+        _check_schema(sub, f"{where}.properties[{name}]")
+    if "items" in schema:
+        _check_schema(schema["items"], f"{where}.items")
+    for i, sub in enumerate(schema.get("anyOf") or ()):
+        _check_schema(sub, f"{where}.any_of[{i}]")
+
+
+def validate_request(req: Any) -> None:
+    if not isinstance(req, dict):
+        raise _Invalid("Invalid JSON payload received. Expected an object.")
+    for key in req:
+        if key not in _TOP_LEVEL:
+            raise _Invalid(
+                f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+            )
+    contents = req.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise _Invalid("Unable to submit request because it has an empty contents field.")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict) or content.get("role") not in ("user", "model"):
+            raise _Invalid(f"Please use a valid role: user, model. (contents[{i}])")
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise _Invalid(f"contents[{i}].parts must not be empty")
+        for part in parts:
+            kinds = set(part) & _PART_KINDS if isinstance(part, dict) else set()
+            if not kinds or set(part) - _PART_KINDS - {"mediaResolution", "thoughtSignature"}:
+                raise _Invalid(
+                    f"contents[{i}].parts: unknown or missing data field in {sorted(part)}"
+                )
+            blob = part.get("inlineData")
+            if blob is not None and not (
+                isinstance(blob, dict) and blob.get("mimeType") and blob.get("data")
+            ):
+                raise _Invalid("inlineData needs mimeType and data")
+            ref = part.get("fileData")
+            if ref is not None and not (
+                isinstance(ref, dict) and ref.get("mimeType") and ref.get("fileUri")
+            ):
+                raise _Invalid("fileData needs mimeType and fileUri")
+    system = req.get("systemInstruction")
+    if system is not None and not (
+        isinstance(system, dict) and isinstance(system.get("parts"), list)
+    ):
+        raise _Invalid("systemInstruction must be a Content with parts")
+    config = req.get("generationConfig") or {}
+    for key in config:
+        if key not in _GENERATION:
+            raise _Invalid(
+                f"Invalid JSON payload received. Unknown name \"{key}\" at 'generation_config': "
+                "Cannot find field."
+            )
+    if "responseSchema" in config:
+        if config.get("responseMimeType") != "application/json":
+            raise _Invalid("responseSchema needs responseMimeType application/json")
+        _check_schema(config["responseSchema"], "generation_config.response_schema")
+
+
+def json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A Gemini Schema back in JSON Schema form, to generate a conforming answer."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type":
+            out["type"] = value.lower()
+        elif key == "properties":
+            out["properties"] = {k: json_schema(v) for k, v in value.items()}
+        elif key == "items":
+            out["items"] = json_schema(value)
+        elif key == "anyOf":
+            out["anyOf"] = [json_schema(v) for v in value]
+        elif key not in ("nullable", "propertyOrdering", "example", "title", "format"):
+            out[key] = value
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+    if schema.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
+    """The Gemini request in the chat shape `build_answer` reads (texts and image counts)."""
+    messages: list[dict[str, Any]] = []
+    for source in [req.get("systemInstruction") or {"parts": []}, *req["contents"]]:
+        parts = []
+        for part in source.get("parts", ()):
+            if isinstance(part.get("text"), str):
+                parts.append({"type": "text", "text": part["text"]})
+            elif "inlineData" in part or "fileData" in part:
+                parts.append({"type": "image_url"})
+            else:
+                parts.append({"type": "other", "value": part})
+        messages.append({"role": source.get("role", "system"), "content": parts})
+    chat: dict[str, Any] = {"model": model, "messages": messages}
+    config = req.get("generationConfig") or {}
+    if "responseSchema" in config:
+        schema = json_schema(config["responseSchema"])
+        chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
+    elif config.get("responseMimeType") == "application/json":
+        chat["response_format"] = {"type": "json_object"}
+    if "maxOutputTokens" in config:
+        chat["max_tokens"] = config["maxOutputTokens"]
+    return chat
+
+
+def _prompt_text(chat: dict[str, Any]) -> str:
+    return " ".join(
+        p.get("text", "") for m in chat["messages"] for p in m["content"] if p["type"] == "text"
+    )
+
+
+class SimulatedGemini(SimulatedProvider):
+    """Vertex AI / Gemini API fake; `oauth` checks bearer tokens, `api_key` the Gemini API key.
+
+    `cached_tokens` and `thoughts_tokens` are reported in every answer's usageMetadata."""
+
+    def __init__(
+        self,
+        oauth: FakeOAuthServer | None = None,
+        cached_tokens: int = 0,
+        thoughts_tokens: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.oauth = oauth
+        self.cached_tokens = cached_tokens
+        self.thoughts_tokens = thoughts_tokens
+        self._serial = 0
+
+    @property
+    def base_url(self) -> str:
+        return super().base_url.removesuffix("/v1")
+
+    def _handle(
+        self,
+        method: bytes,
+        url: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | http.Deferred:
+        path = url.split(b"?", 1)[0]
+        if _VERTEX.match(path) or _GEMINI_API.match(path):
+            if method != b"POST":
+                return google_error(404, "Method not found.")
+            return self._chat(url, headers, body, auth)
+        if path == b"/health":
+            return http.HEALTH
+        if path.startswith(b"/_sim/"):
+            return self._control(method, path, body)
+        return google_error(404, f"The requested URL {path.decode('latin-1')} was not found.")
+
+    def _render_fault(self, fault: Fault) -> bytes:
+        return render_google_fault(fault)
+
+    def _authorized(
+        self, vertex: bool, headers: list[tuple[bytes, bytes]], auth: bytes | None
+    ) -> bytes | None:
+        if vertex and self.oauth is not None:
+            token = auth[7:].decode("latin-1") if auth and auth.startswith(b"Bearer ") else ""
+            return None if self.oauth.valid(token) else unauthenticated()
+        if not vertex and self.api_key is not None:
+            key = next((v for n, v in headers if n.lower() == b"x-goog-api-key"), b"")
+            if key != self.api_key.encode():
+                details = [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                    }
+                ]
+                return google_error(400, "API key not valid. Please pass a valid API key.", details)
+        return None
+
+    def _answer(
+        self,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        auth: bytes | None,
+        cut: int | None,
+    ) -> bytes:
+        target, _, query = path.partition(b"?")
+        found = _VERTEX.match(target) or _GEMINI_API.match(target)
+        assert found is not None
+        model, method = found[1].decode(), found[2]
+        refused = self._authorized(_VERTEX.match(target) is not None, headers, auth)
+        if refused is not None:
+            return refused
+        try:
+            req, long_chars = read_chat(body, self._long_strings)
+            validate_request(req)
+        except _Invalid as exc:
+            return google_error(400, str(exc))
+        except (msgspec.DecodeError, ValueError):
+            return google_error(400, "Invalid JSON payload received.")
+        if self.rpm is not None:
+            limited, _ = self._take_quota(self.rpm)
+            if limited:
+                return google_error(429, "Resource exhausted. Please try again later.")
+        chat = as_chat(req, model)
+        try:
+            answer = build_answer(chat, long_chars)
+        except ValueError as exc:
+            return google_error(400, f"Unable to satisfy responseSchema: {exc}")
+        self._serial += 1
+        responses = self._responses(model, answer, _prompt_text(chat))
+        if method == b"generateContent":
+            return http.json_response(200, _merge(responses))
+        if b"alt=sse" not in query.split(b"&"):  # without SSE Google streams one JSON array
+            return http.json_response(200, responses)
+        return _render_sse(responses, cut)
+
+    def _responses(self, model: str, a: SimAnswer, prompt: str) -> list[dict[str, Any]]:
+        """The stream's events; merged, they are the non-streaming answer."""
+        base = {
+            "modelVersion": model,
+            "createTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+            "responseId": f"sim{self._serial:08x}",
+        }
+        cached = min(self.cached_tokens, a.prompt_tokens)
+        usage: dict[str, Any] = {
+            "promptTokenCount": a.prompt_tokens,
+            "candidatesTokenCount": a.completion_tokens,
+            "totalTokenCount": a.prompt_tokens + a.completion_tokens + self.thoughts_tokens,
+            "trafficType": "ON_DEMAND",
+        }
+        if cached:
+            usage["cachedContentTokenCount"] = cached
+        if self.thoughts_tokens:
+            usage["thoughtsTokenCount"] = self.thoughts_tokens
+        if "SIM_BLOCK_PROMPT" in prompt:
+            feedback = {"blockReason": "SAFETY", "blockReasonMessage": "Blocked (simulated)."}
+            usage = {"promptTokenCount": a.prompt_tokens, "totalTokenCount": a.prompt_tokens}
+            return [{**base, "promptFeedback": feedback, "usageMetadata": usage}]
+        if "SIM_SAFETY" in prompt:
+            ratings = [
+                {
+                    "category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+                    "probability": "HIGH",
+                    "blocked": True,
+                }
+            ]
+            candidate = {
+                "content": {"role": "model", "parts": []},
+                "finishReason": "SAFETY",
+                "safetyRatings": ratings,
+            }
+            return [{**base, "candidates": [candidate], "usageMetadata": usage}]
+        events = []
+        pieces = split_stream(a.content) or [""]
+        for i, piece in enumerate(pieces):
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}}
+            event: dict[str, Any] = {**base, "candidates": [candidate]}
+            if i == len(pieces) - 1:
+                candidate["finishReason"] = _FINISH.get(a.finish_reason, "STOP")
+                event["usageMetadata"] = usage
+            else:
+                event["usageMetadata"] = {
+                    "promptTokenCount": a.prompt_tokens,
+                    "totalTokenCount": a.prompt_tokens,
+                    "trafficType": "ON_DEMAND",
+                }
+            events.append(event)
+        return events
+
+
+def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
+    last = dict(events[-1])
+    if "candidates" not in last:
+        return last
+    text = "".join(
+        p.get("text", "") for e in events for c in e["candidates"] for p in c["content"]["parts"]
+    )
+    candidate = dict(last["candidates"][0])
+    parts = [{"text": text}] if text else []
+    candidate["content"] = {"role": "model", "parts": parts}
+    candidate["index"] = 0
+    last["candidates"] = [candidate]
+    return last
+
+
+def _render_sse(events: list[dict[str, Any]], cut: int | None) -> bytes:
+    out = [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    ]
+    for event in events[:cut] if cut is not None else events:
+        data = b"data: " + _encode(event) + b"\r\n\r\n"
+        out.append(b"%x\r\n%s\r\n" % (len(data), data))
+    if cut is None:
+        out.append(b"0\r\n\r\n")
+    return b"".join(out)

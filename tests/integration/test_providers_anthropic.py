@@ -1,0 +1,262 @@
+"""The gateway in front of simulated Claude providers (Anthropic API and Vertex rawPredict)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+
+from nemorouter.config import parse_config
+from nemorouter.serving import BackgroundGateway
+from nemorouter.testing import FakeOAuthServer, Fault, SimulatedAnthropic
+
+MASTER_KEY = "sk-test-master-key"
+ANTHROPIC_KEY = "sk-ant-sim"
+USER = [{"role": "user", "content": "Classify this page."}]
+VERTEX_PATH = (
+    "/v1/projects/sim-project/locations/us-east5/publishers/anthropic/models/"
+    "claude-sonnet-4-5@20250929"
+)
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "doc_type": {"type": "string", "enum": ["invoice", "receipt", "form"]},
+        "total": {"type": "number", "minimum": 0},
+    },
+    "required": ["doc_type", "total"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def oauth() -> Iterator[FakeOAuthServer]:
+    with FakeOAuthServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def key_file(oauth: FakeOAuthServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return oauth.create_account().write(tmp_path_factory.mktemp("sa") / "key.json")
+
+
+@pytest.fixture(scope="module")
+def claude_server(oauth: FakeOAuthServer) -> Iterator[SimulatedAnthropic]:
+    with SimulatedAnthropic(oauth=oauth, api_key=ANTHROPIC_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(claude_server: SimulatedAnthropic) -> SimulatedAnthropic:
+    claude_server.clear()
+    claude_server.cache_read_tokens = 0
+    return claude_server
+
+
+@pytest.fixture(scope="module")
+def gateway(claude_server: SimulatedAnthropic, key_file: Path) -> Iterator[BackgroundGateway]:
+    raw = {
+        "settings": {
+            "master_key": MASTER_KEY,
+            "breaker": {"consecutive_failures": 50},
+            "request_timeout_s": 2,
+        },
+        "providers": {
+            "claude-vertex": {
+                "type": "anthropic-vertex",
+                "project": "sim-project",
+                "location": "us-east5",
+                "base_url": claude_server.base_url,
+                "credentials": str(key_file),
+            },
+            "claude-api": {
+                "type": "anthropic",
+                "base_url": claude_server.base_url,
+                "api_key": ANTHROPIC_KEY,
+            },
+        },
+        "deployments": [
+            {
+                "id": "sonnet-vertex",
+                "model": "claude-sonnet-4-5",
+                "provider": "claude-vertex",
+                "provider_model": "claude-sonnet-4-5@20250929",
+                # the catalog lists no structured output for Claude; the adapter provides it
+                "tags": ["structured-output"],
+            },
+            {
+                "id": "haiku-api",
+                "model": "claude-haiku-4-5",
+                "provider": "claude-api",
+                "provider_model": "claude-haiku-4-5-20251001",
+                "max_output_tokens": 2048,
+                "tags": ["structured-output"],
+            },
+        ],
+    }
+    with BackgroundGateway(parse_config(raw, env={})) as gw:
+        yield gw
+
+
+@pytest.fixture
+def client(gateway: BackgroundGateway, sim: SimulatedAnthropic) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20)
+
+
+def jpeg_url() -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8\xff" + os.urandom(1500)).decode()
+
+
+def test_vertex_rawpredict(
+    client: openai.OpenAI, sim: SimulatedAnthropic, oauth: FakeOAuthServer
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="claude-sonnet-4-5",
+        messages=[{"role": "system", "content": "Terse."}, *USER],
+        max_tokens=300,
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content.startswith(
+        "Simulated answer from claude-sonnet-4-5@20250929"
+    )
+    assert completion.model == "claude-sonnet-4-5"
+    assert float(raw.headers["x-nemo-response-cost"]) > 0
+    sent = sim.requests[-1]
+    assert sent.path == f"{VERTEX_PATH}:rawPredict"
+    assert oauth.valid(sent.headers["authorization"].removeprefix("Bearer "))
+    assert sent.json() == {
+        "anthropic_version": "vertex-2023-10-16",
+        "max_tokens": 300,
+        "messages": [{"role": "user", "content": "Classify this page."}],
+        "system": "Terse.",
+    }
+
+
+def test_anthropic_api_headers_and_default_max_tokens(
+    client: openai.OpenAI, sim: SimulatedAnthropic
+) -> None:
+    client.chat.completions.create(model="claude-haiku-4-5", messages=USER)
+    sent = sim.requests[-1]
+    assert sent.path == "/v1/messages"
+    assert sent.headers["x-api-key"] == ANTHROPIC_KEY
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert sent.json() == {
+        "model": "claude-haiku-4-5-20251001",
+        "max_tokens": 2048,  # the deployment's max_output_tokens
+        "messages": [{"role": "user", "content": "Classify this page."}],
+    }
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_images(client: openai.OpenAI, sim: SimulatedAnthropic, count: int) -> None:
+    urls = [jpeg_url() for _ in range(count)]
+    content: list[Any] = [
+        {"type": "text", "text": "Read"},
+        *({"type": "image_url", "image_url": {"url": u}} for u in urls),
+    ]
+    completion = client.chat.completions.create(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": content}]
+    )
+    assert f"{count} image(s)" in (completion.choices[0].message.content or "")
+    blocks = sim.requests[-1].json()["messages"][0]["content"]
+    assert [b["source"]["data"] for b in blocks[1:]] == [u.split(",", 1)[1] for u in urls]
+    assert {b["type"] for b in blocks[1:]} == {"image"}
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5"])
+def test_json_schema_extraction(client: openai.OpenAI, sim: SimulatedAnthropic, model: str) -> None:
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "page", "schema": SCHEMA}}
+    completion = client.chat.completions.create(model=model, messages=USER, response_format=fmt)
+    jsonschema.validate(json.loads(completion.choices[0].message.content or ""), SCHEMA)
+    assert completion.choices[0].finish_reason == "stop"
+    assert sim.requests[-1].json()["tool_choice"] == {"type": "tool", "name": "page"}
+    stream = client.chat.completions.create(
+        model=model, messages=USER, response_format=fmt, stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    jsonschema.validate(json.loads(text), SCHEMA)
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5"])
+def test_streaming_with_usage(client: openai.OpenAI, sim: SimulatedAnthropic, model: str) -> None:
+    sim.cache_read_tokens = 3
+    full = client.chat.completions.create(model=model, messages=USER)
+    stream = client.chat.completions.create(
+        model=model, messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    pieces, finish, usage = [], None, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    assert "".join(pieces) == full.choices[0].message.content
+    assert finish == "stop"
+    assert usage is not None and full.usage is not None
+    assert usage.prompt_tokens == full.usage.prompt_tokens  # cache reads counted in
+    assert (
+        usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 3
+    )
+    path = sim.requests[-1].path
+    assert (
+        path.endswith(":streamRawPredict")
+        if model == "claude-sonnet-4-5"
+        else path == "/v1/messages"
+    )
+
+
+def test_overloaded_529_is_retried(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
+    sim.inject(Fault.status(529))
+    raw = client.chat.completions.with_raw_response.create(model="claude-haiku-4-5", messages=USER)
+    assert raw.headers["x-nemo-attempts"] == "2"
+
+
+def test_rate_limit_retry_after_is_honoured(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
+    sim.inject(Fault.status(429, retry_after_ms=300))
+    client.chat.completions.create(model="claude-haiku-4-5", messages=USER)
+    assert sim.requests[1].at - sim.requests[0].at >= 0.28
+
+
+def test_persistent_overload_is_503(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
+    sim.inject(Fault.status(529, retry_after=4), times=2)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["retry-after"] == "4"
+    assert "Overloaded" in caught.value.message
+
+
+def test_invalid_request_is_400(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
+    sim.inject(Fault.status(400))
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
+    content = [{"type": "image_url", "image_url": {"url": "gs://bucket/x.png"}}]
+    with pytest.raises(openai.BadRequestError, match="gs://"):
+        client.chat.completions.create(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": content}]
+        )
+
+
+def test_cut_stream_raises_in_the_sdk(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
+    sim.inject(Fault.cut_stream(after_chunks=1))
+    stream = client.chat.completions.create(model="claude-sonnet-4-5", messages=USER, stream=True)
+    with pytest.raises(openai.APIError, match="stream"):
+        for _ in stream:
+            pass
+
+
+def test_revoked_vertex_token_is_refreshed(
+    client: openai.OpenAI, sim: SimulatedAnthropic, oauth: FakeOAuthServer
+) -> None:
+    client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
+    before = oauth.request_count
+    oauth.revoke_all()
+    client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
+    assert oauth.request_count == before + 1
