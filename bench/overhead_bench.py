@@ -272,7 +272,10 @@ class Bench:
 
     def spawn_nemorouter(self, sim_port: int) -> Server:
         config = {
-            "settings": {"master_key": MASTER_KEY},
+            "settings": {
+                "master_key": MASTER_KEY,
+                "database_url": f"sqlite:///{self.workdir}/nemorouter.db",
+            },
             "providers": {
                 "sim": {
                     "type": "openai-compatible",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,12 +17,24 @@ from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
 
 MASTER_KEY = "sk-test-master-key"
+# Each gateway gets its own SQLite store here (never ./nemorouter.db in the checkout).
+STORE_DIR = Path(tempfile.mkdtemp(prefix=f"nemorouter-tests-{os.getpid()}-"))
+_stores = itertools.count()
+
+
+def fresh_sqlite_url() -> str:
+    return f"sqlite:///{STORE_DIR}/store-{next(_stores)}.db"
 
 
 def gateway_config(sim: SimulatedProvider, **settings: Any) -> dict[str, Any]:
     return {
-        # Tests inject failures one after another: keep circuits closed unless a test opens them.
-        "settings": {"master_key": MASTER_KEY, "breaker": {"consecutive_failures": 50}, **settings},
+        "settings": {
+            "master_key": MASTER_KEY,
+            "database_url": fresh_sqlite_url(),
+            # Tests inject failures one after another: keep circuits closed unless a test opens them.
+            "breaker": {"consecutive_failures": 50},
+            **settings,
+        },
         "providers": {
             "sim": {"type": "openai-compatible", "base_url": sim.base_url, "api_key": "none"}
         },

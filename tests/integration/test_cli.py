@@ -56,8 +56,9 @@ def test_workers_need_redis() -> None:
     assert "redis_url" in result.stderr
 
 
-def serve_and_check(sim: SimulatedProvider, config: Path, *extra: str) -> None:
-    """Run `nemorouter serve`, wait until ready, send one request, stop it with SIGTERM."""
+def serve_and_check(sim: SimulatedProvider, config: Path, workdir: Path, *extra: str) -> None:
+    """Run `nemorouter serve` in `workdir` (where the default SQLite store goes), wait until
+    ready, send one request, stop it with SIGTERM."""
     port = free_port()
     env = {
         **os.environ,
@@ -67,7 +68,7 @@ def serve_and_check(sim: SimulatedProvider, config: Path, *extra: str) -> None:
     started = time.monotonic()
     process = subprocess.Popen(
         [*CLI, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
@@ -95,15 +96,16 @@ def serve_and_check(sim: SimulatedProvider, config: Path, *extra: str) -> None:
     assert process.returncode in (0, -signal.SIGTERM), process.communicate()[1]
 
 
-def test_serve_example_config(sim: SimulatedProvider) -> None:
-    serve_and_check(sim, ROOT / "nemorouter.example.yaml")
+def test_serve_example_config(sim: SimulatedProvider, tmp_path: Path) -> None:
+    serve_and_check(sim, ROOT / "nemorouter.example.yaml", tmp_path)
+    assert (tmp_path / "nemorouter.db").exists()
 
 
 def test_serve_workers_with_redis(sim: SimulatedProvider, tmp_path: Path) -> None:
     text = (ROOT / "nemorouter.example.yaml").read_text()
     config = tmp_path / "workers.yaml"
     config.write_text(text.replace("redis_url: null", "redis_url: redis://127.0.0.1:6379/0"))
-    serve_and_check(sim, config, "--workers", "2")
+    serve_and_check(sim, config, tmp_path, "--workers", "2")
 
 
 @pytest.mark.timeout(120)

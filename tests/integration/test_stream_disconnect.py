@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from .conftest import MASTER_KEY, GatewayFactory
+from .conftest import MASTER_KEY, GatewayFactory, fresh_sqlite_url
 
 FIRST_EVENT = (
     b'data: {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", '
@@ -56,7 +56,7 @@ def test_client_disconnect_drops_the_upstream_stream(start_gateway: GatewayFacto
     upstream = SlowStreamProvider()
     gateway = start_gateway(
         {
-            "settings": {"master_key": MASTER_KEY},
+            "settings": {"master_key": MASTER_KEY, "database_url": fresh_sqlite_url()},
             "providers": {
                 "slow": {
                     "type": "openai-compatible",

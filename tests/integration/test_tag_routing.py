@@ -15,7 +15,7 @@ from nemorouter.config import parse_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
 
-from .conftest import MASTER_KEY
+from .conftest import MASTER_KEY, fresh_sqlite_url
 
 IMAGE = {
     "type": "image_url",
@@ -52,7 +52,11 @@ def routed() -> Iterator[tuple[BackgroundGateway, SimulatedProvider]]:
     with SimulatedProvider() as sim:
         config = parse_config(
             {
-                "settings": {"master_key": MASTER_KEY, "default_tags": []},
+                "settings": {
+                    "master_key": MASTER_KEY,
+                    "default_tags": [],
+                    "database_url": fresh_sqlite_url(),
+                },
                 "providers": {
                     "sim": {
                         "type": "openai-compatible",

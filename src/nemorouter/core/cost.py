@@ -4,18 +4,20 @@ cost = (uncached prompt tokens x input rate + cached prompt tokens x cached-inpu
         + completion tokens x output rate) / 1,000,000,
 with the rates of the price tier the prompt size falls in. Image tokens are part of the
 prompt tokens as the provider reports them; reasoning tokens are part of the completion.
-No usage reported means no cost: never a made-up number.
+No usage reported means no cost: never a made-up number. Costs are quantized to the
+picodollar (see `money`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 from nemorouter.catalog import Pricing
+from nemorouter.core.money import quantize, usd
 from nemorouter.core.request import ChatRequest
-from nemorouter.providers.base import ChunkStream
+from nemorouter.providers.base import ChunkStream, UpstreamFailure
 
 MILLION = Decimal(1_000_000)
 
@@ -41,15 +43,7 @@ def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
         + cached * cached_rate
         + completion * rates.output_per_mtok
     )
-    return total / MILLION
-
-
-def usd(cost: Decimal) -> str:
-    """A decimal string in plain notation (no exponent), as money is written everywhere."""
-    text = format(cost, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    return quantize(total / MILLION)
 
 
 def ask_for_stream_usage(request: ChatRequest) -> bool:
@@ -74,33 +68,53 @@ class CostedStream:
     """Relays a stream's chunks, costing the call from its final usage chunk.
 
     The provider is always asked for usage (see `ask_for_stream_usage`); the usage-only
-    chunk reaches the client only if the client asked for it, with `usage.cost` added."""
+    chunk reaches the client only if the client asked for it, with `usage.cost` added.
+    `on_close` runs once when the stream is closed, however it ended."""
 
     def __init__(
-        self, stream: ChunkStream, pricing: Pricing | None, client_wants_usage: bool
+        self,
+        stream: ChunkStream,
+        pricing: Pricing | None,
+        client_wants_usage: bool,
+        on_close: Callable[[CostedStream], Awaitable[None]] | None = None,
     ) -> None:
         self._stream = stream
         self._pricing = pricing
         self._wanted = client_wants_usage
+        self._on_close = on_close
         self.cost: Decimal | None = None
+        self.usage: dict[str, Any] | None = None
+        self.ended = False  # the provider finished the stream
+        self.failure: UpstreamFailure | None = None
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in self._stream:
-            usage = chunk.get("usage")
-            if isinstance(usage, dict):
-                self.cost = call_cost(self._pricing, usage)
-                if self.cost is not None:
-                    usage["cost"] = usd(self.cost)
-                if not self._wanted:
-                    if not chunk.get("choices"):
-                        continue  # the usage-only chunk the client did not ask for
-                    del chunk["usage"]
-            elif not self._wanted:
-                chunk.pop("usage", None)
-            yield chunk
+        try:
+            async for chunk in self._stream:
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):
+                    self.usage = usage
+                    self.cost = call_cost(self._pricing, usage)
+                    if self.cost is not None:
+                        usage["cost"] = usd(self.cost)
+                    if not self._wanted:
+                        if not chunk.get("choices"):
+                            continue  # the usage-only chunk the client did not ask for
+                        del chunk["usage"]
+                elif not self._wanted:
+                    chunk.pop("usage", None)
+                yield chunk
+        except UpstreamFailure as failure:
+            self.failure = failure
+            raise
+        self.ended = True
 
     async def aclose(self) -> None:
-        await self._stream.aclose()
+        try:
+            await self._stream.aclose()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                await on_close(self)

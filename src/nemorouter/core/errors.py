@@ -36,6 +36,9 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.headers = headers or {}
+        # How far routing got before the error (for the spend record).
+        self.attempts = 0
+        self.fallbacks = 0
 
     @property
     def type(self) -> str:

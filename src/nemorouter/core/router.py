@@ -95,6 +95,7 @@ class Router:
         """
         failures: list[tuple[Deployment, UpstreamFailure]] = []
         upstream_s = 0.0
+        calls = 0  # upstream calls made (a skipped open circuit is not one)
         for index, link in enumerate(links):
             tried: set[str] = set()
             for attempt in range(self.retries + 1):
@@ -112,6 +113,7 @@ class Router:
                         failures.append((open_one, _circuit_open(self.breakers.cooldown_s)))
                     break
                 tried.add(deployment.id)
+                calls += 1
                 self.breakers.attempt(deployment.id)
                 deployment.in_flight += 1
                 started = time.perf_counter()
@@ -138,7 +140,7 @@ class Router:
                 self.breakers.success(deployment.id)
                 if not hold:
                     deployment.in_flight -= 1
-                routed = Routed(deployment, len(failures) + 1, index)
+                routed = Routed(deployment, calls, index)
                 routed.upstream_s = upstream_s + time.perf_counter() - started
                 return routed, result
             if index + 1 < len(links):
@@ -146,7 +148,10 @@ class Router:
                     "request %s: falling back from %s to %s",
                     request_id, link.model, links[index + 1].model,
                 )  # fmt: skip
-        raise _all_failed(request.model, failures)
+        error = _all_failed(request.model, failures)
+        error.attempts = calls
+        error.fallbacks = len(links) - 1
+        raise error
 
 
 def _circuit_open(cooldown_s: float) -> UpstreamFailure:

@@ -7,9 +7,8 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,18 +19,13 @@ from nemorouter.config import Config
 from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.tags import parse_tags
+from nemorouter.gateway.admin import admin_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
+from nemorouter.gateway.responses import JSONResponse
 
 log = logging.getLogger("nemorouter.gateway")
-
-
-class JSONResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 class GatewayApp:
@@ -70,7 +64,14 @@ def create_app(config: Config) -> GatewayApp:
     async def ready(request: Request) -> Response:
         if not pipeline.started:
             return JSONResponse({"status": "starting"}, status_code=503)
+        if not await pipeline.store.ready():
+            return JSONResponse(
+                {"status": "unavailable", "store": pipeline.store.description}, status_code=503
+            )
         return JSONResponse({"status": "ready", "deployments": len(config.deployments)})
+
+    async def metrics(request: Request) -> Response:
+        return Response(pipeline.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -91,6 +92,8 @@ def create_app(config: Config) -> GatewayApp:
             Route("/models", list_models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            *admin_routes(pipeline),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,

@@ -11,7 +11,7 @@ import orjson
 
 from nemorouter.core.cost import usd
 from nemorouter.core.errors import GatewayError
-from nemorouter.core.pipeline import Pipeline
+from nemorouter.core.pipeline import Inbound, Pipeline
 from nemorouter.core.router import Routed
 from nemorouter.gateway.asgi import (
     ClientGone,
@@ -41,7 +41,7 @@ class ChatCompletionsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        authorization = content_length = given_id = tags = None
+        authorization = content_length = given_id = tags = job_id = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
@@ -51,14 +51,14 @@ class ChatCompletionsEndpoint:
                 given_id = value
             elif name in TAG_HEADERS:
                 tags = value if tags is None else tags + b"," + value
+            elif name == b"x-nemo-job-id":
+                job_id = value
         request_id = client_request_id(given_id) or new_request_id()
+        inbound = Inbound(request_id, authorization, tags, job_id)
         try:
             # No local keeps the raw body: the pipeline drops it once parsed.
             routed = await self.pipeline.chat(
-                await read_body(receive, self.limit, content_length),
-                authorization,
-                tags,
-                request_id,
+                await read_body(receive, self.limit, content_length), inbound
             )
         except GatewayError as error:
             await send_error(send, error, request_id)

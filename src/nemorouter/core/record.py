@@ -1,0 +1,150 @@
+"""The spend record of one request: who, which job, which model answered, tokens, cost,
+how it was routed and how it ended. Built here, written by the store's batched writer."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from nemorouter.core.auth import Caller
+from nemorouter.core.errors import invalid_request
+from nemorouter.core.money import to_pico
+from nemorouter.core.request import ChatRequest
+from nemorouter.core.tags import JOB_TAG_PREFIX
+
+MAX_JOB_ID = 200
+# Metadata kept with a spend record; larger metadata is stored as a note, not truncated JSON.
+MAX_METADATA_BYTES = 4096
+_METADATA_NOT_STORED = ("metadata", "tags", "job_id")
+
+
+def job_id_of(request: ChatRequest, header: bytes | None) -> str | None:
+    """`metadata.job_id`, else the `x-nemo-job-id` header, else a `job:<id>` metadata tag."""
+    metadata = request.extras.get("metadata")
+    if isinstance(metadata, dict):
+        value = metadata.get("job_id")
+        if value is not None:
+            return _checked_job_id(value, "metadata.job_id")
+    if header:
+        return _checked_job_id(header.decode("latin-1").strip(), "x-nemo-job-id")
+    if isinstance(metadata, dict):
+        tags = metadata.get("tags")
+        items = tags.split(",") if isinstance(tags, str) else tags
+        for tag in items if isinstance(items, list) else ():
+            if isinstance(tag, str) and tag.strip().lower().startswith(JOB_TAG_PREFIX):
+                return _checked_job_id(tag.strip()[len(JOB_TAG_PREFIX) :], "metadata.tags")
+    return None
+
+
+def _checked_job_id(value: Any, where: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > MAX_JOB_ID:
+        raise invalid_request(
+            f"'{where}' must be a non-empty string of at most {MAX_JOB_ID} characters.", where
+        )
+    return value
+
+
+def _metadata_json(request: ChatRequest | None) -> str | None:
+    metadata = request.extras.get("metadata") if request is not None else None
+    if not isinstance(metadata, dict):
+        return None
+    kept = {k: v for k, v in metadata.items() if k not in _METADATA_NOT_STORED}
+    if not kept:
+        return None
+    try:
+        text = orjson.dumps(kept, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return None
+    if len(text) > MAX_METADATA_BYTES:
+        return orjson.dumps({"_note": f"metadata of {len(text)} bytes not stored"}).decode()
+    return text.decode()
+
+
+class CallRecord:
+    """What the pipeline learns about a request as it goes; `row` makes the spend row."""
+
+    __slots__ = (
+        "attempts",
+        "cached_tokens",
+        "caller",
+        "completion_tokens",
+        "cost",
+        "deployment",
+        "error_code",
+        "fallbacks",
+        "job_id",
+        "model",
+        "prompt_tokens",
+        "provider",
+        "request",
+        "request_id",
+        "started",
+        "started_wall",
+        "status",
+        "stream",
+    )
+
+    def __init__(self, caller: Caller, request_id: str) -> None:
+        self.caller = caller
+        self.request_id = request_id
+        self.started = time.perf_counter()
+        self.started_wall = time.time()
+        self.request: ChatRequest | None = None
+        self.job_id: str | None = None
+        self.model: str | None = None
+        self.deployment: str | None = None
+        self.provider: str | None = None
+        self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
+        self.cost: Decimal | None = None
+        self.attempts = self.fallbacks = 0
+        self.stream = False
+        self.status = 200
+        self.error_code: str | None = None
+
+    def usage(self, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        self.prompt_tokens = _int(usage.get("prompt_tokens"))
+        self.completion_tokens = _int(usage.get("completion_tokens"))
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            self.cached_tokens = _int(details.get("cached_tokens"))
+
+    def row(self) -> dict[str, Any]:
+        created = datetime.fromtimestamp(self.started_wall, UTC).replace(tzinfo=None)
+        request = self.request
+        return {
+            "request_id": self.request_id,
+            "created_at": created,
+            "day": created.date(),
+            "key_id": self.caller.key_id,
+            "team_id": self.caller.team_id,
+            "job_id": self.job_id,
+            "metadata": _metadata_json(request),
+            "model_requested": request.model[:200] if request is not None else "",
+            "model": self.model,
+            "deployment": self.deployment,
+            "provider": self.provider,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cost_pico": None if self.cost is None else to_pico(self.cost),
+            "cache_hit": False,
+            "saved_pico": 0,
+            "fallbacks": self.fallbacks,
+            "attempts": self.attempts,
+            "stream": self.stream,
+            "status": self.status,
+            "error_code": self.error_code,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000.0, 3),
+        }
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -1,0 +1,90 @@
+"""Admin API (master key only): spend analytics and jobs (DESIGN §2.3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nemorouter.core.errors import GatewayError, invalid_request
+from nemorouter.core.pipeline import Pipeline
+from nemorouter.gateway.responses import JSONResponse
+from nemorouter.store.analytics import GROUP_BY, job_report, jobs_list, spend_report
+
+MAX_JOBS_LISTED = 1000
+
+
+def admin_routes(pipeline: Pipeline) -> list[Route]:
+    async def authorized(request: Request) -> None:
+        pipeline.auth.check_master(request.headers.get("authorization", "").encode() or None)
+        # Read-your-writes: what this instance has answered is in the numbers.
+        await pipeline.store.writer.flush()
+
+    async def spend(request: Request) -> Response:
+        await authorized(request)
+        query = request.query_params
+        group_by = query.get("group_by", "job")
+        if group_by not in GROUP_BY:
+            raise invalid_request(
+                f"'group_by' must be one of {', '.join(GROUP_BY)} (got {group_by!r}).", "group_by"
+            )
+        report = await spend_report(
+            pipeline.store.engine,
+            group_by,  # type: ignore[arg-type]
+            start=_when(query.get("start"), "start", end=False),
+            end=_when(query.get("end"), "end", end=True),
+            job_id=query.get("job_id") or None,
+            model=query.get("model") or None,
+        )
+        return JSONResponse(report)
+
+    async def jobs(request: Request) -> Response:
+        await authorized(request)
+        limit = _limit(request.query_params.get("limit"))
+        return JSONResponse({"jobs": await jobs_list(pipeline.store.engine, limit)})
+
+    async def job(request: Request) -> Response:
+        await authorized(request)
+        job_id = request.path_params["job_id"]
+        report = await job_report(pipeline.store.engine, job_id)
+        if report is None:
+            raise GatewayError(404, "job_not_found", f"No request carried the job id {job_id!r}.")
+        return JSONResponse(report)
+
+    return [
+        Route("/admin/spend", spend, methods=["GET"]),
+        Route("/admin/jobs", jobs, methods=["GET"]),
+        Route("/admin/jobs/{job_id:path}", job, methods=["GET"]),
+    ]
+
+
+def _when(value: str | None, name: str, *, end: bool) -> datetime | None:
+    """An ISO date or date-time, as naive UTC. A bare date as `end` includes that day."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end else day, time())
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid_request(
+            f"'{name}' must be an ISO 8601 date or date-time (got {value!r}).", name
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 100
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_JOBS_LISTED:
+        raise invalid_request(f"'limit' must be an integer from 1 to {MAX_JOBS_LISTED}.", "limit")
+    return limit

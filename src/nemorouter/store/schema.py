@@ -1,0 +1,64 @@
+"""Tables. Alembic migrations create them; this module is what queries are written against.
+
+Money is stored as integer picodollars (1e-12 USD): exact on both databases (SQLite has
+no decimal type) and fine enough for any per-token price with up to 6 decimals per million.
+Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+spend = Table(
+    "spend",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("request_id", String(100), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("day", Date(), nullable=False),
+    Column("key_id", String(100), nullable=True),
+    Column("team_id", String(100), nullable=True),
+    Column("job_id", String(200), nullable=True),
+    Column("metadata", Text(), nullable=True),  # JSON: the request's other metadata keys
+    Column("model_requested", String(200), nullable=False),
+    Column("model", String(200), nullable=True),  # the model that answered
+    Column("deployment", String(200), nullable=True),
+    Column("provider", String(200), nullable=True),
+    Column("prompt_tokens", Integer(), nullable=False, default=0),
+    Column("completion_tokens", Integer(), nullable=False, default=0),
+    Column("cached_tokens", Integer(), nullable=False, default=0),
+    Column("cost_pico", BigInteger(), nullable=True),  # NULL: the provider reported no usage
+    Column("cache_hit", Boolean(), nullable=False, default=False),
+    Column("saved_pico", BigInteger(), nullable=False, default=0),
+    Column("fallbacks", SmallInteger(), nullable=False, default=0),
+    Column("attempts", SmallInteger(), nullable=False, default=0),
+    Column("stream", Boolean(), nullable=False, default=False),
+    Column("status", SmallInteger(), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("latency_ms", Float(), nullable=False),
+)
+
+Index("ix_spend_created_at", spend.c.created_at)
+Index("ix_spend_job", spend.c.job_id, spend.c.created_at)
+Index("ix_spend_key", spend.c.key_id, spend.c.created_at)
+Index("ix_spend_team", spend.c.team_id, spend.c.created_at)
+Index("ix_spend_model", spend.c.model, spend.c.created_at)
+Index("ix_spend_request", spend.c.request_id)

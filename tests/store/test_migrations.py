@@ -1,0 +1,43 @@
+"""Alembic migrations: applied at start, idempotent, safe for workers starting together."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import inspect, text
+
+from nemorouter.store.engine import create_engine, upgrade
+
+
+async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        await upgrade(engine)  # a restart finds nothing to do
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+            indexes = await connection.run_sync(
+                lambda c: {index["name"] for index in inspect(c).get_indexes("spend")}
+            )
+            version = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar()
+        assert {"spend", "alembic_version"} <= tables
+        assert {"ix_spend_job", "ix_spend_created_at", "ix_spend_key", "ix_spend_model"} <= indexes
+        assert version is not None
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
+    engines = [create_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            count = (
+                await connection.execute(text("SELECT count(*) FROM alembic_version"))
+            ).scalar()
+        assert count == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()
