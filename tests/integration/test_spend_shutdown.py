@@ -1,0 +1,126 @@
+"""SIGTERM under load: every answered request has its spend record once the gateway exits."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+
+from nemorouter.testing import SimulatedProvider
+from tests.services import fresh_postgres_database
+
+from .conftest import MASTER_KEY
+from .test_errors import free_port
+
+CLIENTS = 24
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/spend.db"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+def hammer(url: str, answered: list[str], stop: threading.Event) -> None:
+    """Send requests back to back until stopped or the gateway goes away."""
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            request_id = uuid.uuid4().hex
+            try:
+                response = client.post(
+                    f"{url}/v1/chat/completions",
+                    json={
+                        "model": "gemini-2.5-flash",
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
+                    headers={"Authorization": f"Bearer {MASTER_KEY}", "x-request-id": request_id},
+                )
+            except httpx.TransportError:
+                return
+            if response.status_code == 200:
+                answered.append(request_id)
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_under_load_loses_no_spend_record(
+    sim: SimulatedProvider, tmp_path: Path, database_url: str
+) -> None:
+    sim.latency_ms = 5
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"master_key": MASTER_KEY, "database_url": database_url},
+                "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
+                "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nemorouter.cli", "serve", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                if httpx.get(f"{url}/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "gateway did not become ready"
+            time.sleep(0.05)
+        answered: list[str] = []
+        stop = threading.Event()
+        clients = [
+            threading.Thread(target=hammer, args=(url, answered, stop)) for _ in range(CLIENTS)
+        ]
+        for client in clients:
+            client.start()
+        time.sleep(1.5)
+        in_flight_at_signal = len(answered)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        stop.set()
+        for client in clients:
+            client.join(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert in_flight_at_signal > 100, "the load did not get going"
+    recorded = _recorded_ids(database_url)
+    missing = set(answered) - recorded
+    assert not missing, f"{len(missing)} of {len(answered)} answered requests have no spend record"
+
+
+def _recorded_ids(database_url: str) -> set[str]:
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+            return {row[0] for row in connection.execute("SELECT request_id FROM spend")}
+
+    async def fetch() -> set[str]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            return {row[0] for row in await connection.fetch("SELECT request_id FROM spend")}
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
