@@ -12,6 +12,7 @@ import typer
 
 from nemorouter.batch.cli import batch_app
 from nemorouter.config import Config, ConfigError, load_config
+from nemorouter.spend_cli import spend
 
 app = typer.Typer(
     name="nemorouter",
@@ -23,6 +24,9 @@ app = typer.Typer(
 
 DEFAULT_CONFIG = "nemorouter.yaml"
 app.add_typer(batch_app, name="batch")
+app.command()(spend)
+db_app = typer.Typer(help="The store's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -66,6 +70,40 @@ def serve(
             serving.serve(loaded, host, port, log_level)
     except ConfigError as exc:
         raise _fail(f"config error in {config}: {exc}") from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", envvar="NEMOROUTER_CONFIG", help="YAML config file")
+    ] = Path(DEFAULT_CONFIG),
+) -> None:
+    """Apply pending schema migrations (the gateway also does this at start)."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nemorouter.store.engine import create_engine, upgrade
+    from nemorouter.store.url import redacted
+
+    loaded = _load(config)
+
+    async def run() -> str:
+        try:
+            engine = create_engine(loaded.settings.database_url)
+        except ConfigError as exc:
+            raise _fail(f"config error in {config}: {exc}") from None
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        return redacted(engine.url)
+
+    try:
+        where = asyncio.run(run())
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(f"cannot migrate the database: {str(exc).splitlines()[0]}", 1) from None
+    typer.echo(f"database {where}: schema up to date")
 
 
 @app.command(

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nemorouter.admin_client import AdminClient
 from nemorouter.batch.cli import print_summary
 from nemorouter.batch.prompts import extraction
 from nemorouter.batch.runner import BatchOptions, run_batch
@@ -115,6 +116,14 @@ def run_demo(config_path: Path | None, out: Path = Path("nemorouter-demo")) -> i
             )
             outcome = asyncio.run(run_batch(options))
             print_summary(outcome.summary, options.out)
+            job = AdminClient(gateway.base_url, config.settings.master_key).get(
+                f"/admin/jobs/{options.job_id}"
+            )
+            print(
+                f"  the gateway's spend records for job {job['job_id']}: {job['requests']} requests, "
+                f"${job['cost_usd']} (GET /admin/jobs/{options.job_id}; "
+                f"store: {config.settings.database_url})"
+            )
             print("  costs are computed from the simulated usage at the catalog's real prices;")
             print("  there is no dashboard in this version yet.")
             return outcome.exit_code
