@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nemorouter.store.schema import spend
+from nemorouter.store.spend_insert import insert_for
 
 log = logging.getLogger("nemorouter.store")
 MAX_BACKOFF_S = 5.0
@@ -33,6 +33,7 @@ class SpendWriter:
         capacity: int = 50_000,
     ) -> None:
         self.engine = engine
+        self._sql, self._convert = insert_for(engine.dialect.name)
         self.max_rows = max_rows
         self.interval_s = interval_s
         self.capacity = capacity
@@ -115,7 +116,7 @@ class SpendWriter:
             batch = self._pending[: self.max_rows]
             try:
                 async with self.engine.begin() as connection:
-                    await connection.execute(spend.insert(), batch)
+                    await connection.exec_driver_sql(self._sql, self._convert(batch))
             except Exception as exc:
                 self.failures += 1
                 log.error(
