@@ -11,7 +11,7 @@ import openai
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
 
-USER = [{"role": "user", "content": "Classify this page."}]
+from .helpers import USER, read_stream
 
 
 def image_data_url(size: int) -> str:
@@ -58,21 +58,18 @@ def test_upstream_sees_provider_model_without_gateway_fields(
 
 def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
     full = client.chat.completions.create(model="gemini-2.5-pro", messages=USER)
-    stream = client.chat.completions.create(
-        model="gemini-2.5-pro", messages=USER, stream=True, stream_options={"include_usage": True}
+    streamed = read_stream(
+        client.chat.completions.create(
+            model="gemini-2.5-pro",
+            messages=USER,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
     )
-    pieces, finish, usage, models = [], None, None, set()
-    for chunk in stream:
-        models.add(chunk.model)
-        if chunk.usage is not None:
-            usage = chunk.usage
-        for choice in chunk.choices:
-            pieces.append(choice.delta.content or "")
-            finish = choice.finish_reason or finish
-    assert "".join(pieces) == full.choices[0].message.content
-    assert finish == "stop"
-    assert usage is not None and usage.completion_tokens > 0
-    assert models == {"gemini-2.5-pro"}
+    assert streamed.text == full.choices[0].message.content
+    assert streamed.finish == "stop"
+    assert streamed.usage is not None and streamed.usage.completion_tokens > 0
+    assert {c.model for c in streamed.chunks} == {"gemini-2.5-pro"}
 
 
 def test_streaming_headers(client: openai.OpenAI) -> None:

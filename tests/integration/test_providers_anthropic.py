@@ -17,9 +17,15 @@ from nemorouter.config import parse_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import FakeOAuthServer, Fault, SimulatedAnthropic
 
-MASTER_KEY = "sk-test-master-key"
+from . import helpers
+from .helpers import USER, native_settings, read_stream, vertex_provider
+
+# The shared `oauth`, `key_file` and `client` fixtures: pytest finds them among this module's names.
+oauth_fixture = helpers.oauth_fixture
+key_file_fixture = helpers.key_file_fixture
+client_fixture = helpers.client_fixture
+
 ANTHROPIC_KEY = "sk-ant-sim"
-USER = [{"role": "user", "content": "Classify this page."}]
 VERTEX_PATH = (
     "/v1/projects/sim-project/locations/us-east5/publishers/anthropic/models/"
     "claude-sonnet-4-5@20250929"
@@ -36,17 +42,6 @@ SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def oauth() -> Iterator[FakeOAuthServer]:
-    with FakeOAuthServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def key_file(oauth: FakeOAuthServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return oauth.create_account().write(tmp_path_factory.mktemp("sa") / "key.json")
-
-
-@pytest.fixture(scope="module")
 def claude_server(oauth: FakeOAuthServer) -> Iterator[SimulatedAnthropic]:
     with SimulatedAnthropic(oauth=oauth, api_key=ANTHROPIC_KEY) as sim:
         yield sim
@@ -54,40 +49,24 @@ def claude_server(oauth: FakeOAuthServer) -> Iterator[SimulatedAnthropic]:
 
 @pytest.fixture
 def sim(claude_server: SimulatedAnthropic) -> SimulatedAnthropic:
-    claude_server.clear()
-    claude_server.cache_read_tokens = 0
-    return claude_server
+    return helpers.reset(claude_server, cache_read_tokens=0)
 
 
 @pytest.fixture(scope="module")
 def gateway(claude_server: SimulatedAnthropic, key_file: Path) -> Iterator[BackgroundGateway]:
+    vertex = vertex_provider("anthropic-vertex", "us-east5", claude_server, key_file)
+    api = {"type": "anthropic", "base_url": claude_server.base_url, "api_key": ANTHROPIC_KEY}
     raw = {
-        "settings": {
-            "master_key": MASTER_KEY,
-            "breaker": {"consecutive_failures": 50},
-            "request_timeout_s": 2,
-        },
-        "providers": {
-            "claude-vertex": {
-                "type": "anthropic-vertex",
-                "project": "sim-project",
-                "location": "us-east5",
-                "base_url": claude_server.base_url,
-                "credentials": str(key_file),
-            },
-            "claude-api": {
-                "type": "anthropic",
-                "base_url": claude_server.base_url,
-                "api_key": ANTHROPIC_KEY,
-            },
-        },
+        "settings": native_settings(),
+        "providers": {"claude-vertex": vertex, "claude-api": api},
         "deployments": [
             {
                 "id": "sonnet-vertex",
                 "model": "claude-sonnet-4-5",
                 "provider": "claude-vertex",
                 "provider_model": "claude-sonnet-4-5@20250929",
-                # the catalog lists no structured output for Claude; the adapter provides it
+                # The catalog gives Claude structured-output only where Vertex constrains
+                # decoding (4.6 on); the adapter's forced tool serves the rest on opt-in.
                 "tags": ["structured-output"],
             },
             {
@@ -102,11 +81,6 @@ def gateway(claude_server: SimulatedAnthropic, key_file: Path) -> Iterator[Backg
     }
     with BackgroundGateway(parse_config(raw, env={})) as gw:
         yield gw
-
-
-@pytest.fixture
-def client(gateway: BackgroundGateway, sim: SimulatedAnthropic) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20)
 
 
 def jpeg_url() -> str:
@@ -187,18 +161,14 @@ def test_json_schema_extraction(client: openai.OpenAI, sim: SimulatedAnthropic, 
 def test_streaming_with_usage(client: openai.OpenAI, sim: SimulatedAnthropic, model: str) -> None:
     sim.cache_read_tokens = 3
     full = client.chat.completions.create(model=model, messages=USER)
-    stream = client.chat.completions.create(
-        model=model, messages=USER, stream=True, stream_options={"include_usage": True}
+    streamed = read_stream(
+        client.chat.completions.create(
+            model=model, messages=USER, stream=True, stream_options={"include_usage": True}
+        )
     )
-    pieces, finish, usage = [], None, None
-    for chunk in stream:
-        if chunk.usage is not None:
-            usage = chunk.usage
-        for choice in chunk.choices:
-            pieces.append(choice.delta.content or "")
-            finish = choice.finish_reason or finish
-    assert "".join(pieces) == full.choices[0].message.content
-    assert finish == "stop"
+    assert streamed.text == full.choices[0].message.content
+    assert streamed.finish == "stop"
+    usage = streamed.usage
     assert usage is not None and full.usage is not None
     assert usage.prompt_tokens == full.usage.prompt_tokens  # cache reads counted in
     assert (
@@ -225,12 +195,11 @@ def test_rate_limit_retry_after_is_honoured(client: openai.OpenAI, sim: Simulate
 
 
 def test_persistent_overload_is_503(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
-    sim.inject(Fault.status(529, retry_after=4), times=2)
-    with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
-    assert caught.value.status_code == 503
-    assert caught.value.response.headers["retry-after"] == "4"
-    assert "Overloaded" in caught.value.message
+    error = helpers.persistent_503(
+        client, sim, Fault.status(529, retry_after=4), "claude-sonnet-4-5"
+    )
+    assert error.response.headers["retry-after"] == "4"
+    assert "Overloaded" in error.message
 
 
 def test_invalid_request_is_400(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
@@ -245,18 +214,10 @@ def test_invalid_request_is_400(client: openai.OpenAI, sim: SimulatedAnthropic) 
 
 
 def test_cut_stream_raises_in_the_sdk(client: openai.OpenAI, sim: SimulatedAnthropic) -> None:
-    sim.inject(Fault.cut_stream(after_chunks=1))
-    stream = client.chat.completions.create(model="claude-sonnet-4-5", messages=USER, stream=True)
-    with pytest.raises(openai.APIError, match="stream"):
-        for _ in stream:
-            pass
+    helpers.assert_stream_breaks(client, sim, "claude-sonnet-4-5", after_chunks=1)
 
 
 def test_revoked_vertex_token_is_refreshed(
     client: openai.OpenAI, sim: SimulatedAnthropic, oauth: FakeOAuthServer
 ) -> None:
-    client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
-    before = oauth.request_count
-    oauth.revoke_all()
-    client.chat.completions.create(model="claude-sonnet-4-5", messages=USER)
-    assert oauth.request_count == before + 1
+    helpers.assert_one_refresh(client, oauth, "claude-sonnet-4-5")

@@ -26,9 +26,16 @@ from nemorouter.providers.gemini import GeminiAdapter
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import FakeOAuthServer, Fault, SimulatedGemini
 
-MASTER_KEY = "sk-test-master-key"
+from . import helpers
+from .conftest import MASTER_KEY
+from .helpers import USER, native_settings, read_stream, vertex_provider
+
+# The shared `oauth`, `key_file` and `client` fixtures: pytest finds them among this module's names.
+oauth_fixture = helpers.oauth_fixture
+key_file_fixture = helpers.key_file_fixture
+client_fixture = helpers.client_fixture
+
 GEMINI_KEY = "g-api-key-123"
-USER = [{"role": "user", "content": "Classify this page."}]
 INVOICE = {
     "type": "object",
     "properties": {
@@ -57,17 +64,6 @@ def image_url(size: int = 2000) -> str:
 
 
 @pytest.fixture(scope="module")
-def oauth() -> Iterator[FakeOAuthServer]:
-    with FakeOAuthServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def key_file(oauth: FakeOAuthServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return oauth.create_account().write(tmp_path_factory.mktemp("sa") / "key.json")
-
-
-@pytest.fixture(scope="module")
 def gemini_server(oauth: FakeOAuthServer) -> Iterator[SimulatedGemini]:
     with SimulatedGemini(oauth=oauth, api_key=GEMINI_KEY) as sim:
         yield sim
@@ -75,28 +71,14 @@ def gemini_server(oauth: FakeOAuthServer) -> Iterator[SimulatedGemini]:
 
 @pytest.fixture
 def sim(gemini_server: SimulatedGemini) -> SimulatedGemini:
-    gemini_server.clear()
-    gemini_server.cached_tokens = 0
-    gemini_server.rpm = None
-    return gemini_server
+    return helpers.reset(gemini_server, cached_tokens=0, rpm=None)
 
 
 def config(sim: SimulatedGemini, key_file: Path, **settings: Any) -> dict[str, Any]:
     return {
-        "settings": {
-            "master_key": MASTER_KEY,
-            "breaker": {"consecutive_failures": 50},
-            "request_timeout_s": 2,
-            **settings,
-        },
+        "settings": native_settings(**settings),
         "providers": {
-            "vertex-sim": {
-                "type": "vertex",
-                "project": "sim-project",
-                "location": "us-central1",
-                "base_url": sim.base_url,
-                "credentials": str(key_file),
-            },
+            "vertex-sim": vertex_provider("vertex", "us-central1", sim, key_file),
             "gemini-sim": {"type": "gemini", "base_url": sim.base_url, "api_key": GEMINI_KEY},
         },
         "deployments": [
@@ -115,11 +97,6 @@ def config(sim: SimulatedGemini, key_file: Path, **settings: Any) -> dict[str, A
 def gateway(gemini_server: SimulatedGemini, key_file: Path) -> Iterator[BackgroundGateway]:
     with BackgroundGateway(parse_config(config(gemini_server, key_file), env={})) as gw:
         yield gw
-
-
-@pytest.fixture
-def client(gateway: BackgroundGateway, sim: SimulatedGemini) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20)
 
 
 def test_vertex_text_completion(
@@ -266,20 +243,16 @@ def test_inexpressible_schema_is_a_400(client: openai.OpenAI, sim: SimulatedGemi
 def test_streaming_with_usage(client: openai.OpenAI, sim: SimulatedGemini, model: str) -> None:
     sim.cached_tokens = 2
     full = client.chat.completions.create(model=model, messages=USER)
-    stream = client.chat.completions.create(
-        model=model, messages=USER, stream=True, stream_options={"include_usage": True}
+    streamed = read_stream(
+        client.chat.completions.create(
+            model=model, messages=USER, stream=True, stream_options={"include_usage": True}
+        )
     )
-    pieces, finish, usage = [], None, None
-    for chunk in stream:
-        assert chunk.model == model
-        if chunk.usage is not None:
-            usage = chunk.usage
-            assert chunk.choices == []
-        for choice in chunk.choices:
-            pieces.append(choice.delta.content or "")
-            finish = choice.finish_reason or finish
-    assert "".join(pieces) == full.choices[0].message.content
-    assert finish == "stop"
+    assert {c.model for c in streamed.chunks} == {model}
+    assert all(c.choices == [] for c in streamed.chunks if c.usage is not None)
+    assert streamed.text == full.choices[0].message.content
+    assert streamed.finish == "stop"
+    usage = streamed.usage
     assert usage is not None and usage.model_dump()["prompt_tokens"] == full.usage.prompt_tokens
     assert (
         usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 2
@@ -325,12 +298,11 @@ def test_rate_limit_with_retry_info_is_retried(client: openai.OpenAI, sim: Simul
 def test_persistent_rate_limit_is_503_with_retry_after(
     client: openai.OpenAI, sim: SimulatedGemini
 ) -> None:
-    sim.inject(Fault.status(429, retry_after=7), times=2)
-    with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
-    assert caught.value.status_code == 503
-    assert caught.value.response.headers["retry-after"] == "7"
-    assert "RESOURCE_EXHAUSTED" in caught.value.message
+    error = helpers.persistent_503(
+        client, sim, Fault.status(429, retry_after=7), "gemini-2.5-flash"
+    )
+    assert error.response.headers["retry-after"] == "7"
+    assert "RESOURCE_EXHAUSTED" in error.message
 
 
 def test_unavailable_then_success(client: openai.OpenAI, sim: SimulatedGemini) -> None:
@@ -355,22 +327,13 @@ def test_hang_is_gateway_timeout(client: openai.OpenAI, sim: SimulatedGemini) ->
 
 
 def test_cut_stream_raises_in_the_sdk(client: openai.OpenAI, sim: SimulatedGemini) -> None:
-    sim.inject(Fault.cut_stream(after_chunks=2))
-    stream = client.chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True)
-    with pytest.raises(openai.APIError, match="stream"):
-        for _ in stream:
-            pass
+    helpers.assert_stream_breaks(client, sim, "gemini-2.5-flash", after_chunks=2)
 
 
 def test_revoked_token_is_refreshed_once(
     client: openai.OpenAI, sim: SimulatedGemini, oauth: FakeOAuthServer
 ) -> None:
-    client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
-    before = oauth.request_count
-    oauth.revoke_all()
-    completion = client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
-    assert completion.choices[0].finish_reason == "stop"
-    assert oauth.request_count == before + 1
+    helpers.assert_one_refresh(client, oauth, "gemini-2.5-flash")
     assert len(sim.requests) == 3  # the 401, then the retry with the new token
 
 

@@ -13,6 +13,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tests.services import unavailable
+
 REDIS_URL = os.environ.get("NEMOROUTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -22,10 +24,9 @@ async def _connect() -> Redis:
         await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
-        message = f"Redis at {REDIS_URL} is unreachable ({exc})"
-        if os.environ.get("NEMOROUTER_TEST_SERVICES") == "required":
-            pytest.fail(f"{message} and NEMOROUTER_TEST_SERVICES=required")
-        pytest.skip(f"{message}; start it, see DESIGN.md section 5")
+        unavailable(
+            "Redis", f"{REDIS_URL} is unreachable ({exc}); start it, see DESIGN.md section 5"
+        )
     return client
 
 

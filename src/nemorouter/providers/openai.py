@@ -14,46 +14,22 @@ import orjson
 from nemorouter.config import DeploymentConfig, ProviderConfig, Settings
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception, classify_status
-from nemorouter.providers.http import HTTPPool, StreamResponse
+from nemorouter.providers.http import StreamResponse
+from nemorouter.providers.pooled import PooledAdapter, json_object
 from nemorouter.providers.sse import sse_data
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 CHAT_PATH = "/chat/completions"
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(PooledAdapter):
     """One OpenAI-format endpoint and its pooled keep-alive connections."""
 
     def __init__(self, name: str, provider: ProviderConfig, settings: Settings) -> None:
-        self.name = name
-        self.base_url = (provider.base_url or OPENAI_BASE_URL).rstrip("/")
+        super().__init__(name, provider.base_url or OPENAI_BASE_URL, provider, settings)
         self._auth = b""
         if provider.api_key and provider.api_key.lower() != "none":
             self._auth = f"Authorization: Bearer {provider.api_key}\r\n".encode()
-        self._max_connections = provider.max_connections
-        # A whole non-streaming answer must arrive within the request timeout; a stream
-        # may run longer, but no gap between its chunks may exceed it.
-        self._timeout = settings.request_timeout_s
-        self._connect_timeout = settings.connect_timeout_s
-        self._pool: HTTPPool | None = None
-
-    async def start(self) -> None:
-        self._pool = HTTPPool(
-            self.base_url,
-            max_connections=self._max_connections,
-            connect_timeout=self._connect_timeout,
-        )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    @property
-    def pool(self) -> HTTPPool:
-        if self._pool is None:
-            raise RuntimeError(f"provider {self.name} used before start()")
-        return self._pool
 
     def _payload(self, deployment: DeploymentConfig, body: dict[str, Any]) -> bytes:
         return orjson.dumps({**body, "model": deployment.upstream_model})
@@ -67,16 +43,9 @@ class OpenAIAdapter:
             raise classify_exception(exc) from None
         if response.status != 200:
             raise classify_status(response.status, response.headers, response.body)
-        try:
-            answer = orjson.loads(response.body)
-        except orjson.JSONDecodeError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise UpstreamFailure(
-                FailureKind.SERVER_ERROR,
-                "provider answered 200 with a body that is not a JSON object",
-            )
-        return answer
+        return json_object(
+            response.body, "provider answered 200 with a body that is not a JSON object"
+        )
 
     async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> _SSEStream:
         payload = self._payload(deployment, body)

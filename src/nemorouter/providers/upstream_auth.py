@@ -21,6 +21,23 @@ def vertex_base_url(location: str) -> str:
     return f"https://{location}-aiplatform.googleapis.com"
 
 
+def vertex_endpoint(
+    name: str, provider: ProviderConfig, publisher: str
+) -> tuple[str, str, VertexAuth]:
+    """(base URL, model path prefix, credentials) for one publisher's models on Vertex AI."""
+    if not provider.project or not provider.location:
+        article = "an" if provider.type[:1] in "aeiou" else "a"
+        raise ConfigError(
+            f"providers.{name}", f"{article} {provider.type} provider needs project and location"
+        )
+    prefix = (
+        f"/v1/projects/{provider.project}/locations/{provider.location}"
+        f"/publishers/{publisher}/models/"
+    )
+    base_url = provider.base_url or vertex_base_url(provider.location)
+    return base_url, prefix, VertexAuth(name, provider)
+
+
 class VertexAuth:
     """`Authorization: Bearer` from a service account, or Vertex's API-key (express) mode."""
 

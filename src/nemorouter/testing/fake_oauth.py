@@ -86,7 +86,7 @@ class FakeOAuthServer(SimulatedProvider):
 
     @property
     def token_uri(self) -> str:
-        return f"{self.base_url.removesuffix('/v1')}/token"
+        return f"{self.origin}/token"
 
     def create_account(self, project: str = "sim-project") -> SimServiceAccount:
         """A new service account this endpoint knows (its key signs valid assertions)."""
@@ -113,31 +113,20 @@ class FakeOAuthServer(SimulatedProvider):
         with self._lock:
             self._issued.clear()
 
-    def _handle(
-        self,
-        method: bytes,
-        url: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-    ) -> bytes | http.Deferred:
-        path = url.split(b"?", 1)[0]
-        if path == b"/token" and method == b"POST":
-            return self._chat(path, headers, body, auth)
-        if path.startswith(b"/_sim/"):
-            return self._control(method, path, body)
+    serves_health = False  # only /token is served: /health is a 404 like any other path
+
+    def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
+        # only a POST is a token request; any other method gets the 404 of `_other`
+        return path if path == b"/token" and method == b"POST" else None
+
+    def _other(self, method: bytes, path: bytes) -> bytes:
         return _oauth_error(404, "not_found", f"no such endpoint {path.decode('latin-1')}")
 
     def _render_fault(self, fault: Fault) -> bytes:
         return _oauth_error(fault.code, "server_error", f"Simulated fault: HTTP {fault.code}")
 
     def _answer(
-        self,
-        path: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-        cut: int | None,
+        self, path: bytes, headers: http.Headers, body: bytes, auth: bytes | None, cut: int | None
     ) -> bytes:
         form = parse_qs(body.decode("latin-1"))
         if form.get("grant_type") != [JWT_GRANT_TYPE] or len(form.get("assertion", ())) != 1:

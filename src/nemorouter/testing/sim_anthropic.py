@@ -24,9 +24,9 @@ from nemorouter.testing import sim_http as http
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
+from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
-from nemorouter.testing.simulated_provider import SimulatedProvider
 
 _encode = msgspec.json.encode
 _VERTEX = re.compile(
@@ -149,67 +149,37 @@ def _forced_tool(req: dict[str, Any]) -> dict[str, Any] | None:
     raise _Invalid(f"tool_choice: tool {choice.get('name')!r} not found in tools")
 
 
-class SimulatedAnthropic(SimulatedProvider):
+class SimulatedAnthropic(NativeSimulator):
     """Anthropic Messages fake, direct (`api_key`) and on Vertex (`oauth`)."""
 
     def __init__(
         self, oauth: FakeOAuthServer | None = None, cache_read_tokens: int = 0, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.oauth = oauth
+        super().__init__(oauth, **kwargs)
         self.cache_read_tokens = cache_read_tokens
-        self._serial = 0
 
-    @property
-    def base_url(self) -> str:
-        return super().base_url.removesuffix("/v1")
+    def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
+        return path if path == _MESSAGES or _VERTEX.match(path) else None
 
-    def _handle(
-        self,
-        method: bytes,
-        url: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-    ) -> bytes | http.Deferred:
-        path = url.split(b"?", 1)[0]
-        if path == _MESSAGES or _VERTEX.match(path):
-            if method != b"POST":
-                return anthropic_error(405, "Method not allowed")
-            return self._chat(path, headers, body, auth)
-        if path == b"/health":
-            return http.HEALTH
-        if path.startswith(b"/_sim/"):
-            return self._control(method, path, body)
+    def _not_allowed(self, method: bytes, path: bytes) -> bytes:
+        return anthropic_error(405, "Method not allowed")
+
+    def _other(self, method: bytes, path: bytes) -> bytes:
         return anthropic_error(404, f"Not found: {path.decode('latin-1')}")
 
     def _render_fault(self, fault: Fault) -> bytes:
         code = fault.code
         messages = {429: "Number of requests has exceeded your rate limit", 529: "Overloaded"}
-        headers = ""
-        if fault.retry_after is not None:
-            ra = fault.retry_after
-            headers += f"retry-after: {int(ra) if float(ra).is_integer() else ra}\r\n"
-        if fault.retry_after_ms is not None:
-            headers += f"retry-after-ms: {fault.retry_after_ms}\r\n"
-        return anthropic_error(
-            code, messages.get(code, f"Simulated fault: HTTP {code}"), headers.encode()
-        )
+        message = messages.get(code, f"Simulated fault: HTTP {code}")
+        return anthropic_error(code, message, http.retry_headers(fault))
 
     def _answer(
-        self,
-        path: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-        cut: int | None,
+        self, path: bytes, headers: http.Headers, body: bytes, auth: bytes | None, cut: int | None
     ) -> bytes:
         vertex = _VERTEX.match(path)
         named = {n.lower(): v for n, v in headers}
-        if vertex and self.oauth is not None:
-            token = auth[7:].decode("latin-1") if auth and auth.startswith(b"Bearer ") else ""
-            if not self.oauth.valid(token):
-                return unauthenticated()
+        if vertex and self._bearer_refused(auth):
+            return unauthenticated()
         if not vertex:
             if self.api_key is not None and named.get(b"x-api-key") != self.api_key.encode():
                 return anthropic_error(401, "invalid x-api-key")
@@ -225,17 +195,15 @@ class SimulatedAnthropic(SimulatedProvider):
             return anthropic_error(400, str(exc))
         except (msgspec.DecodeError, ValueError):
             return anthropic_error(400, "There was an error parsing the body of your request.")
-        if self.rpm is not None:
-            limited, _ = self._take_quota(self.rpm)
-            if limited:
-                if vertex:  # Vertex quota errors come in Google's shape, list-wrapped
-                    return google_error(
-                        429,
-                        "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model",
-                    )
-                return anthropic_error(
-                    429, "Number of requests has exceeded your rate limit", b"retry-after: 1\r\n"
+        if self._over_quota():
+            if vertex:  # Vertex quota errors come in Google's shape, list-wrapped
+                return google_error(
+                    429,
+                    "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model",
                 )
+            return anthropic_error(
+                429, "Number of requests has exceeded your rate limit", b"retry-after: 1\r\n"
+            )
         try:
             answer = build_answer(chat, long_chars)
         except ValueError as exc:

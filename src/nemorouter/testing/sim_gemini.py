@@ -23,9 +23,9 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
+from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
-from nemorouter.testing.simulated_provider import SimulatedProvider
 
 _encode = msgspec.json.encode
 _VERTEX = re.compile(
@@ -239,7 +239,7 @@ def _prompt_text(chat: dict[str, Any]) -> str:
     )
 
 
-class SimulatedGemini(SimulatedProvider):
+class SimulatedGemini(NativeSimulator):
     """Vertex AI / Gemini API fake; `oauth` checks bearer tokens, `api_key` the Gemini API key.
 
     `cached_tokens` and `thoughts_tokens` are reported in every answer's usageMetadata."""
@@ -251,45 +251,27 @@ class SimulatedGemini(SimulatedProvider):
         thoughts_tokens: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.oauth = oauth
+        super().__init__(oauth, **kwargs)
         self.cached_tokens = cached_tokens
         self.thoughts_tokens = thoughts_tokens
-        self._serial = 0
 
-    @property
-    def base_url(self) -> str:
-        return super().base_url.removesuffix("/v1")
+    def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
+        # the whole target: `_answer` reads `alt=sse` from the query
+        return url if _VERTEX.match(path) or _GEMINI_API.match(path) else None
 
-    def _handle(
-        self,
-        method: bytes,
-        url: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-    ) -> bytes | http.Deferred:
-        path = url.split(b"?", 1)[0]
-        if _VERTEX.match(path) or _GEMINI_API.match(path):
-            if method != b"POST":
-                return google_error(404, "Method not found.")
-            return self._chat(url, headers, body, auth)
-        if path == b"/health":
-            return http.HEALTH
-        if path.startswith(b"/_sim/"):
-            return self._control(method, path, body)
+    def _not_allowed(self, method: bytes, path: bytes) -> bytes:
+        return google_error(404, "Method not found.")
+
+    def _other(self, method: bytes, path: bytes) -> bytes:
         return google_error(404, f"The requested URL {path.decode('latin-1')} was not found.")
 
     def _render_fault(self, fault: Fault) -> bytes:
         return render_google_fault(fault)
 
-    def _authorized(
-        self, vertex: bool, headers: list[tuple[bytes, bytes]], auth: bytes | None
-    ) -> bytes | None:
-        if vertex and self.oauth is not None:
-            token = auth[7:].decode("latin-1") if auth and auth.startswith(b"Bearer ") else ""
-            return None if self.oauth.valid(token) else unauthenticated()
-        if not vertex and self.api_key is not None:
+    def _authorized(self, vertex: bool, headers: http.Headers, auth: bytes | None) -> bytes | None:
+        if vertex:
+            return unauthenticated() if self._bearer_refused(auth) else None
+        if self.api_key is not None:
             key = next((v for n, v in headers if n.lower() == b"x-goog-api-key"), b"")
             if key != self.api_key.encode():
                 details = [
@@ -303,12 +285,7 @@ class SimulatedGemini(SimulatedProvider):
         return None
 
     def _answer(
-        self,
-        path: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-        cut: int | None,
+        self, path: bytes, headers: http.Headers, body: bytes, auth: bytes | None, cut: int | None
     ) -> bytes:
         target, _, query = path.partition(b"?")
         found = _VERTEX.match(target) or _GEMINI_API.match(target)
@@ -324,10 +301,8 @@ class SimulatedGemini(SimulatedProvider):
             return google_error(400, str(exc))
         except (msgspec.DecodeError, ValueError):
             return google_error(400, "Invalid JSON payload received.")
-        if self.rpm is not None:
-            limited, _ = self._take_quota(self.rpm)
-            if limited:
-                return google_error(429, "Resource exhausted. Please try again later.")
+        if self._over_quota():
+            return google_error(429, "Resource exhausted. Please try again later.")
         chat = as_chat(req, model)
         try:
             answer = build_answer(chat, long_chars)

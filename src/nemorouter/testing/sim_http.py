@@ -33,10 +33,10 @@ class Deferred:
         self.delay, self.data, self.close, self.waited = delay, data, close, False
 
 
+# A request's raw headers, in order, as (name, value).
+Headers = list[tuple[bytes, bytes]]
 # (method, request target with its query, raw headers, body, authorization header) -> reply
-Handler = Callable[
-    [bytes, bytes, list[tuple[bytes, bytes]], bytes, bytes | None], "bytes | Deferred"
-]
+Handler = Callable[[bytes, bytes, Headers, bytes, bytes | None], "bytes | Deferred"]
 
 
 def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
@@ -98,13 +98,18 @@ def render_status_fault(fault: Fault) -> bytes:
         body = error_body(message, "server_error", None, None)
     else:
         body = error_body(message, "invalid_request_error", None, None)
+    return json_response(code, body, retry_headers(fault))
+
+
+def retry_headers(fault: Fault) -> bytes:
+    """The fault's `retry-after` / `retry-after-ms` header lines (OpenAI's and Anthropic's)."""
     headers = ""
     if fault.retry_after is not None:
         ra = fault.retry_after
         headers += f"retry-after: {int(ra) if float(ra).is_integer() else ra}\r\n"
     if fault.retry_after_ms is not None:
         headers += f"retry-after-ms: {fault.retry_after_ms}\r\n"
-    return json_response(code, body, headers.encode())
+    return headers.encode()
 
 
 def duration(seconds: float) -> str:
@@ -203,7 +208,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: Headers = []
         self.body: list[bytes] = []
         self.auth: bytes | None = None
         self.queue: deque[Deferred] = deque()

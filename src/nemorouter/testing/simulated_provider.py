@@ -26,7 +26,7 @@ import msgspec
 from nemorouter.runtime import keep_freed_memory
 from nemorouter.testing import sim_http as http
 from nemorouter.testing.sim_answers import build_answer
-from nemorouter.testing.sim_http import Deferred, HttpConnection
+from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_request import LongStrings, read_chat
 from nemorouter.testing.sim_types import Fault, RecordedRequest
 
@@ -60,6 +60,9 @@ class SimulatedProvider:
         self._port = port
         self.latency_ms = latency_ms  # read once per request, so settable from any thread
         self.rpm = rpm
+        # The quota's sliding window: 60 s as providers count; shorter only in tests.
+        self.window_s = _WINDOW
+        self.throttled = 0  # 429s answered for the own quota
         self.api_key = api_key
         self.record = record
         self.request_count = 0
@@ -80,10 +83,15 @@ class SimulatedProvider:
         return self._port
 
     @property
-    def base_url(self) -> str:
+    def origin(self) -> str:
+        """`http://host:port`, for wire formats rooted there rather than under /v1."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self._port}/v1"
+        return f"http://{host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/v1"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -99,6 +107,7 @@ class SimulatedProvider:
         self._faults.clear()
         self._window.clear()
         self.request_count = 0
+        self.throttled = 0
 
     def start(self) -> SimulatedProvider:
         """Serve on a background thread with its own event loop; return once listening."""
@@ -181,22 +190,37 @@ class SimulatedProvider:
         await self.stop_async()
 
     # ---- request handling (event-loop thread) ---------------------------------------------------
+    # Subclasses speaking another wire format (sim_gemini, sim_anthropic, fake_oauth) override
+    # the hooks `_chat_target`, `_not_allowed`, `_other`, `_render_fault` and `_answer`;
+    # routing, faults, latency, recording and threading stay shared.
+
+    serves_health = True  # GET /health answers {"status": "ok"}
 
     def _handle(
-        self,
-        method: bytes,
-        url: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
+        self, method: bytes, url: bytes, headers: Headers, body: bytes, auth: bytes | None
     ) -> bytes | Deferred:
         path = url.split(b"?", 1)[0]
-        if path in _CHAT_PATHS:
+        target = self._chat_target(method, url, path)
+        if target is not None:
             if method != b"POST":
-                return http.invalid_url(405, method, path)
-            return self._chat(path, headers, body, auth)
-        if path == b"/health":
+                return self._not_allowed(method, path)
+            return self._chat(target, headers, body, auth)
+        if path == b"/health" and self.serves_health:
             return http.HEALTH
+        if path.startswith(b"/_sim/"):
+            return self._control(method, path, body)
+        return self._other(method, path)
+
+    def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
+        """For a chat request, what `_chat` records and `_answer` reads (`path`, or `url`
+        where the query matters); None for any other request."""
+        return path if path in _CHAT_PATHS else None
+
+    def _not_allowed(self, method: bytes, path: bytes) -> bytes:
+        return http.invalid_url(405, method, path)
+
+    def _other(self, method: bytes, path: bytes) -> bytes:
+        """Any other path: the model listing, else a 404."""
         if path in (b"/v1/models", b"/models"):
             ids = [*_DEFAULT_MODELS, *sorted(self._models - set(_DEFAULT_MODELS))]
             data = [
@@ -204,12 +228,10 @@ class SimulatedProvider:
                 for i in ids
             ]
             return http.json_response(200, {"object": "list", "data": data})
-        if path.startswith(b"/_sim/"):
-            return self._control(method, path, body)
         return http.invalid_url(404, method, path)
 
     def _chat(
-        self, path: bytes, headers: list[tuple[bytes, bytes]], body: bytes, auth: bytes | None
+        self, path: bytes, headers: Headers, body: bytes, auth: bytes | None
     ) -> bytes | Deferred:
         self.request_count += 1
         if self.record:
@@ -235,18 +257,11 @@ class SimulatedProvider:
             return Deferred(delay, reply, cut is not None)
         return reply
 
-    # Subclasses speaking another wire format (sim_gemini, sim_anthropic) override these two
-    # and route in `_handle`; faults, latency, recording and threading stay shared.
     def _render_fault(self, fault: Fault) -> bytes:
         return http.render_status_fault(fault)
 
     def _answer(
-        self,
-        path: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        auth: bytes | None,
-        cut: int | None,
+        self, path: bytes, headers: Headers, body: bytes, auth: bytes | None, cut: int | None
     ) -> bytes:
         if self.api_key is not None and auth != b"Bearer " + self.api_key.encode():
             return http.UNAUTHORIZED
@@ -280,16 +295,24 @@ class SimulatedProvider:
             return http.render_stream(model, answer, usage, limit_headers, cut)
         return http.render_completion(model, answer, limit_headers, cut)
 
+    def _over_quota(self) -> bool:
+        """Whether this request exceeds the own `rpm` quota (if not, it counts against it)."""
+        return self.rpm is not None and self._take_quota(self.rpm)[0]
+
     def _take_quota(self, rpm: int) -> tuple[bool, bytes]:
-        """Sliding 60 s window; returns (rejected, x-ratelimit headers)."""
+        """Sliding window of `window_s` (60 s) counted at arrival; refused requests do not
+        count. Returns (rejected, x-ratelimit headers)."""
         now = time.monotonic()
         window = self._window
-        while window and window[0] <= now - _WINDOW:
+        span = self.window_s
+        while window and window[0] <= now - span:
             window.popleft()
         rejected = len(window) >= rpm
-        if not rejected:
+        if rejected:
+            self.throttled += 1
+        else:
             window.append(now)
-        reset = window[0] + _WINDOW - now if window else 0.0
+        reset = window[0] + span - now if window else 0.0
         headers = (
             f"x-ratelimit-limit-requests: {rpm}\r\n"
             f"x-ratelimit-remaining-requests: {max(0, rpm - len(window))}\r\n"
@@ -315,7 +338,11 @@ class SimulatedProvider:
                     self.latency_ms = float(data["latency_ms"] or 0.0)
                 if "rpm" in data:
                     self.rpm = None if data["rpm"] is None else int(data["rpm"])
-                return http.json_response(200, {"latency_ms": self.latency_ms, "rpm": self.rpm})
+                if "window_s" in data:
+                    self.window_s = float(data["window_s"])
+                state = {"latency_ms": self.latency_ms, "rpm": self.rpm}
+                state |= {"window_s": self.window_s, "throttled": self.throttled}
+                return http.json_response(200, state)
         except (msgspec.DecodeError, ValueError, TypeError, AttributeError) as exc:
             return http.json_response(
                 400, http.error_body(str(exc), "invalid_request_error", None, None)

@@ -1,0 +1,30 @@
+"""What the simulators of native (non-OpenAI) wire formats share: URLs rooted at the server
+rather than under /v1, Vertex bearer tokens checked against an optional `FakeOAuthServer`, and a
+serial number for response ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.simulated_provider import SimulatedProvider
+
+
+class NativeSimulator(SimulatedProvider):
+    """A simulated provider with its own wire format; `oauth` guards its Vertex endpoints."""
+
+    def __init__(self, oauth: FakeOAuthServer | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.oauth = oauth
+        self._serial = 0
+
+    @property
+    def base_url(self) -> str:
+        return self.origin
+
+    def _bearer_refused(self, auth: bytes | None) -> bool:
+        """Whether a Vertex call lacks a valid `Bearer` token (never refused without `oauth`)."""
+        if self.oauth is None:
+            return False
+        token = auth[7:].decode("latin-1") if auth and auth.startswith(b"Bearer ") else ""
+        return not self.oauth.valid(token)
