@@ -21,6 +21,7 @@ def sim(sim_server: SimulatedProvider) -> SimulatedProvider:
     sim_server.clear()
     sim_server.latency_ms = 0.0
     sim_server.rpm = None
+    sim_server.window_s = 60.0
     sim_server.api_key = None
     sim_server.record = True
     return sim_server

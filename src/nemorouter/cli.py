@@ -12,6 +12,7 @@ import typer
 
 from nemorouter.batch.cli import batch_app
 from nemorouter.config import Config, ConfigError, load_config
+from nemorouter.keys_cli import keys_app, teams_app
 from nemorouter.spend_cli import spend
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ app = typer.Typer(
 DEFAULT_CONFIG = "nemorouter.yaml"
 app.add_typer(batch_app, name="batch")
 app.command()(spend)
+app.add_typer(keys_app, name="keys")
+app.add_typer(teams_app, name="teams")
 db_app = typer.Typer(help="The store's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

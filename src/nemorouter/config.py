@@ -64,6 +64,9 @@ class Settings(_Section):
     max_body_mb: PositiveFloat = 50.0
     # Retries of a retryable upstream failure before the request (or chain link) fails.
     retries: NonNegativeInt = 1
+    # Longest wait for room in a deployment's rpm/tpm quota when every deployment of the
+    # model is at its ceiling; then that chain link fails and the next one is tried.
+    queue_timeout_s: PositiveFloat = 30.0
     # Tags required of requests that name none (until per-key default tags exist).
     default_tags: tuple[Tag, ...] = ()
     cache: CacheSettings = CacheSettings()

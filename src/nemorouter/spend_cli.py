@@ -18,16 +18,16 @@ GROUPS = ("job", "model", "key", "team", "day")
 def admin_client(base_url: str | None, api_key: str | None) -> AdminClient:
     key = api_key or os.environ.get("NEMOROUTER_MASTER_KEY")
     if not key:
-        raise _fail("the admin API needs the master key: --api-key or NEMOROUTER_MASTER_KEY", 2)
+        raise fail("the admin API needs the master key: --api-key or NEMOROUTER_MASTER_KEY", 2)
     try:
         return AdminClient(
             base_url or os.environ.get("NEMOROUTER_BASE_URL") or DEFAULT_BASE_URL, key
         )
     except AdminError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"nemorouter: {message}", err=True)
     return typer.Exit(code)
 
@@ -50,7 +50,7 @@ def spend(
 ) -> None:
     """Spend recorded by the gateway (talks to its admin API with the master key)."""
     if group_by not in GROUPS:
-        raise _fail(f"--group-by must be one of {', '.join(GROUPS)}", 2)
+        raise fail(f"--group-by must be one of {', '.join(GROUPS)}", 2)
     client = admin_client(base_url, api_key)
     try:
         if job is not None and group_by == "job":
@@ -60,7 +60,7 @@ def spend(
                 "/admin/spend", group_by=group_by, start=start, end=end, job_id=job, model=model
             )
     except AdminError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

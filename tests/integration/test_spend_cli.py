@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import openai
+import pytest
 
 from nemorouter.serving import BackgroundGateway
 
@@ -73,3 +74,38 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     config.write_text(bad)
     refused = run("db", "upgrade", "--config", str(config))
     assert refused.returncode == 2 and "settings.database_url" in refused.stderr
+
+
+def test_keys_and_teams_commands(gateway: BackgroundGateway) -> None:
+    auth = ["--base-url", gateway.base_url, "--api-key", MASTER_KEY]
+    team = run("teams", "create", "--name", "cli-team", "--budget-usd", "5", *auth)
+    assert team.returncode == 0, team.stderr
+    team_id = team.stdout.split()[1]
+    created = run(
+        "keys", "create", "--name", "cli-key", "--team-id", team_id,
+        "--models", "gemini-2.5-flash,document-vision", "--budget-usd", "1.50",
+        "--budget-period", "daily", "--json", *auth,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["models"] == ["gemini-2.5-flash", "document-vision"]
+    assert key["budget_usd"] == "1.5" and key["budget_period"] == "daily"
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=key["key"], max_retries=0)
+    client.chat.completions.create(
+        model="gemini-2.5-flash", messages=[{"role": "user", "content": "x"}]
+    )
+
+    listed = run("keys", "list", "--team-id", team_id, *auth)
+    assert listed.returncode == 0 and key["key"] not in listed.stdout  # never the secret
+    as_json = run("keys", "list", "--team-id", team_id, "--json", *auth).stdout
+    assert [k["id"] for k in json.loads(as_json)] == [key["id"]]
+    assert key["key"] not in as_json
+    assert json.loads(run("teams", "list", "--json", *auth).stdout)[0]["name"] == "cli-team"
+    revoked = run("keys", "revoke", key["id"], *auth)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": "x"}]
+        )
+    bad = run("keys", "create", "--name", "x", "--models", "nope", *auth)
+    assert bad.returncode == 1 and "Unknown model" in bad.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -16,13 +14,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-import yaml
 
 from nemorouter.testing import SimulatedProvider
 from tests.services import fresh_postgres_database
 
 from .conftest import MASTER_KEY
-from .test_errors import free_port
+from .processes import serve_process
 
 CLIENTS = 24
 
@@ -61,33 +58,12 @@ def test_sigterm_under_load_loses_no_spend_record(
     sim: SimulatedProvider, tmp_path: Path, database_url: str
 ) -> None:
     sim.latency_ms = 5
-    port = free_port()
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "settings": {"master_key": MASTER_KEY, "database_url": database_url},
-                "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
-                "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
-            }
-        )
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nemorouter.cli", "serve", "--config", str(config), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                if httpx.get(f"{url}/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not become ready"
-            time.sleep(0.05)
+    config = {
+        "settings": {"master_key": MASTER_KEY, "database_url": database_url},
+        "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
+        "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
+    }
+    with serve_process(config, tmp_path) as (process, url):
         answered: list[str] = []
         stop = threading.Event()
         clients = [
@@ -102,9 +78,6 @@ def test_sigterm_under_load_loses_no_spend_record(
         stop.set()
         for client in clients:
             client.join(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert in_flight_at_signal > 100, "the load did not get going"
     recorded = _recorded_ids(database_url)
     missing = set(answered) - recorded

@@ -520,7 +520,7 @@ def test_control_endpoints(sim: SimulatedProvider, client: openai.OpenAI) -> Non
 
     status, _, data = raw_request(sim, "PUT", "/_sim/config", b'{"latency_ms": 25, "rpm": 7}')
     assert status == 200
-    assert json.loads(data) == {"latency_ms": 25.0, "rpm": 7}
+    assert json.loads(data) == {"latency_ms": 25.0, "rpm": 7, "window_s": 60.0, "throttled": 0}
     assert (sim.latency_ms, sim.rpm) == (25.0, 7)
 
     status, _, data = raw_request(sim, "GET", "/_sim/requests")

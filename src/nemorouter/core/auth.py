@@ -1,28 +1,76 @@
-"""Who is calling: the master key for now; virtual keys plug in here."""
+"""Who is calling: the master key, or a virtual key (with its team) from the store.
+
+Keys are resolved through an in-memory cache, so the hot path makes no database round
+trip: a key is read from the store once, then served from memory for `ttl_s` (or until it
+is changed or revoked through this instance's admin API, which drops it at once).
+Unknown secrets are remembered briefly too, so a client retrying a bad key cannot turn
+each request into a database query.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
+from collections.abc import Callable
 
-from nemorouter.core.errors import invalid_api_key
+from nemorouter.core.errors import GatewayError, invalid_api_key
+from nemorouter.core.keys import SECRET_PREFIX, KeyRecord, TeamRecord, hash_secret
+from nemorouter.store.keys_repo import KeysRepo
 
 MASTER_KEY_ID = "master"
+KEY_TTL_S = 60.0
+UNKNOWN_TTL_S = 5.0
+MAX_UNKNOWN = 10_000
 
 
 class Caller:
     """The authenticated identity a request is attributed to (spend, limits, budgets)."""
 
-    __slots__ = ("key_id", "team_id")
+    __slots__ = ("expires", "key", "key_id", "team", "team_id")
 
-    def __init__(self, key_id: str, team_id: str | None = None) -> None:
-        self.key_id = key_id
-        self.team_id = team_id
+    def __init__(self, key: KeyRecord | None = None, team: TeamRecord | None = None) -> None:
+        self.key = key
+        self.team = team
+        self.key_id = key.id if key is not None else MASTER_KEY_ID
+        self.team_id = key.team_id if key is not None else None
+        expires = key.expires_at if key is not None else None
+        self.expires = expires.timestamp() if expires is not None else None
+
+    @property
+    def is_master(self) -> bool:
+        return self.key is None
+
+    @property
+    def default_tags(self) -> frozenset[str] | None:
+        """The key's default tags (replacing the settings' default), or None."""
+        if self.key is None or self.key.default_tags is None:
+            return None
+        return frozenset(self.key.default_tags)
+
+
+class _Entry:
+    __slots__ = ("caller", "loaded")
+
+    def __init__(self, caller: Caller | None, loaded: float) -> None:
+        self.caller = caller
+        self.loaded = loaded
 
 
 class Authenticator:
-    def __init__(self, master_key: str) -> None:
+    def __init__(
+        self,
+        master_key: str,
+        repo: KeysRepo | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._master = master_key.encode()
-        self._master_caller = Caller(MASTER_KEY_ID)
+        self._master_caller = Caller()
+        self._repo = repo
+        self._clock = clock
+        self._cache: dict[str, _Entry] = {}
+        self._unknown = 0
+        self._loading: dict[str, asyncio.Future[Caller | None]] = {}
 
     def bearer(self, authorization: bytes | None) -> bytes:
         """The key from an `Authorization: Bearer <key>` header value."""
@@ -30,13 +78,71 @@ class Authenticator:
             raise invalid_api_key()
         return authorization[7:].strip()
 
-    def check(self, authorization: bytes | None) -> Caller:
-        """Accept the master key; anything else is a 401."""
-        key = self.bearer(authorization)
-        if not hmac.compare_digest(key, self._master):
-            raise invalid_api_key()
-        return self._master_caller
-
     def check_master(self, authorization: bytes | None) -> None:
         """Admin endpoints: the master key only."""
-        self.check(authorization)
+        if not hmac.compare_digest(self.bearer(authorization), self._master):
+            raise invalid_api_key()
+
+    async def resolve(self, authorization: bytes | None) -> Caller:
+        """The caller behind a bearer key, or 401."""
+        secret = self.bearer(authorization)
+        if hmac.compare_digest(secret, self._master):
+            return self._master_caller
+        if self._repo is None or not secret.startswith(SECRET_PREFIX.encode()):
+            raise invalid_api_key()
+        digest = hash_secret(secret)
+        entry = self._cache.get(digest)
+        now = self._clock()
+        if entry is None or now - entry.loaded > (KEY_TTL_S if entry.caller else UNKNOWN_TTL_S):
+            caller = await self._load(digest)
+            entry = _Entry(caller, now)
+            if caller is None:
+                self._unknown += 1
+                if self._unknown > MAX_UNKNOWN:  # a flood of made-up keys: start over
+                    self._cache = {d: e for d, e in self._cache.items() if e.caller is not None}
+                    self._unknown = 0
+            self._cache[digest] = entry
+        caller = entry.caller
+        if caller is None or not hmac.compare_digest(caller.key.key_hash, digest):  # type: ignore[union-attr]
+            raise invalid_api_key()
+        key = caller.key
+        assert key is not None
+        if key.revoked_at is not None:
+            raise _refused(f"The API key {key.key_prefix}… was revoked.")
+        if caller.expires is not None and time.time() >= caller.expires:
+            raise _refused(f"The API key {key.key_prefix}… expired at {key.expires_at}Z.")
+        return caller
+
+    async def _load(self, digest: str) -> Caller | None:
+        """One store lookup per secret at a time, however many requests carry it."""
+        future = self._loading.get(digest)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            assert self._repo is not None
+            key = await self._repo.key_by_hash(digest)
+            team = await self._repo.team(key.team_id) if key and key.team_id else None
+            caller = Caller(key, team) if key is not None else None
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here; each waiter gets it raised
+            raise
+        finally:
+            del self._loading[digest]
+        future.set_result(caller)
+        return caller
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop cached keys (one, or all) so the next request reads the store."""
+        if key_id is None:
+            self._cache.clear()
+            return
+        self._cache = {
+            d: e for d, e in self._cache.items() if e.caller is None or e.caller.key_id != key_id
+        }
+
+
+def _refused(message: str) -> GatewayError:
+    return GatewayError(401, "invalid_api_key", message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 PICO = Decimal("1e-12")
+MILLION_TOKENS = Decimal(1_000_000)  # prices are per million tokens
 
 
 def quantize(amount: Decimal) -> Decimal:
@@ -42,4 +43,13 @@ def per_request(pico: int, requests: int) -> str:
     return usd(quantize(from_pico(pico) / requests))
 
 
-__all__ = ["PICO", "from_pico", "per_request", "pico_usd", "quantize", "to_pico", "usd"]
+__all__ = [
+    "MILLION_TOKENS",
+    "PICO",
+    "from_pico",
+    "per_request",
+    "pico_usd",
+    "quantize",
+    "to_pico",
+    "usd",
+]

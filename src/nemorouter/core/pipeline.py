@@ -7,22 +7,36 @@ Later stages (limits and budgets, cache) slot in here in order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
 
 from nemorouter.config import Config
+from nemorouter.core.access import allowed_links, budget_subjects
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.breaker import Breakers
-from nemorouter.core.candidates import plan
+from nemorouter.core.budget import Budgets, Reservation, worst_case_pico
+from nemorouter.core.candidates import Link, plan
 from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.metrics import Metrics
+from nemorouter.core.money import to_pico
 from nemorouter.core.record import CallRecord, job_id_of
-from nemorouter.core.request import parse_chat_request
+from nemorouter.core.request import ChatRequest, parse_chat_request
 from nemorouter.core.router import Routed, Router
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
+from nemorouter.state.budget_redis import RedisBudgets
+from nemorouter.state.factory import build_state
+from nemorouter.state.key_events import KeyEvents
+from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.store import Store
+
+KEY_EVENTS_CHANNEL = "nemo:keys:changed"
 
 
 class Inbound:
@@ -48,7 +62,22 @@ class Pipeline:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.auth = Authenticator(config.settings.master_key)
+        self.store = Store(config.settings.database_url)
+        self.keys = KeysRepo(self.store.engine)
+        self.auth = Authenticator(config.settings.master_key, self.keys)
+        # With Redis, budgets and key revocations are shared by every instance.
+        redis_url = config.settings.redis_url
+        self.redis = Redis.from_url(redis_url) if redis_url else None
+        self.budgets: Budgets | RedisBudgets = (
+            RedisBudgets(self.redis, self._spent_so_far)
+            if self.redis is not None
+            else Budgets(self._spent_so_far)
+        )
+        self.key_events = (
+            KeyEvents(self.redis, KEY_EVENTS_CHANNEL, self.auth.forget)
+            if self.redis is not None
+            else None
+        )
         used = {d.provider for d in config.deployments}
         self.adapters: dict[str, ProviderAdapter] = {
             name: build_adapter(name, provider, config.settings)
@@ -57,16 +86,22 @@ class Pipeline:
         }
         self.pool = DeploymentPool(config, self.adapters)
         breaker = config.settings.breaker
+        # Rate windows (memory, or Redis when configured) and the deployment quota gate.
+        self.state = build_state(config.settings, config.deployments)
         self.router = Router(
-            config.settings.retries, Breakers(breaker.consecutive_failures, breaker.cooldown_s)
+            config.settings.retries,
+            Breakers(breaker.consecutive_failures, breaker.cooldown_s),
+            self.state.quotas,
+            config.settings.queue_timeout_s,
         )
         self.default_tags = frozenset(config.settings.default_tags)
-        self.store = Store(config.settings.database_url)
         self.metrics = Metrics()
         self.started = False
 
     async def start(self) -> None:
         await self.store.start()
+        if self.key_events is not None:
+            await self.key_events.start()
         for adapter in self.adapters.values():
             await adapter.start()
         self.started = True
@@ -76,14 +111,25 @@ class Pipeline:
         self.started = False
         for adapter in self.adapters.values():
             await adapter.close()
+        await self.state.aclose()
+        if self.key_events is not None:
+            await self.key_events.aclose()
         await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def key_changed(self, key_id: str) -> None:
+        """A key was edited or revoked: no instance may serve its cached copy any more."""
+        self.auth.forget(key_id)
+        if self.key_events is not None:
+            await self.key_events.publish(key_id)
 
     async def chat(self, raw: bytes, inbound: Inbound) -> Routed:
         """Answer one chat-completions body: a completion, or an open stream.
 
         Every authenticated request leaves one spend record, whether it succeeded, failed
         or was a stream (recorded when the stream closes)."""
-        record = CallRecord(self.auth.check(inbound.authorization), inbound.request_id)
+        record = CallRecord(await self.auth.resolve(inbound.authorization), inbound.request_id)
         try:
             return await self._chat(raw, inbound, record)
         except GatewayError as error:
@@ -105,7 +151,11 @@ class Pipeline:
         del raw  # a large body is held once (parsed), not twice, while the provider works
         record.request = request
         record.job_id = job_id_of(request, inbound.job_id)
-        required = required_tags(request, inbound.tags, self.default_tags)
+        caller = record.caller
+        defaults = caller.default_tags
+        required = required_tags(
+            request, inbound.tags, self.default_tags if defaults is None else defaults
+        )
         links = plan(
             self.pool,
             request.model,
@@ -115,6 +165,28 @@ class Pipeline:
             request.extras.get("fallbacks"),
             request.extras.get("disable_fallbacks", False),
         )
+        links = allowed_links(caller, request.model, links, self.pool)
+        budget = await self.budgets.reserve(
+            budget_subjects(caller), worst_case_pico(request, links)
+        )
+        try:
+            return await self._route(request, inbound, record, links, budget)
+        except asyncio.CancelledError:
+            # A cancelled task should not wait: give the reservation back in the background.
+            _background(self.budgets.settle(budget, 0))
+            raise
+        except BaseException:
+            await self.budgets.settle(budget, 0)  # nothing was billed for a call that failed
+            raise
+
+    async def _route(
+        self,
+        request: ChatRequest,
+        inbound: Inbound,
+        record: CallRecord,
+        links: list[Link],
+        budget: Reservation | None,
+    ) -> Routed:
         if request.stream:
             record.stream = True
             wants_usage = ask_for_stream_usage(request)
@@ -125,6 +197,9 @@ class Pipeline:
             async def closed(stream: CostedStream) -> None:
                 record.usage(stream.usage)
                 record.cost = stream.cost
+                await self.budgets.settle(
+                    budget, 0 if stream.cost is None else to_pico(stream.cost)
+                )
                 if stream.failure is not None:
                     record.error_code = "stream_interrupted"
                 elif not stream.ended:
@@ -144,8 +219,14 @@ class Pipeline:
             usage["cost"] = usd(routed.cost)
         record.usage(usage)
         record.cost = routed.cost
+        await self.budgets.settle(budget, 0 if routed.cost is None else to_pico(routed.cost))
         await self._finish(record)
         return routed
+
+    async def _spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
+        """A budget's spend in its period, from the log (this instance's rows written first)."""
+        await self.store.writer.flush()
+        return await self.keys.spent_pico(column, subject_id, since)
 
     async def _finish(self, record: CallRecord) -> None:
         row = record.row()
@@ -157,6 +238,15 @@ class Pipeline:
         row = record.row()
         self.metrics.observe(row)
         self.store.writer.add_nowait(row)
+
+
+_background_tasks: set[asyncio.Task[None]] = set()
+
+
+def _background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(work)
+    _background_tasks.add(task)  # held until done: the loop keeps only weak references
+    task.add_done_callback(_background_tasks.discard)
 
 
 def _routed_to(record: CallRecord, routed: Routed) -> None:

@@ -20,6 +20,7 @@ from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_r
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.tags import parse_tags
 from nemorouter.gateway.admin import admin_routes
+from nemorouter.gateway.admin_keys import key_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
@@ -54,7 +55,7 @@ def create_app(config: Config) -> GatewayApp:
     created = int(time.time())
 
     async def list_models(request: Request) -> Response:
-        pipeline.auth.check(request.headers.get("authorization", "").encode() or None)
+        await pipeline.auth.resolve(request.headers.get("authorization", "").encode() or None)
         tags = parse_tags(request.query_params.get("tags"), "tags")
         return JSONResponse(models_listing(pipeline.pool, created, tags))
 
@@ -94,6 +95,7 @@ def create_app(config: Config) -> GatewayApp:
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             *admin_routes(pipeline),
+            *key_routes(pipeline),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,

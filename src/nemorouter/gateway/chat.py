@@ -90,6 +90,8 @@ def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[byte
         (b"x-nemo-fallbacks", str(routed.fallbacks).encode()),
         (b"x-nemo-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
     ]
+    if routed.queue_s:  # waited for room in a deployment's rpm/tpm quota
+        headers.append((b"x-nemo-queue-ms", f"{routed.queue_s * 1000.0:.3f}".encode()))
     if routed.cost is not None:
         cost = usd(routed.cost).encode()
         # LiteLLM's header name too, for tools that already read it.

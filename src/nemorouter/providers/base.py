@@ -21,6 +21,9 @@ class FailureKind(enum.StrEnum):
     SERVER_ERROR = "server_error"
     # The provider refused the request itself (bad image, bad parameter): no point retrying.
     CLIENT_ERROR = "client_error"
+    # The gateway's own ceiling for the deployment (its rpm/tpm quota) had no room in time:
+    # nothing was sent; the chain moves on.
+    QUOTA = "quota"
 
 
 RETRYABLE = frozenset(
@@ -29,6 +32,7 @@ RETRYABLE = frozenset(
         FailureKind.CONNECTION,
         FailureKind.RATE_LIMITED,
         FailureKind.SERVER_ERROR,
+        FailureKind.QUOTA,
     }
 )
 

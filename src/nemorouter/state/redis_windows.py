@@ -70,6 +70,14 @@ class RedisWindows:
         self._tag = os.urandom(6).hex()
         self._ids = itertools.count(1)
 
+    def with_window(self, window_s: float) -> RedisWindows:
+        """The same client, prefix and clock over another window length (a client
+        closed through either store is closed for both)."""
+        other = RedisWindows(self._client, self._prefix, window_s, self._clock)
+        other._tag = self._tag  # one id space: reservation ids stay unique per process
+        other._ids = self._ids
+        return other
+
     def _keys(self, names: Sequence[str]) -> list[str]:
         keys: list[str] = []
         for name in names:

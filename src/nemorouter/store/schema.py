@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -62,3 +63,36 @@ Index("ix_spend_key", spend.c.key_id, spend.c.created_at)
 Index("ix_spend_team", spend.c.team_id, spend.c.created_at)
 Index("ix_spend_model", spend.c.model, spend.c.created_at)
 Index("ix_spend_request", spend.c.request_id)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("budget_pico", BigInteger(), nullable=True),
+    Column("budget_period", String(10), nullable=True),  # daily | monthly | NULL: lifetime
+    Column("rpm", Integer(), nullable=True),
+    Column("tpm", Integer(), nullable=True),
+    Column("created_at", DateTime(), nullable=False),
+)
+
+keys = Table(
+    "keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # SHA-256 of the secret: the secret itself is shown once and never stored.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(20), nullable=False),  # enough to recognise a key in a list
+    Column("team_id", String(40), ForeignKey("teams.id"), nullable=True),
+    Column("models", Text(), nullable=True),  # JSON list; NULL: every model
+    Column("default_tags", Text(), nullable=True),  # JSON list; NULL: the settings' default
+    Column("rpm", Integer(), nullable=True),
+    Column("tpm", Integer(), nullable=True),
+    Column("budget_pico", BigInteger(), nullable=True),
+    Column("budget_period", String(10), nullable=True),
+    Column("expires_at", DateTime(), nullable=True),
+    Column("revoked_at", DateTime(), nullable=True),
+    Column("created_at", DateTime(), nullable=False),
+)
+Index("ix_keys_team", keys.c.team_id)

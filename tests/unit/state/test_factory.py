@@ -18,3 +18,18 @@ async def test_memory_by_default() -> None:
     assert (await state.quotas.try_acquire("pro", 10)).allowed
     assert not (await state.quotas.try_acquire("pro", 10)).allowed
     await state.aclose()
+
+
+async def test_quota_windows_are_guarded_and_key_windows_are_not() -> None:
+    from nemorouter.state.factory import QUOTA_GUARD_S
+
+    settings = Settings(master_key="sk-test-master")
+    pro = DeploymentConfig(id="pro", model="gemini-2.5-pro", provider="v", rpm=1)
+    state = build_state(settings, [pro])
+    assert state.windows.window_s == 60.0
+    assert (await state.quotas.try_acquire("pro")).allowed
+    refused = await state.quotas.try_acquire("pro")
+    assert 60.0 < refused.retry_after_s <= 60.0 + QUOTA_GUARD_S
+    unguarded = build_state(settings, [pro], guard_s=0.0)
+    assert (await unguarded.quotas.try_acquire("pro")).allowed
+    assert (await unguarded.quotas.try_acquire("pro")).retry_after_s <= 60.0

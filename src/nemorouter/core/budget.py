@@ -1,0 +1,158 @@
+"""Budgets that hold under concurrency: reserve a call's worst-case cost before it, settle
+to the real cost after it.
+
+A call is admitted while spent + reserved is under the limit, and then reserves its worst
+case, so however many calls race for the last dollar, the overshoot is at most one call's
+worst case (its real cost, which is at most its worst case, minus what was left). Once
+spent reaches the limit, every call gets 402 `budget_exceeded` with no provider call.
+
+Spent amounts per period are loaded from the spend log the first time a key or team is seen
+(per process and period), then kept in memory and updated as calls settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+
+from nemorouter.core.candidates import Link
+from nemorouter.core.errors import GatewayError
+from nemorouter.core.keys import utcnow
+from nemorouter.core.money import MILLION_TOKENS, pico_usd, to_pico
+from nemorouter.core.request import ChatRequest
+
+# Output assumed for the worst case when neither the request nor the catalog bounds it.
+DEFAULT_MAX_OUTPUT = 8192
+
+LoadSpent = Callable[[str, str, datetime | None], Awaitable[int]]
+
+
+class BudgetSubject:
+    """A key or a team with a budget: `column` is its spend-log column (key_id | team_id)."""
+
+    __slots__ = ("column", "id", "label", "limit_pico", "period")
+
+    def __init__(
+        self, column: str, subject_id: str, label: str, limit_pico: int, period: str | None
+    ) -> None:
+        self.column = column
+        self.id = subject_id
+        self.label = label  # for the error message: "key 'ocr-batch'"
+        self.limit_pico = limit_pico
+        self.period = period
+
+
+def period_start(period: str | None, now: datetime) -> datetime | None:
+    """Start of the current budget period (UTC); None for a lifetime budget."""
+    if period == "daily":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "monthly":
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return None
+
+
+class _Ledger:
+    __slots__ = ("reserved", "since", "spent")
+
+    def __init__(self, since: datetime | None, spent: int) -> None:
+        self.since = since
+        self.spent = spent
+        self.reserved = 0
+
+
+class Reservation:
+    __slots__ = ("ledgers", "pico", "settled")
+
+    def __init__(self, ledgers: list[_Ledger], pico: int) -> None:
+        self.ledgers = ledgers
+        self.pico = pico
+        self.settled = False
+
+
+class Budgets:
+    def __init__(self, load_spent: LoadSpent, clock: Callable[[], datetime] = utcnow) -> None:
+        self._load_spent = load_spent
+        self._clock = clock
+        self._ledgers: dict[tuple[str, str], _Ledger] = {}
+        self._loading: dict[tuple[str, str, datetime | None], asyncio.Future[_Ledger]] = {}
+
+    async def _ledger(self, subject: BudgetSubject) -> _Ledger:
+        since = period_start(subject.period, self._clock())
+        key = (subject.column, subject.id)
+        ledger = self._ledgers.get(key)
+        if ledger is not None and ledger.since == since:
+            return ledger
+        loading_key = (subject.column, subject.id, since)
+        future = self._loading.get(loading_key)
+        if future is None:  # one load per subject and period, however many callers wait
+            future = asyncio.get_running_loop().create_future()
+            self._loading[loading_key] = future
+            try:
+                spent = await self._load_spent(subject.column, subject.id, since)
+            except BaseException as exc:
+                del self._loading[loading_key]
+                future.set_exception(exc)
+                future.exception()  # retrieved: a failed load is reported to the caller only
+                raise
+            ledger = _Ledger(since, spent)
+            self._ledgers[key] = ledger
+            del self._loading[loading_key]
+            future.set_result(ledger)
+            return ledger
+        return await asyncio.shield(future)
+
+    async def reserve(self, subjects: list[BudgetSubject], worst_pico: int) -> Reservation | None:
+        """Admit the call against every subject's budget, or raise 402."""
+        if not subjects:
+            return None
+        ledgers = [await self._ledger(subject) for subject in subjects]
+        for subject, ledger in zip(subjects, ledgers, strict=True):
+            if ledger.spent + ledger.reserved >= subject.limit_pico:
+                raise budget_exceeded(subject, ledger.spent)
+        for ledger in ledgers:
+            ledger.reserved += worst_pico
+        return Reservation(ledgers, worst_pico)
+
+    async def settle(self, reservation: Reservation | None, actual_pico: int) -> None:
+        """Replace the reserved worst case by the real cost (0 for a call that failed)."""
+        if reservation is None or reservation.settled:
+            return
+        reservation.settled = True
+        for ledger in reservation.ledgers:
+            ledger.reserved -= reservation.pico
+            ledger.spent += actual_pico
+
+    def spent_pico(self, column: str, subject_id: str) -> int | None:
+        ledger = self._ledgers.get((column, subject_id))
+        return None if ledger is None else ledger.spent
+
+
+def budget_exceeded(subject: BudgetSubject, spent_pico: int) -> GatewayError:
+    period = f"{subject.period} " if subject.period else ""
+    return GatewayError(
+        402,
+        "budget_exceeded",
+        f"The {period}budget of {subject.label} is spent: ${pico_usd(spent_pico)} of "
+        f"${pico_usd(subject.limit_pico)}.",
+    )
+
+
+def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
+    """The most this call can cost on any deployment it may reach: the estimated prompt at
+    input prices plus the output bound (max_tokens, else the model's max output)."""
+    prompt = request.prompt_tokens_estimate
+    asked = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+    worst = Decimal(0)
+    for link in links:
+        for deployment in link.deployments:
+            pricing = deployment.pricing
+            if pricing is None:
+                continue
+            output = asked if isinstance(asked, int) and asked > 0 else None
+            output = output or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
+            rates = pricing.rates(prompt)
+            cost = (prompt * rates.input_per_mtok + output * rates.output_per_mtok) / MILLION_TOKENS
+            worst = max(worst, cost)
+    return to_pico(worst)

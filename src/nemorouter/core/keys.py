@@ -1,0 +1,168 @@
+"""Virtual keys and teams: the records, their admin-API input, secrets and hashes.
+
+A key's secret (`sk-nemo-…`, 256 random bits) is shown once, at creation; the store keeps
+its SHA-256 (a fast hash is enough for a secret this long: nothing to brute-force) and a
+short prefix to recognise it in lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from nemorouter.core.errors import invalid_request
+from nemorouter.core.money import pico_usd, to_pico
+
+SECRET_PREFIX = "sk-nemo-"
+SHOWN_PREFIX_CHARS = 12
+BudgetPeriod = Literal["daily", "monthly"]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Limit = Annotated[int, msgspec.Meta(ge=0)]
+TagName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._:-]*$", max_length=64)]
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}_{secrets.token_hex(8)}"
+
+
+def hash_secret(secret: bytes | str) -> str:
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return hashlib.sha256(raw).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class TeamRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    budget_pico: int | None = None
+    budget_period: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "budget_usd": None if self.budget_pico is None else pico_usd(self.budget_pico),
+            "budget_period": self.budget_period,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "created_at": _iso(self.created_at),
+        }
+
+
+class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    key_hash: str
+    key_prefix: str
+    team_id: str | None = None
+    models: tuple[str, ...] | None = None
+    default_tags: tuple[str, ...] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_pico: int | None = None
+    budget_period: str | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        """What the admin API shows: everything but the hash."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "key_prefix": self.key_prefix,
+            "team_id": self.team_id,
+            "models": list(self.models) if self.models is not None else None,
+            "default_tags": list(self.default_tags) if self.default_tags is not None else None,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "budget_usd": None if self.budget_pico is None else pico_usd(self.budget_pico),
+            "budget_period": self.budget_period,
+            "expires_at": _iso(self.expires_at),
+            "revoked_at": _iso(self.revoked_at),
+            "created_at": _iso(self.created_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"
+
+
+# --- admin-API input -------------------------------------------------------------------------
+
+_Input = TypeVar("_Input")
+
+Money = Decimal  # checked non-negative by `budget_pico` (msgspec bounds only plain numbers)
+
+
+class TeamCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    budget_usd: Money | None = None
+    budget_period: BudgetPeriod | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+
+
+class KeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    team_id: str | None = None
+    models: list[Name] | None = None
+    default_tags: list[TagName] | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    budget_usd: Money | None = None
+    budget_period: BudgetPeriod | None = None
+    expires_at: datetime | None = None
+
+
+class KeyUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PATCH: only the fields present change; null clears a limit."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    team_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    models: list[Name] | msgspec.UnsetType | None = msgspec.UNSET
+    default_tags: list[TagName] | msgspec.UnsetType | None = msgspec.UNSET
+    rpm: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    tpm: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    budget_usd: Money | msgspec.UnsetType | None = msgspec.UNSET
+    budget_period: BudgetPeriod | msgspec.UnsetType | None = msgspec.UNSET
+    expires_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def decode_input(raw: bytes, kind: type[_Input]) -> _Input:
+    """An admin body as `kind`, or a 400 naming the field."""
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise invalid_request(f"Invalid body: {exc}.") from None
+    except msgspec.DecodeError:
+        raise invalid_request("The request body is not valid JSON.") from None
+
+
+def naive_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def budget_pico(amount: Decimal | None) -> int | None:
+    if amount is None:
+        return None
+    if not amount.is_finite() or amount < 0:
+        raise invalid_request("'budget_usd' must be a non-negative amount.", "budget_usd")
+    return to_pico(amount)

@@ -1,0 +1,74 @@
+"""Budget reservations: admission, settlement, periods, one load per subject."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from nemorouter.core.budget import Budgets, BudgetSubject, period_start
+from nemorouter.core.errors import GatewayError
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_period_starts() -> None:
+    now = datetime(2026, 11, 25, 17, 30, 5)
+    assert period_start("daily", now) == datetime(2026, 11, 25)
+    assert period_start("monthly", now) == datetime(2026, 11, 1)
+    assert period_start(None, now) is None
+
+
+async def test_admits_until_spent_plus_reserved_reaches_the_limit() -> None:
+    loads: list[tuple[str, str, datetime | None]] = []
+
+    async def load(column: str, subject_id: str, since: datetime | None) -> int:
+        loads.append((column, subject_id, since))
+        await asyncio.sleep(0.01)
+        return 300
+
+    clock = Clock(datetime(2026, 11, 25, 12))
+    budgets = Budgets(load, clock)
+    key = BudgetSubject("key_id", "k1", "key 'k1'", 1000, "daily")
+    # Concurrent first requests load the spend once.
+    first, second = await asyncio.gather(budgets.reserve([key], 400), budgets.reserve([key], 400))
+    assert loads == [("key_id", "k1", datetime(2026, 11, 25))]
+    with pytest.raises(GatewayError) as refused:  # 300 + 800 reserved >= 1000
+        await budgets.reserve([key], 1)
+    assert refused.value.status == 402 and refused.value.code == "budget_exceeded"
+    assert "daily budget of key 'k1'" in refused.value.message
+    await budgets.settle(first, 50)
+    await budgets.settle(first, 50)  # settling twice counts once
+    assert budgets.spent_pico("key_id", "k1") == 350
+    third = await budgets.reserve([key], 400)  # 350 + 400 + 400 >= 1000 only after it
+    await budgets.settle(second, 0)
+    await budgets.settle(third, 700)
+    assert budgets.spent_pico("key_id", "k1") == 1050  # over by less than one worst case
+    with pytest.raises(GatewayError):
+        await budgets.reserve([key], 1)
+
+    clock.now = datetime(2026, 11, 26, 0, 0, 1)  # a new day: spend re-read for the period
+    assert await budgets.reserve([key], 10) is not None
+    assert loads[-1] == ("key_id", "k1", datetime(2026, 11, 26))
+
+
+async def test_a_call_must_fit_every_budget_and_reserves_nothing_when_refused() -> None:
+    async def load(column: str, subject_id: str, since: datetime | None) -> int:
+        return {"k": 0, "t": 990}[subject_id]
+
+    budgets = Budgets(load)
+    key = BudgetSubject("key_id", "k", "key 'k'", 10_000, None)
+    team = BudgetSubject("team_id", "t", "team 't'", 1000, None)
+    assert await budgets.reserve([key, team], 10) is not None  # team: 990 + 10 reserved
+    with pytest.raises(GatewayError) as refused:
+        await budgets.reserve([key, team], 5)
+    assert "team 't'" in refused.value.message
+    assert await budgets.reserve([key], 9000) is not None  # the key alone had room
+    assert await budgets.reserve([], 10**12) is None  # no budget, no reservation
