@@ -24,6 +24,7 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.test services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	@bash scripts/ensure-chromium
 	NEMOROUTER_TEST_SERVICES=required $(BIN)/pytest
 
 lint: $(VENV)/.test

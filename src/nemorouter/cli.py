@@ -125,11 +125,14 @@ def demo(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="config (default: the bundled example)")
     ] = None,
+    keep_running: Annotated[
+        bool, typer.Option(help="keep the gateway (and its dashboard) up after the batch")
+    ] = False,
 ) -> None:
-    """Simulated providers + gateway on this machine, and a document page sent through it."""
+    """Simulated providers + gateway on this machine, and a batch of documents through it."""
     from nemorouter.demo import run_demo
 
-    raise typer.Exit(run_demo(config))
+    raise typer.Exit(run_demo(config, keep_running=keep_running))
 
 
 def main() -> None:

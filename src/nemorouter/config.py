@@ -47,6 +47,8 @@ class CacheSettings(_Section):
     enabled: bool = True
     ttl_s: NonNegativeInt = 86400
     scope: Literal["key", "team", "global"] = "team"
+    # Bound of the in-process cache (LRU); with redis_url, Redis's own maxmemory bounds it.
+    max_mb: PositiveInt = 256
 
 
 class BreakerSettings(_Section):

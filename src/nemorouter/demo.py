@@ -8,9 +8,11 @@ the batch runner is an ordinary client of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -86,10 +88,13 @@ def sample_documents(folder: Path) -> None:
     )
 
 
-def run_demo(config_path: Path | None, out: Path = Path("nemorouter-demo")) -> int:
+def run_demo(
+    config_path: Path | None, out: Path = Path("nemorouter-demo"), keep_running: bool = False
+) -> int:
     path = config_path or example_config_path()
     with SimulatedProvider(latency_ms=40) as sim:
         os.environ["NEMOROUTER_SIM_URL"] = sim.base_url
+        generated_key = "NEMOROUTER_MASTER_KEY" not in os.environ
         os.environ.setdefault("NEMOROUTER_MASTER_KEY", "sk-nemo-demo-" + secrets.token_hex(8))
         try:
             config = load_config(path)
@@ -124,6 +129,16 @@ def run_demo(config_path: Path | None, out: Path = Path("nemorouter-demo")) -> i
                 f"${job['cost_usd']} (GET /admin/jobs/{options.job_id}; "
                 f"store: {config.settings.database_url})"
             )
-            print("  costs are computed from the simulated usage at the catalog's real prices;")
-            print("  there is no dashboard in this version yet.")
+            print("  costs are computed from the simulated usage at the catalog's real prices.")
+            # A key the demo made up may be shown; one from the environment never is.
+            shown = config.settings.master_key if generated_key else "$NEMOROUTER_MASTER_KEY"
+            print(f"  dashboard: {gateway.url}/ui (sign in with the master key: {shown})")
+            if not keep_running:
+                print(
+                    "  the demo gateway stops now; `nemorouter demo --keep-running` keeps it up to browse"
+                )
+            else:
+                print("  the gateway keeps running; Ctrl-C stops it")
+                with contextlib.suppress(KeyboardInterrupt):
+                    threading.Event().wait()
             return outcome.exit_code

@@ -33,6 +33,9 @@ def gateway_config(sim: SimulatedProvider, **settings: Any) -> dict[str, Any]:
             "database_url": fresh_sqlite_url(),
             # Tests inject failures one after another: keep circuits closed unless a test opens them.
             "breaker": {"consecutive_failures": 50},
+            # Tests repeat identical requests and count provider calls: the response cache is
+            # off unless a test turns it on (test_cache.py).
+            "cache": {"enabled": False},
             **settings,
         },
         "providers": {

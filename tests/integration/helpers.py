@@ -76,6 +76,7 @@ def native_settings(**settings: Any) -> dict[str, Any]:
         # Tests inject failures one after another: keep circuits closed.
         "breaker": {"consecutive_failures": 50},
         "request_timeout_s": 2,
+        "cache": {"enabled": False},  # identical requests must reach the simulated provider
         **settings,
     }
 

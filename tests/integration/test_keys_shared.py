@@ -34,7 +34,7 @@ def test_two_instances_enforce_one_budget_and_one_revocation(
     sim.latency_ms = 30
     with fresh_postgres_database() as database_url:
         config = {
-            "settings": {"master_key": MASTER_KEY, "database_url": database_url, "redis_url": REDIS_URL},
+            "settings": {"master_key": MASTER_KEY, "database_url": database_url, "redis_url": REDIS_URL, "cache": {"enabled": False}},
             "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
             "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
         }  # fmt: skip

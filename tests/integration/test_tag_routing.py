@@ -55,6 +55,7 @@ def routed() -> Iterator[tuple[BackgroundGateway, SimulatedProvider]]:
                 "settings": {
                     "master_key": MASTER_KEY,
                     "default_tags": [],
+                    "cache": {"enabled": False},  # every request must be routed
                     "database_url": fresh_sqlite_url(),
                 },
                 "providers": {

@@ -69,7 +69,8 @@ class CostedStream:
 
     The provider is always asked for usage (see `ask_for_stream_usage`); the usage-only
     chunk reaches the client only if the client asked for it, with `usage.cost` added.
-    `on_close` runs once when the stream is closed, however it ended."""
+    `on_close` runs once when the stream is closed, however it ended; `observe` sees
+    every chunk (the response cache rebuilds the answer from them)."""
 
     def __init__(
         self,
@@ -77,11 +78,13 @@ class CostedStream:
         pricing: Pricing | None,
         client_wants_usage: bool,
         on_close: Callable[[CostedStream], Awaitable[None]] | None = None,
+        observe: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._stream = stream
         self._pricing = pricing
         self._wanted = client_wants_usage
         self._on_close = on_close
+        self._observe = observe  # sees every upstream chunk, before the client's filtering
         self.cost: Decimal | None = None
         self.usage: dict[str, Any] | None = None
         self.ended = False  # the provider finished the stream
@@ -93,6 +96,8 @@ class CostedStream:
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         try:
             async for chunk in self._stream:
+                if self._observe is not None:
+                    self._observe(chunk)
                 usage = chunk.get("usage")
                 if isinstance(usage, dict):
                     self.usage = usage

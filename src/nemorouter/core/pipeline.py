@@ -1,7 +1,6 @@
-"""The request pipeline: auth → parse → required tags → route plan → router → cost →
-spend record. The HTTP layer calls `chat`, nothing else.
-
-Later stages (limits and budgets, cache) slot in here in order.
+"""The request pipeline: auth → parse → required tags → route plan (allowed models) →
+key rate limits → budget → cache → router → cost → settle → spend record.
+The HTTP layer calls `chat`, nothing else.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -17,20 +17,31 @@ from nemorouter.config import Config
 from nemorouter.core.access import allowed_links, budget_subjects
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.breaker import Breakers
-from nemorouter.core.budget import Budgets, Reservation, worst_case_pico
+from nemorouter.core.budget import Budgets, worst_case_pico
+from nemorouter.core.cache_entry import CachedCompletion, CompletionBuilder, decode_entry
+from nemorouter.core.cache_stage import (
+    MISS,
+    SKIP,
+    CachePlan,
+    CacheStage,
+    ReplayStream,
+    hit_response,
+)
 from nemorouter.core.candidates import Link, plan
 from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
+from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.money import to_pico
 from nemorouter.core.record import CallRecord, job_id_of
 from nemorouter.core.request import ChatRequest, parse_chat_request
-from nemorouter.core.router import Routed, Router
+from nemorouter.core.router import Routed, Router, reserve_tokens
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
 from nemorouter.state.budget_redis import RedisBudgets
+from nemorouter.state.cache import build_cache
 from nemorouter.state.factory import build_state
 from nemorouter.state.key_events import KeyEvents
 from nemorouter.store.keys_repo import KeysRepo
@@ -94,6 +105,11 @@ class Pipeline:
             self.state.quotas,
             config.settings.queue_timeout_s,
         )
+        self.limits = KeyLimits(self.state.windows)
+        self.cache = CacheStage(
+            config.settings.cache,
+            build_cache(redis_url, max_bytes=config.settings.cache.max_mb << 20),
+        )
         self.default_tags = frozenset(config.settings.default_tags)
         self.metrics = Metrics()
         self.started = False
@@ -112,6 +128,7 @@ class Pipeline:
         for adapter in self.adapters.values():
             await adapter.close()
         await self.state.aclose()
+        await self.cache.aclose()
         if self.key_events is not None:
             await self.key_events.aclose()
         await self.store.close()
@@ -152,6 +169,7 @@ class Pipeline:
         record.request = request
         record.job_id = job_id_of(request, inbound.job_id)
         caller = record.caller
+        cache_plan = self.cache.plan(request, caller)  # also validates the cache controls
         defaults = caller.default_tags
         required = required_tags(
             request, inbound.tags, self.default_tags if defaults is None else defaults
@@ -166,62 +184,160 @@ class Pipeline:
             request.extras.get("disable_fallbacks", False),
         )
         links = allowed_links(caller, request.model, links, self.pool)
-        budget = await self.budgets.reserve(
+        record.limit = limit = await self.limits.admit(caller, reserve_tokens(request))
+        record.budget = await self.budgets.reserve(
             budget_subjects(caller), worst_case_pico(request, links)
         )
         try:
-            return await self._route(request, inbound, record, links, budget)
+            routed = await self._answer(request, inbound, record, links, cache_plan)
         except asyncio.CancelledError:
-            # A cancelled task should not wait: give the reservation back in the background.
-            _background(self.budgets.settle(budget, 0))
+            # A cancelled task should not wait: give the reservations back in the background.
+            _background(self._settle(record, None))
             raise
         except BaseException:
-            await self.budgets.settle(budget, 0)  # nothing was billed for a call that failed
+            await self._settle(record, None)  # nothing was billed for a call that failed
             raise
+        if limit is not None:
+            routed.headers = limit.headers()
+        return routed
 
-    async def _route(
+    async def _answer(
         self,
         request: ChatRequest,
         inbound: Inbound,
         record: CallRecord,
         links: list[Link],
-        budget: Reservation | None,
+        cache_plan: CachePlan | None,
     ) -> Routed:
+        if cache_plan is not None:
+            entry = await self.cache.lookup(cache_plan)
+            if entry is not None:
+                return await self._hit(request, record, entry)
         if request.stream:
-            record.stream = True
-            wants_usage = ask_for_stream_usage(request)
-            routed = await self.router.open_stream(request, links, inbound.request_id)
-            _routed_to(record, routed)
-            assert routed.stream is not None
-
-            async def closed(stream: CostedStream) -> None:
-                record.usage(stream.usage)
-                record.cost = stream.cost
-                await self.budgets.settle(
-                    budget, 0 if stream.cost is None else to_pico(stream.cost)
-                )
-                if stream.failure is not None:
-                    record.error_code = "stream_interrupted"
-                elif not stream.ended:
-                    record.error_code = "client_disconnected"
-                await self._finish(record)
-
-            routed.stream = CostedStream(
-                routed.stream, routed.deployment.pricing, wants_usage, closed
+            return await self._stream(request, inbound, record, links, cache_plan)
+        if cache_plan is not None and cache_plan.shares_flights:
+            # Identical requests in flight at once make one provider call.
+            (routed, encoded), shared = await self.cache.flights.run_shared(
+                cache_plan.key, lambda: self._complete(request, inbound, links, cache_plan)
             )
-            return routed
-        routed = await self.router.complete(request, links, inbound.request_id)
+            if shared:
+                entry = decode_entry(encoded) if encoded is not None else None
+                if entry is not None:
+                    return await self._hit(request, record, entry)
+                # The shared answer was not cacheable (cut short, filtered): call for this one.
+                routed, _ = await self._complete(request, inbound, links, None)
+        else:
+            routed, _ = await self._complete(request, inbound, links, cache_plan)
+        routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)
         assert routed.response is not None
+        record.usage(routed.response.get("usage"))
+        record.cost = routed.cost
+        await self._settle(record, routed.cost)
+        await self._finish(record)
+        return routed
+
+    async def _complete(
+        self,
+        request: ChatRequest,
+        inbound: Inbound,
+        links: list[Link],
+        cache_plan: CachePlan | None,
+    ) -> tuple[Routed, bytes | None]:
+        """One upstream completion, costed, and stored in the cache when allowed."""
+        routed = await self.router.complete(request, links, inbound.request_id)
+        assert routed.response is not None
+        assert routed.deployment is not None
         usage = routed.response.get("usage")
         routed.cost = call_cost(routed.deployment.pricing, usage)
         if routed.cost is not None:
             usage["cost"] = usd(routed.cost)
-        record.usage(usage)
-        record.cost = routed.cost
-        await self.budgets.settle(budget, 0 if routed.cost is None else to_pico(routed.cost))
-        await self._finish(record)
+        encoded = None
+        if cache_plan is not None:
+            encoded = await self.cache.store(
+                cache_plan, routed.response, routed.cost, routed.model, routed.deployment_id
+            )
+        return routed, encoded
+
+    async def _hit(
+        self, request: ChatRequest, record: CallRecord, entry: CachedCompletion
+    ) -> Routed:
+        """A cached answer: costs 0, records what it saved."""
+        routed = Routed.cached(entry.model, entry.deployment)
+        routed.cost = Decimal(0)
+        record.model, record.deployment = entry.model, entry.deployment
+        record.cache_hit, record.saved, record.cost = True, entry.cost_usd, Decimal(0)
+        response = hit_response(entry)
+        if not request.stream:
+            routed.response = response
+            await self._settle(record, Decimal(0))
+            await self._finish(record)
+            return routed
+        record.stream = True
+        options = request.body.get("stream_options")
+        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+
+        async def closed(stream: ReplayStream) -> None:
+            if not stream.ended:
+                record.error_code = "client_disconnected"
+            await self._settle(record, Decimal(0))
+            await self._finish(record)
+
+        routed.stream = ReplayStream(response, wants_usage, closed)
         return routed
+
+    async def _stream(
+        self,
+        request: ChatRequest,
+        inbound: Inbound,
+        record: CallRecord,
+        links: list[Link],
+        cache_plan: CachePlan | None,
+    ) -> Routed:
+        record.stream = True
+        wants_usage = ask_for_stream_usage(request)
+        routed = await self.router.open_stream(request, links, inbound.request_id)
+        routed.cache = MISS if cache_plan is not None else SKIP
+        _routed_to(record, routed)
+        assert routed.stream is not None
+        assert routed.deployment is not None
+        # A streamed answer is cached too, rebuilt from its chunks once it ends well.
+        builder = CompletionBuilder() if cache_plan is not None and cache_plan.write else None
+
+        async def closed(stream: CostedStream) -> None:
+            record.usage(stream.usage)
+            record.cost = stream.cost
+            await self._settle(record, stream.cost)
+            if stream.failure is not None:
+                record.error_code = "stream_interrupted"
+            elif not stream.ended:
+                record.error_code = "client_disconnected"
+            elif builder is not None and cache_plan is not None:
+                await self.cache.store(
+                    cache_plan,
+                    builder.completion(),
+                    stream.cost,
+                    routed.model,
+                    routed.deployment_id,
+                )
+            await self._finish(record)
+
+        routed.stream = CostedStream(
+            routed.stream,
+            routed.deployment.pricing,
+            wants_usage,
+            closed,
+            builder.feed if builder is not None else None,
+        )
+        return routed
+
+    async def _settle(self, record: CallRecord, cost: Decimal | None) -> None:
+        """Replace the budget and rate-limit reservations by what the call really used."""
+        budget, record.budget = record.budget, None
+        await self.budgets.settle(budget, 0 if cost is None else to_pico(cost))
+        limit, record.limit = record.limit, None
+        if limit is not None:
+            await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)
 
     async def _spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
         """A budget's spend in its period, from the log (this instance's rows written first)."""
@@ -251,6 +367,7 @@ def _background(work: Coroutine[Any, Any, None]) -> None:
 
 def _routed_to(record: CallRecord, routed: Routed) -> None:
     deployment = routed.deployment
+    assert deployment is not None
     record.model = deployment.model
     record.deployment = deployment.id
     record.provider = deployment.config.provider

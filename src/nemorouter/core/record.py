@@ -71,6 +71,8 @@ class CallRecord:
 
     __slots__ = (
         "attempts",
+        "budget",
+        "cache_hit",
         "cached_tokens",
         "caller",
         "completion_tokens",
@@ -79,11 +81,13 @@ class CallRecord:
         "error_code",
         "fallbacks",
         "job_id",
+        "limit",
         "model",
         "prompt_tokens",
         "provider",
         "request",
         "request_id",
+        "saved",
         "started",
         "started_wall",
         "status",
@@ -106,6 +110,10 @@ class CallRecord:
         self.stream = False
         self.status = 200
         self.error_code: str | None = None
+        self.cache_hit = False
+        self.saved: Decimal | None = None  # what a cache hit would have cost
+        self.budget: Any = None  # the budget reservation, until settled
+        self.limit: Any = None  # the key's rate-limit decision, until settled
 
     def usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):
@@ -135,8 +143,8 @@ class CallRecord:
             "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens,
             "cost_pico": None if self.cost is None else to_pico(self.cost),
-            "cache_hit": False,
-            "saved_pico": 0,
+            "cache_hit": self.cache_hit,
+            "saved_pico": 0 if self.saved is None else to_pico(self.saved),
             "fallbacks": self.fallbacks,
             "attempts": self.attempts,
             "stream": self.stream,

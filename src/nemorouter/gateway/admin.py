@@ -11,6 +11,7 @@ from starlette.routing import Route
 from nemorouter.core.errors import GatewayError, invalid_request
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.gateway.responses import JSONResponse
+from nemorouter.gateway.ui_session import check_admin
 from nemorouter.store.analytics import GROUP_BY, job_report, jobs_list, spend_report
 
 MAX_JOBS_LISTED = 1000
@@ -18,7 +19,7 @@ MAX_JOBS_LISTED = 1000
 
 def admin_routes(pipeline: Pipeline) -> list[Route]:
     async def authorized(request: Request) -> None:
-        pipeline.auth.check_master(request.headers.get("authorization", "").encode() or None)
+        check_admin(pipeline, request)  # master key, or a dashboard session (reads)
         # Read-your-writes: what this instance has answered is in the numbers.
         await pipeline.store.writer.flush()
 

@@ -29,13 +29,14 @@ from nemorouter.core.keys import (
 from nemorouter.core.money import pico_usd
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.gateway.responses import JSONResponse
+from nemorouter.gateway.ui_session import check_admin
 
 
 def key_routes(pipeline: Pipeline) -> list[Route]:
     repo = pipeline.keys
 
     def authorized(request: Request) -> None:
-        pipeline.auth.check_master(request.headers.get("authorization", "").encode() or None)
+        check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def key_or_404(key_id: str) -> KeyRecord:
         record = await repo.key(key_id)

@@ -20,11 +20,13 @@ from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_r
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.tags import parse_tags
 from nemorouter.gateway.admin import admin_routes
+from nemorouter.gateway.admin_dashboard import dashboard_admin_routes
 from nemorouter.gateway.admin_keys import key_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
 from nemorouter.gateway.responses import JSONResponse
+from nemorouter.gateway.ui import ui_routes
 
 log = logging.getLogger("nemorouter.gateway")
 
@@ -96,6 +98,8 @@ def create_app(config: Config) -> GatewayApp:
             Route("/metrics", metrics, methods=["GET"]),
             *admin_routes(pipeline),
             *key_routes(pipeline),
+            *dashboard_admin_routes(pipeline),  # the dashboard's /admin/* reads
+            *ui_routes(pipeline),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,

@@ -74,18 +74,18 @@ class ChatCompletionsEndpoint:
             return
         response = routed.response
         assert response is not None
-        response["model"] = routed.deployment.model
+        response["model"] = routed.model
         body = _encode(response)
         await send_bytes(send, 200, body, _headers(routed, request_id, started))
 
 
 def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[bytes, bytes]]:
     overhead_ms = (time.perf_counter() - started - routed.upstream_s) * 1000.0
-    deployment = routed.deployment
     headers = [
         (b"x-request-id", request_id.encode()),
-        (b"x-nemo-model", deployment.model.encode()),
-        (b"x-nemo-deployment", deployment.id.encode()),
+        (b"x-nemo-model", routed.model.encode()),
+        (b"x-nemo-deployment", routed.deployment_id.encode()),
+        (b"x-nemo-cache", routed.cache.encode()),
         (b"x-nemo-attempts", str(routed.attempts).encode()),
         (b"x-nemo-fallbacks", str(routed.fallbacks).encode()),
         (b"x-nemo-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
@@ -96,6 +96,8 @@ def _headers(routed: Routed, request_id: str, started: float) -> list[tuple[byte
         cost = usd(routed.cost).encode()
         # LiteLLM's header name too, for tools that already read it.
         headers += [(b"x-nemo-response-cost", cost), (b"x-litellm-response-cost", cost)]
+    if routed.headers:  # the calling key's x-ratelimit-* headers
+        headers += [(k.encode(), v.encode()) for k, v in routed.headers.items()]
     return headers
 
 
@@ -111,7 +113,7 @@ async def _send_stream(
     """
     stream = routed.stream
     assert stream is not None
-    model = routed.deployment.model
+    model = routed.model
     headers = _headers(routed, request_id, started)
     headers += [
         (b"content-type", b"text/event-stream"),

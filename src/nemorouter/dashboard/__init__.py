@@ -1,0 +1,1 @@
+"""Templates and static files (styles, the chart library, page scripts) for /ui."""

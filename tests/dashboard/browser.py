@@ -1,0 +1,56 @@
+"""Debian's chromium driven by Playwright (never a downloaded browser), and the money
+format the pages use, mirrored in Python so a test can say what the screen must show."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tests.services import unavailable
+
+CHROMIUM = os.environ.get("NEMOROUTER_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def require_chromium() -> None:
+    """Skip (fail under NEMOROUTER_TEST_SERVICES=required) without chromium or Playwright."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        unavailable("chromium", f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        unavailable("playwright", str(exc))
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless chromium. Playwright's sync API runs an event loop on this thread while
+    it is open: no asyncio.run() inside."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def money(text: str) -> str:
+    """What format.js shows for an exact decimal string: cents from $0.10 up, below that
+    three significant digits (at most six decimals), half-up, thousands separated."""
+    value = Decimal(text)
+    size = abs(value)
+    if size == 0 or size >= Decimal("0.1"):
+        decimals = 2
+    else:
+        zeros = -size.adjusted() - 1  # zeros between the point and the first digit
+        decimals = min(6, max(2, zeros + 3))
+    rounded = size.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 and rounded != 0 else ""
+    return f"{sign}${rounded:,.{decimals}f}"
