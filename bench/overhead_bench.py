@@ -275,6 +275,9 @@ class Bench:
             "settings": {
                 "master_key": MASTER_KEY,
                 "database_url": f"sqlite:///{self.workdir}/nemorouter.db",
+                # The load repeats one body: with the cache on, every request after the
+                # first would be a hit, and this benchmark measures routing.
+                "cache": {"enabled": False},
             },
             "providers": {
                 "sim": {

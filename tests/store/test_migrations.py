@@ -41,3 +41,16 @@ async def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """The start-up shortcut (skip Alembic when the store is at HEAD_REVISION) must know
+    the real head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from nemorouter.store.engine import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 from nemorouter.core.money import from_pico
 
@@ -44,8 +45,7 @@ class _ModelStats:
 class Metrics:
     def __init__(self) -> None:
         self._models: dict[str, _ModelStats] = {}
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)  # type: ignore[arg-type]
+        self._registry: CollectorRegistry | None = None
 
     def observe(self, row: dict[str, Any]) -> None:
         model = row["model"] or "-"
@@ -64,6 +64,8 @@ class Metrics:
         stats.cost_pico += row["cost_pico"] or 0
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         requests = CounterMetricFamily(
             "nemorouter_requests", "Chat requests answered", labels=["model", "status"]
         )
@@ -98,4 +100,14 @@ class Metrics:
         yield from (requests, latency, fallbacks, cache_hits, tokens, cost)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return self.exposition()[0]
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition and its content type."""
+        # prometheus_client loads on the first scrape, not at start (~75 ms of imports).
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        if self._registry is None:
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(self)  # type: ignore[arg-type]
+        return generate_latest(self._registry), CONTENT_TYPE_LATEST

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from nemorouter.config import Config
 from nemorouter.core.access import allowed_links, budget_subjects
 from nemorouter.core.auth import Authenticator
-from nemorouter.core.breaker import Breakers
+from nemorouter.core.breaker import build_breakers
 from nemorouter.core.budget import Budgets, worst_case_pico
 from nemorouter.core.cache_entry import CachedCompletion, CompletionBuilder, decode_entry
 from nemorouter.core.cache_stage import (
@@ -36,6 +36,7 @@ from nemorouter.core.metrics import Metrics
 from nemorouter.core.money import to_pico
 from nemorouter.core.record import CallRecord, job_id_of
 from nemorouter.core.request import ChatRequest, parse_chat_request
+from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.router import Routed, Router, reserve_tokens
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
@@ -96,14 +97,17 @@ class Pipeline:
             if name in used
         }
         self.pool = DeploymentPool(config, self.adapters)
-        breaker = config.settings.breaker
         # Rate windows (memory, or Redis when configured) and the deployment quota gate.
         self.state = build_state(config.settings, config.deployments)
+        # Circuit breakers: in-process, or shared through Redis when configured.
+        self.breakers = build_breakers(config.settings, [d.id for d in config.deployments])
         self.router = Router(
-            config.settings.retries,
-            Breakers(breaker.consecutive_failures, breaker.cooldown_s),
+            RetryPolicy.from_settings(config.settings),
+            self.breakers,
             self.state.quotas,
             config.settings.queue_timeout_s,
+            deadline_s=config.settings.deadline_s,
+            call_timeout_s=config.settings.request_timeout_s,
         )
         self.limits = KeyLimits(self.state.windows)
         self.cache = CacheStage(
@@ -120,6 +124,7 @@ class Pipeline:
             await self.key_events.start()
         for adapter in self.adapters.values():
             await adapter.start()
+        await self.breakers.start()
         self.started = True
 
     async def close(self) -> None:
@@ -128,6 +133,7 @@ class Pipeline:
         for adapter in self.adapters.values():
             await adapter.close()
         await self.state.aclose()
+        await self.breakers.aclose()
         await self.cache.aclose()
         if self.key_events is not None:
             await self.key_events.aclose()
@@ -185,9 +191,9 @@ class Pipeline:
         )
         links = allowed_links(caller, request.model, links, self.pool)
         record.limit = limit = await self.limits.admit(caller, reserve_tokens(request))
-        record.budget = await self.budgets.reserve(
-            budget_subjects(caller), worst_case_pico(request, links)
-        )
+        subjects = budget_subjects(caller)
+        if subjects:
+            record.budget = await self.budgets.reserve(subjects, worst_case_pico(request, links))
         try:
             routed = await self._answer(request, inbound, record, links, cache_plan)
         except asyncio.CancelledError:
@@ -218,16 +224,17 @@ class Pipeline:
         if cache_plan is not None and cache_plan.shares_flights:
             # Identical requests in flight at once make one provider call.
             (routed, encoded), shared = await self.cache.flights.run_shared(
-                cache_plan.key, lambda: self._complete(request, inbound, links, cache_plan)
+                cache_plan.key,
+                lambda: self._complete(request, inbound, links, cache_plan, record.job_id),
             )
             if shared:
                 entry = decode_entry(encoded) if encoded is not None else None
                 if entry is not None:
                     return await self._hit(request, record, entry)
                 # The shared answer was not cacheable (cut short, filtered): call for this one.
-                routed, _ = await self._complete(request, inbound, links, None)
+                routed, _ = await self._complete(request, inbound, links, None, record.job_id)
         else:
-            routed, _ = await self._complete(request, inbound, links, cache_plan)
+            routed, _ = await self._complete(request, inbound, links, cache_plan, record.job_id)
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)
         assert routed.response is not None
@@ -243,9 +250,10 @@ class Pipeline:
         inbound: Inbound,
         links: list[Link],
         cache_plan: CachePlan | None,
+        job_id: str | None = None,
     ) -> tuple[Routed, bytes | None]:
         """One upstream completion, costed, and stored in the cache when allowed."""
-        routed = await self.router.complete(request, links, inbound.request_id)
+        routed = await self.router.complete(request, links, inbound.request_id, job_id)
         assert routed.response is not None
         assert routed.deployment is not None
         usage = routed.response.get("usage")
@@ -296,7 +304,7 @@ class Pipeline:
     ) -> Routed:
         record.stream = True
         wants_usage = ask_for_stream_usage(request)
-        routed = await self.router.open_stream(request, links, inbound.request_id)
+        routed = await self.router.open_stream(request, links, inbound.request_id, record.job_id)
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)
         assert routed.stream is not None
@@ -334,7 +342,8 @@ class Pipeline:
     async def _settle(self, record: CallRecord, cost: Decimal | None) -> None:
         """Replace the budget and rate-limit reservations by what the call really used."""
         budget, record.budget = record.budget, None
-        await self.budgets.settle(budget, 0 if cost is None else to_pico(cost))
+        if budget is not None:
+            await self.budgets.settle(budget, 0 if cost is None else to_pico(cost))
         limit, record.limit = record.limit, None
         if limit is not None:
             await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)

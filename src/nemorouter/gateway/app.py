@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -74,7 +73,8 @@ def create_app(config: Config) -> GatewayApp:
         return JSONResponse({"status": "ready", "deployments": len(config.deployments)})
 
     async def metrics(request: Request) -> Response:
-        return Response(pipeline.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = pipeline.metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

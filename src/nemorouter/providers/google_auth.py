@@ -18,8 +18,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from google.auth import jwt
-from google.oauth2 import service_account
 
 from nemorouter.config import ConfigError
 from nemorouter.providers.base import FailureKind, UpstreamFailure
@@ -77,6 +75,9 @@ class ServiceAccountTokens:
         connect_timeout: float = 10.0,
     ) -> None:
         try:
+            # google-auth (and its crypto) loads only when a Vertex provider is configured.
+            from google.oauth2 import service_account
+
             self._credentials = service_account.Credentials.from_service_account_info(
                 info, scopes=list(scopes)
             )
@@ -127,6 +128,8 @@ class ServiceAccountTokens:
             "aud": self.token_uri,
             "scope": " ".join(self.scopes),
         }
+        from google.auth import jwt
+
         return jwt.encode(self._credentials.signer, payload)
 
     async def _refresh(self) -> str:

@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -22,6 +21,11 @@ from nemorouter.store.url import async_url, is_sqlite, redacted
 
 log = logging.getLogger("nemorouter.store")
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision (files are named after their revision id): a store already at it
+# starts without loading Alembic at all.
+HEAD_REVISION = max(
+    path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py")
+)
 # Any constant: the PostgreSQL advisory lock that serializes migrations of several workers.
 _MIGRATION_LOCK_ID = 0x6E656D6F
 
@@ -59,6 +63,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply every pending migration; safe when several workers start at once."""
     url = engine.url
+    if revision == "head" and await _current_revision(engine) == HEAD_REVISION:
+        return
     async with _file_lock(url), engine.connect() as connection:
         if not is_sqlite(url):
             await connection.execute(text(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_ID})"))
@@ -72,7 +78,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     log.info("store %s: schema at %s", redacted(url), revision)
 
 
+async def _current_revision(engine: AsyncEngine) -> str | None:
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            return result.scalar()
+    except SQLAlchemyError:  # a new database: no version table yet
+        return None
+
+
 def _run_alembic(connection: Connection, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
