@@ -20,10 +20,13 @@ from nemorouter.catalog import CatalogModel, load_catalog
 
 ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
+# Default room past request_timeout_s for the rest of a request's attempts (Settings.deadline_s).
+DEADLINE_MARGIN_S = 30.0
 
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 Tag = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._:-]*$", max_length=64)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProviderType = Literal[
@@ -52,9 +55,38 @@ class CacheSettings(_Section):
 
 
 class BreakerSettings(_Section):
-    # Consecutive retryable failures that open a deployment's circuit, and how long it stays open.
+    # Consecutive failures (timeouts, dropped connections, 5xx) that open a deployment's
+    # circuit, and how long it stays open before one probe may go through.
     consecutive_failures: PositiveInt = 5
     cooldown_s: PositiveFloat = 30.0
+    # Or: this share of the calls of the last `window_s` failed, once there were `min_calls`
+    # (a flaky deployment that never fails 5 times in a row; 1.0: only when all of them did).
+    failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    window_s: PositiveFloat = 60.0
+    min_calls: PositiveInt = 20
+
+
+class RetryClass(_Section):
+    # Unset: `settings.retries` (the default for every class).
+    retries: NonNegativeInt | None = None
+    # Longest provider hint (retry-after, Google RetryInfo) waited out on the same
+    # deployment; a longer one gives the link up. Unset: `settings.retry.max_wait_s`.
+    max_wait_s: NonNegativeFloat | None = None
+
+
+class RetrySettings(_Section):
+    """Retries of a retryable failure, per failure class, before the chain moves on."""
+
+    timeout: RetryClass = RetryClass()
+    connection: RetryClass = RetryClass()
+    server_error: RetryClass = RetryClass()
+    rate_limited: RetryClass = RetryClass()
+    max_wait_s: NonNegativeFloat = 10.0
+    # Without a hint: base * 2^(n-1), at most cap, less up to `jitter` of it at random
+    # (so clients that failed together do not come back together).
+    backoff_base_s: NonNegativeFloat = 0.1
+    backoff_cap_s: NonNegativeFloat = 5.0
+    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
 
 
 class Settings(_Section):
@@ -64,8 +96,13 @@ class Settings(_Section):
     request_timeout_s: PositiveFloat = 120.0
     connect_timeout_s: PositiveFloat = 10.0
     max_body_mb: PositiveFloat = 50.0
-    # Retries of a retryable upstream failure before the request (or chain link) fails.
+    # Retries of a retryable upstream failure before the chain link fails: the default of
+    # every failure class of `retry` (which may set its own).
     retries: NonNegativeInt = 1
+    retry: RetrySettings = RetrySettings()
+    # Every attempt, backoff and quota wait of one request ends by this deadline (a 504
+    # listing the attempts). Unset: request_timeout_s + DEADLINE_MARGIN_S, see below.
+    request_deadline_s: PositiveFloat | None = None
     # Longest wait for room in a deployment's rpm/tpm quota when every deployment of the
     # model is at its ceiling; then that chain link fails and the next one is tried.
     queue_timeout_s: PositiveFloat = 30.0
@@ -73,6 +110,15 @@ class Settings(_Section):
     default_tags: tuple[Tag, ...] = ()
     cache: CacheSettings = CacheSettings()
     breaker: BreakerSettings = BreakerSettings()
+
+    @property
+    def deadline_s(self) -> float:
+        """The whole-request deadline. By default one attempt may use its whole timeout (a
+        hung provider is only noticed then) and DEADLINE_MARGIN_S more is left for the
+        backoffs and a fallback, which for a page answers in seconds."""
+        if self.request_deadline_s is not None:
+            return self.request_deadline_s
+        return self.request_timeout_s + DEADLINE_MARGIN_S
 
 
 class ProviderConfig(_Section):

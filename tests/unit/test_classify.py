@@ -18,6 +18,7 @@ from nemorouter.providers.classify import (
     error_message,
     retry_after_seconds,
 )
+from nemorouter.providers.google_errors import classify_google
 from nemorouter.providers.http import UpstreamDisconnected, UpstreamTimeout
 
 
@@ -92,3 +93,53 @@ def test_image_bytes_in_provider_errors_are_elided() -> None:
     bare = json.dumps({"error": {"message": f"cannot decode {b64}"}})
     assert b64[:40] not in error_message(bare.encode())
     assert b64[:40] not in error_message(f"<html>{b64}</html>".encode())
+
+
+# Real provider answers for a prompt larger than the model's window (all 400s).
+CONTEXT_BODIES = {
+    "openai": {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens. However, your "
+            "messages resulted in 8227 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    },
+    "vllm": {
+        "object": "error",
+        "message": "This model's maximum context length is 131072 tokens. However, you "
+        "requested 351430 tokens. Please reduce the length of the messages or completion.",
+    },
+    "gemini": [
+        {
+            "error": {
+                "code": 400,
+                "message": "The input token count (1200293) exceeds the maximum number of "
+                "tokens allowed (1048576).",
+                "status": "INVALID_ARGUMENT",
+            }
+        }
+    ],
+    "anthropic": {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 208656 tokens > 200000 maximum",
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("provider", sorted(CONTEXT_BODIES))
+def test_context_window_exceeded_is_its_own_kind(provider: str) -> None:
+    raw = json.dumps(CONTEXT_BODIES[provider]).encode()
+    for classify in (classify_status, classify_google):
+        failure = classify(400, {}, raw)
+        assert failure.kind is FailureKind.CONTEXT_WINDOW
+        assert not failure.retryable
+
+
+def test_other_400s_stay_client_errors() -> None:
+    raw = json.dumps({"error": {"message": "Invalid image data", "code": None}}).encode()
+    assert classify_status(400, {}, raw).kind is FailureKind.CLIENT_ERROR

@@ -21,6 +21,9 @@ class FailureKind(enum.StrEnum):
     SERVER_ERROR = "server_error"
     # The provider refused the request itself (bad image, bad parameter): no point retrying.
     CLIENT_ERROR = "client_error"
+    # The prompt does not fit the model's context window (a 400 too): retrying the same
+    # model cannot help, a later chain link with a larger window may.
+    CONTEXT_WINDOW = "context_window"
     # The gateway's own ceiling for the deployment (its rpm/tpm quota) had no room in time:
     # nothing was sent; the chain moves on.
     QUOTA = "quota"

@@ -73,6 +73,23 @@ def error_message(raw: bytes) -> str:
     return scrub(raw[:2000].decode("utf-8", "replace"))[:300]
 
 
+# How providers say the prompt is larger than the model's window (all with a 400):
+# OpenAI code `context_length_exceeded`, "This model's maximum context length is N tokens"
+# (also vLLM); Gemini / Vertex "The input token count (N) exceeds the maximum number of
+# tokens allowed (M)"; Anthropic "prompt is too long: N tokens > M maximum" and
+# "input length and `max_tokens` exceed context limit: ...".
+_CONTEXT = re.compile(
+    r"context_length_exceeded|maximum context length|exceeds the maximum number of tokens"
+    r"|prompt is too long|exceed context limit",
+    re.IGNORECASE,
+)
+
+
+def context_exceeded(raw: bytes, message: str) -> bool:
+    """Whether a 400 says the prompt does not fit the model's context window."""
+    return _CONTEXT.search(message) is not None or b"context_length_exceeded" in raw[:4000]
+
+
 def classify_status(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamFailure:
     """A non-200 answer from the provider."""
     message = error_message(raw)
@@ -85,6 +102,8 @@ def classify_status(status: int, headers: Mapping[str, str], raw: bytes) -> Upst
         )
     if status == 408:
         return UpstreamFailure(FailureKind.TIMEOUT, message, status=status)
+    if status == 400 and context_exceeded(raw, message):
+        return UpstreamFailure(FailureKind.CONTEXT_WINDOW, message, status=status)
     if status in (400, 413, 422):
         return UpstreamFailure(FailureKind.CLIENT_ERROR, message, status=status)
     # 401/403/404 from a provider mean our credentials or model name are wrong at that
