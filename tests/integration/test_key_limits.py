@@ -123,7 +123,9 @@ def test_a_batch_paces_itself_against_a_low_key_rpm(
         for line in metrics.splitlines()
         if line.startswith("nemorouter_requests_total") and 'status="429"' in line
     )
-    assert refused <= 4, f"{refused} 429s: the batch hammered the limit"
+    # No storm: at most one 429 per worker (requests already in flight when the window
+    # filled); a client ignoring retry-after would collect dozens here.
+    assert refused <= options.concurrency, f"{refused} 429s: the batch hammered the limit"
     # Paced at the limit, not far below it: 24 pages at 8 a window need 2 window turns.
     assert elapsed < (pages / rpm) * WINDOW_S + 4 * WINDOW_S
     assert sim.request_count == pages

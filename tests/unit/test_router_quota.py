@@ -19,8 +19,13 @@ from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import ChatRequest, parse_chat_request
-from nemorouter.core.router import DEFAULT_COMPLETION_TOKENS, Router, reserve_tokens
+from nemorouter.core.request import (
+    DEFAULT_COMPLETION_TOKENS,
+    ChatRequest,
+    parse_chat_request,
+    reserve_tokens,
+)
+from nemorouter.core.router import Router
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state import MemoryWindows, QuotaGate
 

@@ -35,9 +35,10 @@ from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.money import to_pico
 from nemorouter.core.record import CallRecord, job_id_of
-from nemorouter.core.request import ChatRequest, parse_chat_request
+from nemorouter.core.request import ChatRequest, parse_chat_request, reserve_tokens
 from nemorouter.core.retry import RetryPolicy
-from nemorouter.core.router import Routed, Router, reserve_tokens
+from nemorouter.core.routed import Routed
+from nemorouter.core.router import Router
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter

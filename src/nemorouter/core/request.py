@@ -17,6 +17,12 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 GATEWAY_FIELDS = ("tags", "metadata", "nemo_cache", "cache", "fallbacks", "disable_fallbacks")
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1500
+# Completion tokens reserved against a tpm quota when the request sets no max_tokens: a
+# page's extracted fields or a classification label are tens to a few hundred tokens. The
+# reservation only stands in for the real count while the call runs (it is settled with
+# the reported usage), so a modest figure keeps a tpm-bound deployment busy without
+# reserving the model's whole output window (65k tokens on Gemini 2.5) per request.
+DEFAULT_COMPLETION_TOKENS = 512
 
 
 class ChatRequest:
@@ -118,3 +124,15 @@ def _check_message(message: Any, i: int) -> tuple[int, int]:
                 )
             images += 1
     return images, chars
+
+
+def reserve_tokens(request: ChatRequest) -> int:
+    """Tokens a request reserves against a tpm quota: its prompt estimate plus the output
+    it allows itself (max_completion_tokens / max_tokens), else DEFAULT_COMPLETION_TOKENS."""
+    body = request.body
+    out = body.get("max_completion_tokens")
+    if out is None:
+        out = body.get("max_tokens")
+    if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
+        out = DEFAULT_COMPLETION_TOKENS
+    return request.prompt_tokens_estimate + out

@@ -22,74 +22,29 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nemorouter.core.breaker import BreakerStore
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.errors import GatewayError, invalid_request
-from nemorouter.core.request import ChatRequest
+from nemorouter.core.request import ChatRequest, reserve_tokens
 from nemorouter.core.retry import RetryPolicy
+from nemorouter.core.route_failures import (
+    DOWN,
+    all_failed,
+    circuit_open,
+    client_error,
+    log_fallback,
+    never_sent,
+    quota_failure,
+)
+from nemorouter.core.routed import HeldStream, Routed
 from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure
 from nemorouter.state.quota import QuotaGate
-from nemorouter.state.types import Decision, Reservation
+from nemorouter.state.types import Reservation
 
 log = logging.getLogger("nemorouter.router")
-# Judged as the deployment failing (the breaker counts them); any other answer shows it up.
-# A 429 is the provider's quota speaking, which the retry hint and the quota gate handle:
-# opening the circuit on a burst of them would send a whole cooldown's traffic elsewhere.
-_DOWN = frozenset({FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.SERVER_ERROR})
-
-# Completion tokens reserved against a tpm quota when the request sets no max_tokens: a
-# page's extracted fields or a classification label are tens to a few hundred tokens. The
-# reservation only stands in for the real count while the call runs (it is settled with
-# the reported usage), so a modest figure keeps a tpm-bound deployment busy without
-# reserving the model's whole output window (65k tokens on Gemini 2.5) per request.
-DEFAULT_COMPLETION_TOKENS = 512
-
-
-class Routed:
-    """A successful answer and how it was reached: an upstream call, or (with no
-    deployment) the response cache."""
-
-    __slots__ = (
-        "attempts",
-        "cache",
-        "cost",
-        "deployment",
-        "deployment_id",
-        "fallbacks",
-        "headers",
-        "model",
-        "queue_s",
-        "response",
-        "stream",
-        "upstream_s",
-    )
-
-    def __init__(self, deployment: Deployment | None, attempts: int, fallbacks: int) -> None:
-        self.deployment = deployment
-        self.model = deployment.model if deployment is not None else ""
-        self.deployment_id = deployment.id if deployment is not None else ""
-        self.attempts = attempts
-        self.fallbacks = fallbacks
-        self.upstream_s = 0.0  # provider time, retry backoffs and quota queue waits
-        self.queue_s = 0.0  # of which waiting for a deployment's quota
-        self.response: dict[str, Any] | None = None
-        self.stream: ChunkStream | None = None
-        self.cache = "SKIP"  # x-nemo-cache: HIT | MISS | SKIP
-        self.headers: dict[str, str] | None = None  # more response headers (rate limits)
-        self.cost: Decimal | None = None  # of a completion; a stream's is known at its end
-
-    @classmethod
-    def cached(cls, model: str, deployment_id: str) -> Routed:
-        """An answer from the response cache: no call, no attempt."""
-        routed = cls(None, 0, 0)
-        routed.model, routed.deployment_id = model, deployment_id
-        routed.cache = "HIT"
-        return routed
 
 
 class _DeadlineReached(Exception):
@@ -175,7 +130,7 @@ class Router:
         routed, stream, reservation = await self._route(
             request, links, request_id, job_id, call, hold=True
         )
-        routed.stream = HeldStream(stream, routed.deployment, self, reservation)
+        routed.stream = HeldStream(stream, routed.deployment, self.settle_usage, reservation)
         return routed
 
     async def settle_usage(self, reservation: Reservation, usage: Any) -> None:
@@ -199,7 +154,7 @@ class Router:
         (providers count failed requests) and only its prompt's tokens."""
         assert self.quotas is not None
         try:
-            if failure is None or _never_sent(failure):
+            if failure is None or never_sent(failure):
                 await self.quotas.release(reservation)
             else:
                 await self.quotas.settle(reservation, request.prompt_tokens_estimate)
@@ -254,7 +209,7 @@ class Router:
             refused.append((other, decision))
         waitable = [(d, dec) for d, dec in refused if not dec.never]
         if not waitable:  # too large for every quota: waiting cannot help
-            return first, None, 0.0, _quota_failure(refused[0][1], None)
+            return first, None, 0.0, quota_failure(refused[0][1], None)
         # the shortest queue, then the earliest room: requests spread over the siblings'
         # queues in arrival order, so the model as a whole serves them first come first served
         target, _ = min(
@@ -263,7 +218,7 @@ class Router:
         decision = await quotas.acquire(target.id, tokens, max(timeout_s, 0.0))
         if decision.allowed:
             return target, decision.reservation, decision.waited_s, None
-        return target, None, decision.waited_s, _quota_failure(decision, decision.retry_after_s)
+        return target, None, decision.waited_s, quota_failure(decision, decision.retry_after_s)
 
     async def _route(
         self,
@@ -285,7 +240,7 @@ class Router:
         try:
             for index, link in enumerate(links):
                 if index:
-                    _fell_back(request_id, job_id, links[index - 1].model, link.model, reason)
+                    log_fallback(request_id, job_id, links[index - 1].model, link.model, reason)
                 if run.too_small >= 0:  # only a larger context window can take the prompt
                     window = max(d.context_window for d in link.deployments)
                     if window <= run.too_small:
@@ -301,14 +256,14 @@ class Router:
                 routed.queue_s = run.queue_s
                 return routed, result, reservation
         except _DeadlineReached:
-            error = _all_failed(request.model, run.failures, self.deadline_s)
+            error = all_failed(request.model, run.failures, self.deadline_s)
             error.attempts, error.fallbacks = run.calls, index
             raise error from None
         last = run.failures[-1] if run.failures else None
         if last is not None and last[1].kind is FailureKind.CONTEXT_WINDOW:
-            error = _client_error(last[1], last[0])  # no link had a larger window
+            error = client_error(last[1], last[0])  # no link had a larger window
         else:
-            error = _all_failed(request.model, run.failures)
+            error = all_failed(request.model, run.failures)
         error.attempts, error.fallbacks = run.calls, len(links) - 1
         raise error
 
@@ -347,7 +302,7 @@ class Router:
             if deployment is None:
                 if last is None:  # every circuit of this link is open: no call at all
                     for open_one in link.deployments:
-                        run.failures.append((open_one, _circuit_open(self.breakers.cooldown_s)))
+                        run.failures.append((open_one, circuit_open(self.breakers.cooldown_s)))
                     return "circuit open"
                 return reason
             reservation: Reservation | None = None
@@ -381,7 +336,7 @@ class Router:
                 run.too_small = deployment.context_window
                 return "context window exceeded"
             if not outcome.retryable:
-                raise _client_error(outcome, deployment)
+                raise client_error(outcome, deployment)
             last = outcome
             reason = f"{kind} {outcome.status}" if outcome.status else str(kind)
             used[kind] = used.get(kind, 0) + 1
@@ -415,7 +370,7 @@ class Router:
             if reservation is not None:
                 await self._unreserve(reservation, failure, request)
             run.failures.append((deployment, failure))
-            if failure.kind in _DOWN:
+            if failure.kind in DOWN:
                 self.breakers.failure(deployment.id, began)
             else:
                 self.breakers.success(deployment.id, began)  # it answered: it is up
@@ -441,135 +396,3 @@ class Router:
         if not hold:
             deployment.in_flight -= 1
         return result, time.perf_counter() - started
-
-
-def _fell_back(request_id: str, job_id: str | None, source: str, target: str, reason: str) -> None:
-    """One line per fallback, with its fields also as record attributes for log shippers."""
-    log.warning(
-        "fallback request_id=%s job_id=%s from=%s to=%s reason=%s",
-        request_id, job_id or "-", source, target, reason,
-        extra={
-            "request_id": request_id,
-            "job_id": job_id,
-            "fallback_from": source,
-            "fallback_to": target,
-            "fallback_reason": reason,
-        },
-    )  # fmt: skip
-
-
-def _circuit_open(cooldown_s: float) -> UpstreamFailure:
-    return UpstreamFailure(
-        FailureKind.CONNECTION, f"circuit open (repeated failures; retried after {cooldown_s:g}s)"
-    )
-
-
-def reserve_tokens(request: ChatRequest) -> int:
-    """Tokens a request reserves against a tpm quota: its prompt estimate plus the output
-    it allows itself (max_completion_tokens / max_tokens), else DEFAULT_COMPLETION_TOKENS."""
-    body = request.body
-    out = body.get("max_completion_tokens")
-    if out is None:
-        out = body.get("max_tokens")
-    if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
-        out = DEFAULT_COMPLETION_TOKENS
-    return request.prompt_tokens_estimate + out
-
-
-def _quota_failure(decision: Decision, retry_after: float | None) -> UpstreamFailure:
-    reason = decision.reason or f"no room in {decision.limited_by}'s quota"
-    return UpstreamFailure(FailureKind.QUOTA, reason, retry_after=retry_after or None)
-
-
-def _never_sent(failure: UpstreamFailure) -> bool:
-    """The request surely did not reach the provider: the connection could not be made
-    (see providers/http.py). Anything else (a dropped connection, a timeout, an error
-    status) may have been counted by the provider, so the reservation stays."""
-    return failure.status is None and failure.message.startswith("cannot connect")
-
-
-class HeldStream:
-    """An upstream stream that keeps its deployment counted in flight until closed, and
-    settles its quota reservation then with the usage the stream reported.
-
-    `aclose` is idempotent and must be called by whoever received the stream (the
-    pipeline's CostedStream closes it when the response ends, however it ends)."""
-
-    def __init__(
-        self,
-        stream: ChunkStream,
-        deployment: Deployment,
-        router: Router | None = None,
-        reservation: Reservation | None = None,
-    ) -> None:
-        self._stream = stream
-        self._deployment = deployment
-        self._open = True
-        self._router = router
-        self._reservation = reservation
-        self._usage: Any = None
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        try:
-            if self._reservation is None:
-                async for chunk in self._stream:
-                    yield chunk
-            else:  # watch for the usage chunk (the pipeline asks every stream for one)
-                async for chunk in self._stream:
-                    usage = chunk.get("usage")
-                    if usage is not None:
-                        self._usage = usage
-                    yield chunk
-        finally:
-            await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._open:
-            self._open = False
-            self._deployment.in_flight -= 1
-            try:
-                await self._stream.aclose()
-            finally:
-                reservation, self._reservation = self._reservation, None
-                if reservation is not None and self._router is not None:
-                    # no usage (cut short): the estimate stays, the call did reach it
-                    await self._router.settle_usage(reservation, self._usage)
-
-
-def _client_error(failure: UpstreamFailure, deployment: Deployment) -> GatewayError:
-    message = (
-        f"The provider of deployment {deployment.id!r} rejected the request: {failure.message}"
-    )
-    if failure.status == 413:
-        return GatewayError(413, "request_too_large", message)
-    return invalid_request(message)
-
-
-def _all_failed(
-    model: str,
-    failures: list[tuple[Deployment, UpstreamFailure]],
-    deadline_s: float | None = None,
-) -> GatewayError:
-    """503 listing every attempt; 504 if the last was a timeout or the deadline ended them."""
-    listed = "; ".join(
-        f"attempt {i} {dep.id} ({dep.model}): {failure.describe()}"
-        for i, (dep, failure) in enumerate(failures, 1)
-    )
-    last = failures[-1][1] if failures else None
-    timed_out = deadline_s is not None or (last is not None and last.kind is FailureKind.TIMEOUT)
-    headers = {}
-    if last is not None and last.retry_after is not None:
-        headers["retry-after"] = str(max(1, round(last.retry_after)))
-    if deadline_s is not None:
-        summary = f"The request deadline ({deadline_s:g}s) ended the attempts for {model!r}."
-    else:
-        summary = f"Every deployment for {model!r} failed."
-    return GatewayError(
-        504 if timed_out else 503,
-        "all_deployments_failed",
-        f"{summary} {listed or 'No deployment was available.'}",
-        headers=headers,
-    )

@@ -12,7 +12,7 @@ import orjson
 from nemorouter.core.cost import usd
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.pipeline import Inbound, Pipeline
-from nemorouter.core.router import Routed
+from nemorouter.core.routed import Routed
 from nemorouter.gateway.asgi import (
     ClientGone,
     Message,
