@@ -12,19 +12,18 @@ import base64
 import io
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from PIL import Image
 
-from crash_bench import MASTER_KEY, _free_port
 from nemorouter.testing import SimulatedProvider
+from nemorouter.testing.processes import serve_process
+
+MASTER_KEY = "sk-bench-master-key"
 
 
 def _image_url() -> str:
@@ -52,26 +51,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
+    config = {
+        "settings": {"master_key": MASTER_KEY, "database_url": "sqlite:///./s.db"},
+        "providers": {"sim": {"type": "openai-compatible", "base_url": ""}},
+        "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
+    }
     with SimulatedProvider(latency_ms=50) as sim, tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "gateway.yaml"
-        config.write_text(yaml.safe_dump({
-            "settings": {"master_key": MASTER_KEY, "database_url": f"sqlite:///{tmp}/s.db"},
-            "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
-            "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
-        }))  # fmt: skip
-        port = _free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nemorouter.cli", "serve", "--config", str(config), "--port", str(port), "--log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            while True:
-                try:
-                    if httpx.get(f"{url}/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+        config["providers"]["sim"]["base_url"] = sim.base_url
+        with serve_process(config, Path(tmp), log_level="error") as (_, url):
             print(f"{args.requests} identical requests, one at a time; provider latency 50 ms")
             print("| request | miss (ms) | hit p50 (ms) | hit p99 (ms) | hit max (ms) |")
             print("|---|---:|---:|---:|---:|")
@@ -93,7 +80,4 @@ def main() -> int:
                     print(
                         f"| {name} | {times[0]:.1f} | {statistics.median(hits):.2f} | {p99:.2f} | {hits[-1]:.2f} |"
                     )
-        finally:
-            process.kill()
-            process.wait()
     return 0

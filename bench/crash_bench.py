@@ -10,89 +10,42 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import httpx
-import yaml
-
 from nemorouter.testing import SimulatedProvider
+from nemorouter.testing.processes import send_until_stopped, serve_process
 
 MASTER_KEY = "sk-bench-master-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _hammer(url: str, answered: list[str], stop: threading.Event) -> None:
-    with httpx.Client(timeout=10) as client:
-        while not stop.is_set():
-            request_id = uuid.uuid4().hex
-            try:
-                response = client.post(
-                    f"{url}/v1/chat/completions",
-                    json={
-                        "model": "gemini-2.5-flash",
-                        "messages": [{"role": "user", "content": "hi"}],
-                    },
-                    headers={"Authorization": f"Bearer {MASTER_KEY}", "x-request-id": request_id},
-                )
-            except httpx.TransportError:
-                return
-            if response.status_code == 200:
-                answered.append(request_id)
 
 
 def _run(
     sim: SimulatedProvider, workdir: Path, clients: int, seconds: float
 ) -> tuple[int, int, float]:
     database = workdir / f"crash-{uuid.uuid4().hex[:6]}.db"
-    config = workdir / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "settings": {
-                    "master_key": MASTER_KEY,
-                    "database_url": f"sqlite:///{database}",
-                    "cache": {"enabled": False},
-                },
-                "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
-                "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
-            }
-        )
-    )
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nemorouter.cli", "serve", "--config", str(config), "--port", str(port), "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if httpx.get(f"{url}/health/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    config = {
+        "settings": {"master_key": MASTER_KEY, "database_url": f"sqlite:///{database}", "cache": {"enabled": False}},
+        "providers": {"sim": {"type": "openai-compatible", "base_url": sim.base_url}},
+        "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "sim"}],
+    }  # fmt: skip
     answered: list[str] = []
     stop = threading.Event()
-    threads = [threading.Thread(target=_hammer, args=(url, answered, stop)) for _ in range(clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    process.send_signal(signal.SIGKILL)
-    elapsed = time.monotonic() - started
-    process.wait()
+    with serve_process(config, workdir, log_level="error") as (process, url):
+        threads = [
+            threading.Thread(target=send_until_stopped, args=(url, MASTER_KEY, answered, stop))
+            for _ in range(clients)
+        ]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        time.sleep(seconds)
+        process.send_signal(signal.SIGKILL)
+        elapsed = time.monotonic() - started
+        process.wait()
     stop.set()
     for thread in threads:
         thread.join()

@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from nemorouter.testing import SimulatedProvider
-
-from .test_errors import free_port
+from nemorouter.testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "nemorouter.cli"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import openai
 import pytest
 
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import Fault, SimulatedProvider
+from nemorouter.testing.processes import free_port
 
 from .conftest import MASTER_KEY, GatewayFactory, gateway_config
 
@@ -158,12 +157,6 @@ def test_stream_failing_before_first_byte_is_retried(
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text.startswith("Simulated answer")
     assert len(sim.requests) == 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dead_pro_client(sim: SimulatedProvider, start_gateway: GatewayFactory) -> openai.OpenAI:

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from nemorouter.testing import SimulatedProvider
+from nemorouter.testing.processes import serve_process
 from tests.services import fresh_postgres_database, unavailable
 
 from .conftest import MASTER_KEY
-from .processes import serve_process
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}

@@ -7,19 +7,17 @@ import signal
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
 from nemorouter.testing import SimulatedProvider
+from nemorouter.testing.processes import send_until_stopped, serve_process
 from tests.services import fresh_postgres_database
 
 from .conftest import MASTER_KEY
-from .processes import serve_process
 
 CLIENTS = 24
 
@@ -31,26 +29,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with fresh_postgres_database() as url:
             yield url
-
-
-def hammer(url: str, answered: list[str], stop: threading.Event) -> None:
-    """Send requests back to back until stopped or the gateway goes away."""
-    with httpx.Client(timeout=10) as client:
-        while not stop.is_set():
-            request_id = uuid.uuid4().hex
-            try:
-                response = client.post(
-                    f"{url}/v1/chat/completions",
-                    json={
-                        "model": "gemini-2.5-flash",
-                        "messages": [{"role": "user", "content": "hi"}],
-                    },
-                    headers={"Authorization": f"Bearer {MASTER_KEY}", "x-request-id": request_id},
-                )
-            except httpx.TransportError:
-                return
-            if response.status_code == 200:
-                answered.append(request_id)
 
 
 @pytest.mark.timeout(90)
@@ -67,7 +45,8 @@ def test_sigterm_under_load_loses_no_spend_record(
         answered: list[str] = []
         stop = threading.Event()
         clients = [
-            threading.Thread(target=hammer, args=(url, answered, stop)) for _ in range(CLIENTS)
+            threading.Thread(target=send_until_stopped, args=(url, MASTER_KEY, answered, stop))
+            for _ in range(CLIENTS)
         ]
         for client in clients:
             client.start()
