@@ -204,6 +204,24 @@ def test_stream_fails_over_before_its_first_byte_only(
     assert len(primary.requests) == 1 and secondary.requests == []
 
 
+def test_stream_that_breaks_before_its_first_chunk_fails_over(
+    sims: tuple[ContextSim, SimulatedProvider], start_gateway: GatewayFactory
+) -> None:
+    """A 200 whose body breaks before any chunk: nothing reached the client, so the
+    request goes on along the chain like any other failure."""
+    primary, secondary = sims
+    client = client_for(start_gateway, config(sims))
+    primary.inject(Fault.cut_stream(after_chunks=0), times=3)  # the attempt and its 2 retries
+    with client.chat.completions.with_streaming_response.create(
+        model="chain", messages=USER, stream=True
+    ) as response:
+        assert response.headers["x-nemo-deployment"] == "secondary"
+        assert response.headers["x-nemo-fallbacks"] == "1"
+        text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+    assert text.startswith("Simulated answer")
+    assert len(primary.requests) == 3 and len(secondary.requests) == 1
+
+
 def test_open_breaker_sends_the_chain_straight_to_the_secondary(
     sims: tuple[ContextSim, SimulatedProvider], start_gateway: GatewayFactory
 ) -> None:

@@ -102,3 +102,79 @@ class HeldStream:
                 if reservation is not None and self._settle is not None:
                     # no usage (cut short): the estimate stays, the call did reach it
                     await self._settle(reservation, self._usage)
+
+
+class PeekedStream:
+    """An upstream stream whose first chunks have already been read.
+
+    The router reads up to the first chunk that carries something (content, a tool call, a
+    finish reason, usage) before choosing the stream, so a provider that answers 200 and
+    then fails before saying anything is failed over like any other failure: nothing has
+    reached the client yet. Iterate it once."""
+
+    def __init__(
+        self,
+        stream: ChunkStream,
+        chunks: AsyncIterator[dict[str, Any]],
+        read: list[dict[str, Any]],
+    ) -> None:
+        self._stream = stream
+        self._chunks = chunks
+        self._read = read
+        self._ended = False
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[dict[str, Any]]:
+        read, self._read = self._read, []
+        for chunk in read:
+            yield chunk
+        if not self._ended:
+            async for chunk in self._chunks:
+                yield chunk
+
+    async def aclose(self) -> None:
+        closer = getattr(self._chunks, "aclose", None)
+        try:
+            if closer is not None:
+                await closer()
+        finally:
+            await self._stream.aclose()
+
+
+# Leading chunks that say nothing (a role-only delta) are read ahead at most this far.
+MAX_SILENT_CHUNKS = 8
+
+
+async def peek(stream: ChunkStream) -> PeekedStream:
+    """Read up to the first chunk that says something (its failure raises here, and the
+    stream is closed)."""
+    chunks = stream.__aiter__()
+    peeked = PeekedStream(stream, chunks, [])
+    try:
+        while len(peeked._read) < MAX_SILENT_CHUNKS:
+            chunk = await chunks.__anext__()
+            peeked._read.append(chunk)
+            if _says_something(chunk):
+                break
+    except StopAsyncIteration:
+        peeked._ended = True
+    except BaseException:
+        await peeked.aclose()
+        raise
+    return peeked
+
+
+def _says_something(chunk: dict[str, Any]) -> bool:
+    if chunk.get("usage"):
+        return True
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            return True
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and any(value for key, value in delta.items() if key != "role"):
+            return True
+    return False

@@ -39,7 +39,7 @@ from nemorouter.core.route_failures import (
     never_sent,
     quota_failure,
 )
-from nemorouter.core.routed import HeldStream, Routed
+from nemorouter.core.routed import HeldStream, Routed, peek
 from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
@@ -121,11 +121,11 @@ class Router:
     async def open_stream(
         self, request: ChatRequest, links: list[Link], request_id: str, job_id: str | None = None
     ) -> Routed:
-        """A stream fails over until its status line arrived (the adapter returns then);
-        a failure after that ends the stream (the pipeline sends an error event)."""
+        """A stream fails over until its first chunk arrived (nothing has reached the client
+        before it); a failure after that ends the stream (the pipeline sends an error event)."""
 
         async def call(deployment: Deployment) -> ChunkStream:
-            return await deployment.adapter.open_stream(deployment.config, request.body)
+            return await peek(await deployment.adapter.open_stream(deployment.config, request.body))
 
         routed, stream, reservation = await self._route(
             request, links, request_id, job_id, call, hold=True
