@@ -90,7 +90,11 @@ def serve_and_check(sim: SimulatedProvider, config: Path, workdir: Path, *extra:
         assert httpx.get(f"{url}/health").json() == {"status": "ok"}
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"no exit 30 s after SIGTERM; stderr:\n{process.communicate()[1][-3000:]}")
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert process.returncode in (0, -signal.SIGTERM), process.communicate()[1]
 
