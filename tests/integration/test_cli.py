@@ -68,6 +68,7 @@ def serve_and_check(sim: SimulatedProvider, config: Path, workdir: Path, *extra:
     process = subprocess.Popen(
         [*CLI, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
+        start_new_session=True,  # its workers too can be killed if it does not stop
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
@@ -93,8 +94,9 @@ def serve_and_check(sim: SimulatedProvider, config: Path, workdir: Path, *extra:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
-            pytest.fail(f"no exit 30 s after SIGTERM; stderr:\n{process.communicate()[1][-3000:]}")
+            os.killpg(process.pid, signal.SIGKILL)
+            stderr = process.communicate(timeout=10)[1]
+            pytest.fail(f"no exit 30 s after SIGTERM; stderr:\n{stderr[-3000:]}")
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert process.returncode in (0, -signal.SIGTERM), process.communicate()[1]
 

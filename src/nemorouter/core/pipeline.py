@@ -6,6 +6,7 @@ The HTTP layer calls `chat`, nothing else.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from datetime import datetime
 from decimal import Decimal
@@ -49,6 +50,7 @@ from nemorouter.state.key_events import KeyEvents
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.store import Store
 
+log = logging.getLogger("nemorouter.pipeline")
 KEY_EVENTS_CHANNEL = "nemo:keys:changed"
 
 
@@ -132,15 +134,15 @@ class Pipeline:
         """Stop: close provider connections, then write every spend record still waiting."""
         self.started = False
         for adapter in self.adapters.values():
-            await adapter.close()
-        await self.state.aclose()
-        await self.breakers.aclose()
-        await self.cache.aclose()
+            await _bounded(adapter.close(), "provider connections")
         if self.key_events is not None:
-            await self.key_events.aclose()
-        await self.store.close()
+            await _bounded(self.key_events.aclose(), "key events")
+        await _bounded(self.breakers.aclose(), "circuit breakers")
+        await _bounded(self.state.aclose(), "rate windows")
+        await _bounded(self.cache.aclose(), "response cache")
+        await self.store.close()  # the spend flush has its own, longer bound
         if self.redis is not None:
-            await self.redis.aclose()
+            await _bounded(self.redis.aclose(), "Redis")
 
     async def key_changed(self, key_id: str) -> None:
         """A key was edited or revoked: no instance may serve its cached copy any more."""
@@ -364,6 +366,20 @@ class Pipeline:
         row = record.row()
         self.metrics.observe(row)
         self.store.writer.add_nowait(row)
+
+
+CLOSE_TIMEOUT_S = 5.0
+
+
+async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
+    """Shutdown must finish: a backend that does not close in time is left behind (its
+    process is exiting), with a warning, rather than holding the exit up."""
+    try:
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("shutdown: %s did not close within %.0fs; going on", what, CLOSE_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("shutdown: closing %s failed (%s); going on", what, type(exc).__name__)
 
 
 _background_tasks: set[asyncio.Task[None]] = set()
