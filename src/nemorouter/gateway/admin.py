@@ -19,9 +19,7 @@ MAX_JOBS_LISTED = 1000
 
 def admin_routes(pipeline: Pipeline) -> list[Route]:
     async def authorized(request: Request) -> None:
-        check_admin(pipeline, request)  # master key, or a dashboard session (reads)
-        # Read-your-writes: what this instance has answered is in the numbers.
-        await pipeline.store.writer.flush()
+        await admin_read(pipeline, request)
 
     async def spend(request: Request) -> Response:
         await authorized(request)
@@ -34,8 +32,8 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
         report = await spend_report(
             pipeline.store.engine,
             group_by,  # type: ignore[arg-type]
-            start=_when(query.get("start"), "start", end=False),
-            end=_when(query.get("end"), "end", end=True),
+            start=parse_when(query.get("start"), "start", end=False),
+            end=parse_when(query.get("end"), "end", end=True),
             job_id=query.get("job_id") or None,
             model=query.get("model") or None,
         )
@@ -43,7 +41,7 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
 
     async def jobs(request: Request) -> Response:
         await authorized(request)
-        limit = _limit(request.query_params.get("limit"))
+        limit = parse_limit(request.query_params.get("limit"))
         return JSONResponse({"jobs": await jobs_list(pipeline.store.engine, limit)})
 
     async def job(request: Request) -> Response:
@@ -61,7 +59,14 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
     ]
 
 
-def _when(value: str | None, name: str, *, end: bool) -> datetime | None:
+async def admin_read(pipeline: Pipeline, request: Request) -> None:
+    """Every admin read: the master key or a dashboard session, then this instance's
+    waiting spend records written (read-your-writes: what it answered is in the numbers)."""
+    check_admin(pipeline, request)
+    await pipeline.store.writer.flush()
+
+
+def parse_when(value: str | None, name: str, *, end: bool) -> datetime | None:
     """An ISO date or date-time, as naive UTC. A bare date as `end` includes that day."""
     if not value:
         return None
@@ -79,7 +84,7 @@ def _when(value: str | None, name: str, *, end: bool) -> datetime | None:
     return moment
 
 
-def _limit(value: str | None) -> int:
+def parse_limit(value: str | None) -> int:
     if value is None:
         return 100
     try:

@@ -10,17 +10,15 @@ from starlette.routing import Route
 from nemorouter.core.errors import invalid_request
 from nemorouter.core.keys import utcnow
 from nemorouter.core.pipeline import Pipeline
-from nemorouter.gateway.admin import _limit, _when
+from nemorouter.gateway.admin import admin_read, parse_limit, parse_when
 from nemorouter.gateway.responses import JSONResponse
-from nemorouter.gateway.ui_session import check_admin
 from nemorouter.store.analytics_budgets import budget_usage
 from nemorouter.store.analytics_timeline import BUCKETS, EVENT_KINDS, recent_events, spend_timeline
 
 
 def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
     async def authorized(request: Request) -> None:
-        check_admin(pipeline, request)
-        await pipeline.store.writer.flush()  # read-your-writes, as the other admin reads
+        await admin_read(pipeline, request)
 
     async def timeline(request: Request) -> Response:
         await authorized(request)
@@ -29,8 +27,8 @@ def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
         report = await spend_timeline(
             pipeline.store.engine,
             bucket,  # type: ignore[arg-type]
-            start=_when(query.get("start"), "start", end=False),
-            end=_when(query.get("end"), "end", end=True),
+            start=parse_when(query.get("start"), "start", end=False),
+            end=parse_when(query.get("end"), "end", end=True),
             job_id=query.get("job_id") or None,
             model=query.get("model") or None,
         )
@@ -43,7 +41,7 @@ def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
         found = await recent_events(
             pipeline.store.engine,
             kind,  # type: ignore[arg-type]
-            limit=_limit(query.get("limit")),
+            limit=parse_limit(query.get("limit")),
             job_id=query.get("job_id") or None,
         )
         return JSONResponse({"events": found})
