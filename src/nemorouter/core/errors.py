@@ -15,6 +15,7 @@ _TYPE_BY_STATUS = {
     405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    503: "service_unavailable_error",
 }
 
 
@@ -94,3 +95,14 @@ def not_found_route(path: str) -> GatewayError:
 
 def method_not_allowed(method: str, path: str) -> GatewayError:
     return GatewayError(405, "method_not_allowed", f"{method} is not allowed on {path}.")
+
+
+def service_unavailable(what: str, retry_after_s: int = 5) -> GatewayError:
+    """A shared store the request needs (Redis, the database) cannot be reached: the
+    client should come back, not give up (DESIGN §2.1)."""
+    return GatewayError(
+        503,
+        "service_unavailable",
+        f"{what} is unreachable; retry after {retry_after_s} s.",
+        headers={"retry-after": str(retry_after_s)},
+    )
