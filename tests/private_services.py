@@ -10,6 +10,7 @@ its own (temporary) data, and is killed when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -80,8 +81,19 @@ class PrivateRedis(_Private):
     def start(self) -> None:
         assert self.binary is not None
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--daemonize", "no"],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -154,8 +166,6 @@ class PrivatePostgres(_Private):
 
     def close(self) -> None:
         if self._initialized:
-            try:
+            with contextlib.suppress(RuntimeError):  # already stopped
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-            except RuntimeError:
-                pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)
