@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,7 @@ from nemorouter.store.spend_insert import insert_for
 
 log = logging.getLogger("nemorouter.store")
 MAX_BACKOFF_S = 5.0
+UNHEALTHY_AFTER_S = 5.0
 
 
 class SpendWriter:
@@ -46,6 +48,7 @@ class SpendWriter:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.failures = 0  # failed write attempts (each retried)
+        self._failing_since: float | None = None  # monotonic time of the first failure in a row
 
     @property
     def pending(self) -> int:
@@ -54,6 +57,12 @@ class SpendWriter:
     @property
     def written(self) -> int:
         return self._written
+
+    @property
+    def healthy(self) -> bool:
+        """False once writes have kept failing for UNHEALTHY_AFTER_S (readiness reports it)."""
+        failing_since = self._failing_since
+        return failing_since is None or time.monotonic() - failing_since < UNHEALTHY_AFTER_S
 
     def start(self) -> None:
         if self._task is None:
@@ -119,6 +128,8 @@ class SpendWriter:
                     await connection.exec_driver_sql(self._sql, self._convert(batch))
             except Exception as exc:
                 self.failures += 1
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 log.error(
                     "spend writer: write of %d rows failed (%s); %d rows waiting, retrying in %.1fs",
                     len(batch), _first_line(exc), len(self._pending), backoff,
@@ -127,6 +138,7 @@ class SpendWriter:
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             backoff = 0.1
+            self._failing_since = None
             del self._pending[: len(batch)]
             self._written += len(batch)
             async with self._changed:
