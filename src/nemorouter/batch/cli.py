@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -131,7 +132,7 @@ def print_stop(outcome: BatchOutcome, out: Path) -> None:
         why = f"stopped, the gateway refused the job: {outcome.fatal}"
         then = "fix the cause and run the same command"
     elif outcome.interrupted is not None:
-        why = f"stopped by signal {outcome.interrupted}"
+        why = f"stopped by {signal.Signals(outcome.interrupted).name}"
         then = "run the same command"
     else:
         return
@@ -144,9 +145,10 @@ def print_stop(outcome: BatchOutcome, out: Path) -> None:
     )
 
 
-def print_summary(summary: dict[str, object], out: Path) -> None:
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    pages = summary["pages"] + summary.get("not_sent", 0)  # a stopped job left some unsent
     typer.echo(
-        f"job {summary['job_id']}: {summary['ok']}/{summary['pages']} pages ok, "
+        f"job {summary['job_id']}: {summary['ok']}/{pages} pages ok, "
         f"{summary['failed']} failed, {summary['unreadable_inputs']} unreadable inputs, "
         f"{summary['cache_hits']} cache hits, {summary['fallbacks']} fallbacks; "
         f"cost {summary['cost_total_usd']} (per page {summary['cost_per_page_usd']}); "
