@@ -22,7 +22,7 @@ import pytest
 from nemorouter.core.money import usd
 from nemorouter.demo import INVOICE_SCHEMA, invoice_page, sample_documents
 from nemorouter.serving import BackgroundGateway
-from nemorouter.testing import SimulatedProvider
+from nemorouter.testing import Fault, SimulatedProvider
 
 from .conftest import MASTER_KEY, GatewayFactory, gateway_config
 
@@ -33,10 +33,11 @@ PAGES = 11
 class Budgeted:
     """A gateway on its own SQLite store and a key with a budget on it."""
 
-    def __init__(self, gateway: BackgroundGateway, database: Path, key: str) -> None:
+    def __init__(self, gateway: BackgroundGateway, database: Path, key: dict[str, Any]) -> None:
         self.gateway = gateway
         self.database = database
-        self.key = key
+        self.key = key["key"]
+        self.key_id = key["id"]
 
     def admin(self, path: str) -> Any:
         response = httpx.get(f"{self.gateway.url}{path}", headers=ADMIN, timeout=30)
@@ -73,7 +74,7 @@ def budgeted(
         timeout=30,
     )
     assert created.status_code == 201, created.text
-    return Budgeted(gateway, database, created.json()["key"])
+    return Budgeted(gateway, database, created.json())
 
 
 def documents(tmp_path: Path) -> Path:
@@ -116,7 +117,7 @@ def test_budget_held_by_calls_in_flight_slows_the_job_down_and_it_completes(
     tmp_path: Path, sim: SimulatedProvider, start_gateway: GatewayFactory
 ) -> None:
     # Each call reserves ~$0.02 (8192 tokens, the extraction default, at $2.50/M) and really
-    # costs ~$0.0005: $0.05 pays for every page but admits only 3 calls at once of the 8.
+    # costs ~$0.0002: $0.05 pays for every page but admits only 3 calls at once of the 8.
     env = budgeted(start_gateway, sim, tmp_path, "0.05")
     documents(tmp_path)
     sim.latency_ms = 200
@@ -137,7 +138,7 @@ def test_budget_held_by_calls_in_flight_slows_the_job_down_and_it_completes(
 def test_a_truly_spent_budget_stops_the_job_with_the_numbers_and_every_answer_written(
     tmp_path: Path, sim: SimulatedProvider, start_gateway: GatewayFactory
 ) -> None:
-    # ~$0.0005 a page: $0.0015 is spent after about three pages of the eleven.
+    # ~$0.0002 a page: $0.0015 is spent after about eight pages of the eleven.
     env = budgeted(start_gateway, sim, tmp_path, "0.0015")
     documents(tmp_path)
     sim.latency_ms = 100
@@ -156,6 +157,38 @@ def test_a_truly_spent_budget_stops_the_job_with_the_numbers_and_every_answer_wr
     assert summary["not_sent"] == PAGES - len(written) > 0
     assert f"{summary['ok']} pages done" in done.stderr and "results.jsonl" in done.stderr
     assert all(r.json()["max_tokens"] == 300 for r in sim.requests)  # --max-tokens sent as is
+
+
+@pytest.mark.timeout(120)
+def test_answers_in_flight_when_the_budget_runs_out_are_written(
+    tmp_path: Path, sim: SimulatedProvider, start_gateway: GatewayFactory
+) -> None:
+    env = budgeted(start_gateway, sim, tmp_path, "100")
+    documents(tmp_path)
+    sim.latency_ms = 200
+    sim.inject(Fault.latency(3000), times=2)  # two pages still in flight when the budget ends
+    cmd = command(tmp_path, env.gateway.base_url, "ends-1", "--schema",
+                  str(tmp_path / "schema.json"), "--concurrency", "3")  # fmt: skip
+    process = subprocess.Popen(
+        cmd, env={**os.environ, "NEMOROUTER_API_KEY": env.key},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    journal = tmp_path / "out" / "results.jsonl"
+    deadline = time.monotonic() + 30
+    while not (journal.exists() and journal.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # A fast page is paid for: a budget below its cost is spent from now on.
+    lowered = httpx.patch(f"{env.gateway.url}/admin/keys/{env.key_id}", headers=ADMIN,
+                          json={"budget_usd": "0.0000001"}, timeout=30)  # fmt: skip
+    assert lowered.status_code == 200, lowered.text
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert "the budget is spent (limit $0.0000001, spent $" in stderr
+    written = results(tmp_path)
+    answered = [r for r in written.values() if r["cost_usd"] is not None]
+    # Every request that reached the provider was answered and written, the slow two too.
+    assert len(answered) == len(sim.requests) >= 3
+    every_paid_answer_written(env.paid("ends-1"), written)
 
 
 def test_max_tokens_default_follows_the_task(
