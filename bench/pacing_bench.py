@@ -67,9 +67,11 @@ def instrumented(rec: Recorder) -> tuple[type[Pacer], type[BatchProgress]]:
     """Pacer and progress classes that record timestamps, then do exactly what the real ones do."""
 
     class RecordingPacer(Pacer):
-        async def acquire(self) -> None:
-            await super().acquire()
-            rec.sent.append(time.monotonic())
+        async def acquire(self) -> bool:
+            started = await super().acquire()
+            if started:
+                rec.sent.append(time.monotonic())
+            return started
 
         async def release(self, status: int, headers: Mapping[str, str]) -> None:
             now = time.monotonic()
@@ -145,8 +147,8 @@ async def run(args: argparse.Namespace, tmp: Path, rec: Recorder) -> dict[str, A
     finally:
         runner.Pacer, runner.BatchProgress = saved  # type: ignore[misc]
         server.stop()
-    if outcome.fatal:
-        raise RuntimeError(f"the batch stopped: {outcome.fatal}")
+    if outcome.fatal or outcome.budget:
+        raise RuntimeError(f"the batch stopped: {outcome.fatal or outcome.budget}")
     return outcome.summary
 
 

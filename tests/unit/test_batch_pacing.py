@@ -64,3 +64,30 @@ async def test_a_burst_of_429s_halves_concurrency_once() -> None:
         await pacer.release(429, {"retry-after": "0.2"})
     assert pacer.limit == 16
     assert pacer.throttled == 32
+
+
+async def test_budget_held_by_calls_in_flight_slows_down_like_a_429() -> None:
+    pacer = Pacer(8)
+    await pacer.acquire()
+    await pacer.acquire()
+    await pacer.release(402, {"retry-after": "0.3"})  # reservations in flight hold the budget
+    assert pacer.limit == 4 and pacer.budget_waits == 1 and pacer.throttled == 0
+    started = time.monotonic()
+    assert await pacer.acquire()
+    assert time.monotonic() - started >= 0.28
+    await pacer.release(402, {})  # a spent budget: no pause, the caller stops the job
+    assert pacer.limit == 4 and pacer.budget_waits == 1
+
+
+async def test_stop_wakes_every_waiting_worker_and_nothing_starts_after_it() -> None:
+    pacer = Pacer(1)
+    assert await pacer.acquire()
+    waiting = asyncio.ensure_future(pacer.acquire())  # no slot: waits for a release
+    backing_off = asyncio.ensure_future(pacer.backoff(30.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done() and not backing_off.done()
+    await pacer.stop()
+    assert await asyncio.wait_for(waiting, 1) is False
+    await asyncio.wait_for(backing_off, 1)  # cut short, not 30 s
+    assert await pacer.acquire() is False
+    assert pacer.in_flight == 1  # only the request already sent

@@ -72,3 +72,34 @@ async def test_a_call_must_fit_every_budget_and_reserves_nothing_when_refused() 
     assert "team 't'" in refused.value.message
     assert await budgets.reserve([key], 9000) is not None  # the key alone had room
     assert await budgets.reserve([], 10**12) is None  # no budget, no reservation
+
+
+async def test_refusal_tells_spent_from_held_by_calls_in_flight() -> None:
+    async def load(column: str, subject_id: str, since: datetime | None) -> int:
+        return 600_000_000  # $0.0006 spent before
+
+    budgets = Budgets(load)
+    key = BudgetSubject("key_id", "k", "key 'k'", 1_000_000_000, "daily")  # $0.001
+    first = await budgets.reserve([key], 500_000_000)  # in flight: 0.0006 + 0.0005 >= 0.001
+    with pytest.raises(GatewayError) as held:
+        await budgets.reserve([key], 250_000_000)
+    error = held.value
+    assert error.status == 402 and error.code == "budget_exceeded"
+    assert error.headers["retry-after"] == "1"  # the reservation settles soon: ask again
+    assert error.headers["x-nemo-budget-limit"] == "0.001"
+    assert error.headers["x-nemo-budget-spent"] == "0.0006"
+    assert error.headers["x-nemo-budget-reserved"] == "0.0005"
+    assert error.headers["x-nemo-budget-worst-case"] == "0.00025"
+    assert "held by calls in flight" in error.message
+    for number in ("$0.0006 spent", "$0.0005 reserved", "of $0.001", "worst case is $0.00025"):
+        assert number in error.message
+    assert error.body()["error"]["type"] == "insufficient_quota"  # still OpenAI-shaped
+
+    await budgets.settle(first, 450_000_000)  # spent 0.00105: truly spent now
+    with pytest.raises(GatewayError) as spent:
+        await budgets.reserve([key], 250_000_000)
+    error = spent.value
+    assert "retry-after" not in error.headers  # asking again will not help
+    assert error.headers["x-nemo-budget-spent"] == "0.00105"
+    assert error.headers["x-nemo-budget-reserved"] == "0"
+    assert "daily budget of key 'k' is spent: $0.00105 of $0.001" in error.message

@@ -5,13 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nemorouter.batch.journal import RESULTS, JobMismatch
-from nemorouter.batch.prompts import Task, UsageError, classification, extraction, free_prompt
+from nemorouter.batch.prompts import (
+    DEFAULT_MAX_TOKENS,
+    Task,
+    UsageError,
+    classification,
+    extraction,
+    free_prompt,
+)
+
+if TYPE_CHECKING:  # the runner (PDF rendering and all) is imported only when a batch runs
+    from nemorouter.batch.runner import BatchOutcome
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000/v1"
 
@@ -52,6 +63,19 @@ def run(
     model: Annotated[str, typer.Option(help="model, group or auto")] = "auto",
     tags: Annotated[str | None, typer.Option(help="capability tags: vision,pdf,...")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=512)] = 8,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens",
+            min=1,
+            max=1_000_000,
+            help="output bound sent as max_tokens on every request; a budgeted key reserves "
+            "each call's worst case from it, so it sets how many calls fit at once "
+            "(default by task: --schema {extract}, --classify {classify}, --prompt {prompt})".format(
+                **DEFAULT_MAX_TOKENS
+            ),
+        ),
+    ] = None,
     dpi: Annotated[int, typer.Option(min=50, max=600)] = 150,
     out: Annotated[
         Path | None, typer.Option(help="output folder (default: ./batch-JOB_ID)")
@@ -79,6 +103,7 @@ def run(
         concurrency=concurrency,
         dpi=dpi,
         no_cache=no_cache,
+        max_tokens=max_tokens,
     )
     if not options.base_url.startswith(("http://", "https://")):
         raise _usage(f"--base-url must be an http(s) URL, got {options.base_url!r}")
@@ -87,16 +112,43 @@ def run(
     except (FileNotFoundError, JobMismatch) as exc:
         raise _usage(str(exc)) from None
     print_summary(outcome.summary, options.out)
-    if outcome.fatal:
-        typer.echo(
-            f"nemorouter batch: stopped, the gateway refused the job: {outcome.fatal}", err=True
-        )
+    print_stop(outcome, options.out)
     raise typer.Exit(outcome.exit_code)
 
 
-def print_summary(summary: dict[str, object], out: Path) -> None:
+def print_stop(outcome: BatchOutcome, out: Path) -> None:
+    """Why the job stopped early, how far it got, and that nothing received was lost."""
+    summary = outcome.summary
+    if outcome.budget is not None:
+        budget = outcome.budget
+        numbers = (
+            f"limit ${budget.limit}, spent ${budget.spent}"
+            if budget.limit is not None and budget.spent is not None
+            else "no numbers given"
+        )
+        why = f"stopped: the budget is spent ({numbers}): {budget}"
+        then = "raise the budget (or wait for its next period) and run the same command"
+    elif outcome.fatal is not None:
+        why = f"stopped, the gateway refused the job: {outcome.fatal}"
+        then = "fix the cause and run the same command"
+    elif outcome.interrupted is not None:
+        why = f"stopped by {signal.Signals(outcome.interrupted).name}"
+        then = "run the same command"
+    else:
+        return
     typer.echo(
-        f"job {summary['job_id']}: {summary['ok']}/{summary['pages']} pages ok, "
+        f"nemorouter batch: {why}\n"
+        f"nemorouter batch: {summary['ok']} pages done, {summary['failed']} failed, "
+        f"{summary['not_sent']} not sent; every answer received is in {out / RESULTS}; "
+        f"{then} to resume.",
+        err=True,
+    )
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    pages = summary["pages"] + summary.get("not_sent", 0)  # a stopped job left some unsent
+    typer.echo(
+        f"job {summary['job_id']}: {summary['ok']}/{pages} pages ok, "
         f"{summary['failed']} failed, {summary['unreadable_inputs']} unreadable inputs, "
         f"{summary['cache_hits']} cache hits, {summary['fallbacks']} fallbacks; "
         f"cost {summary['cost_total_usd']} (per page {summary['cost_per_page_usd']}); "

@@ -6,7 +6,6 @@ limits, cache and spend tracking apply to it as to any other program.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from decimal import Decimal, InvalidOperation
@@ -22,10 +21,35 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_TRIES = 6
 # Answers that would fail every page alike: stop the batch rather than burn through it.
 FATAL_STATUSES = frozenset({400, 401, 402, 403, 404})
+# How long one page waits for a budget held by reservations in flight before it fails: the
+# gateway's reservations expire after 15 min even if the instance holding one died.
+BUDGET_WAIT_MAX_S = 900.0
 
 
-class FatalBatchError(RuntimeError):
-    """The gateway refuses the job itself (bad key, unknown model, tag mismatch, budget)."""
+class PageAbandoned(Exception):
+    """This page's requests cannot go on. `record` holds the page's result if an answer was
+    already received for it (paid for: the caller writes it whatever happens next)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.record: dict[str, Any] | None = None
+
+
+class JobStopped(PageAbandoned):
+    """The job is stopping (interrupted, or another page hit a refusal): nothing more is sent."""
+
+
+class FatalBatchError(PageAbandoned):
+    """The gateway refuses the job itself (bad key, unknown model, tag mismatch, budget spent)."""
+
+    def __init__(
+        self, message: str, *, budget_spent: bool = False, limit: str | None = None,
+        spent: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.budget_spent = budget_spent
+        self.limit = limit  # decimal USD, from the gateway's x-nemo-budget-* headers
+        self.spent = spent
 
 
 class GatewayClient:
@@ -54,8 +78,12 @@ async def process_page(
     model: str,
     tags: list[str],
     no_cache: bool,
+    max_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """Ask for one page (re-asking once if the answer is unacceptable); a result record."""
+    """Ask for one page (re-asking once if the answer is unacceptable); a result record.
+
+    Raises PageAbandoned (with `record` set if an answer was already received) when the job
+    stops or the gateway refuses it."""
     started = time.monotonic()
     metadata = {"job_id": job_id, "doc": page.doc, "page": page.page}
     record: dict[str, Any] = {"doc": page.doc, "page": page.page, "status": "failed",
@@ -65,8 +93,14 @@ async def process_page(
     retry_of: tuple[str, str] | None = None
     for _ask in range(2):  # the question, and at most one re-ask
         body = request_body(task, model=model, image=page.data, mime=page.mime,
-                            metadata=metadata, tags=tags, no_cache=no_cache, retry_of=retry_of)  # fmt: skip
-        response = await _send(client, pacer, body)
+                            metadata=metadata, tags=tags, no_cache=no_cache,
+                            max_tokens=max_tokens, retry_of=retry_of)  # fmt: skip
+        try:
+            response = await _send(client, pacer, body)
+        except PageAbandoned as exc:
+            if costs:  # the first answer arrived (and was paid for): it must be written
+                exc.record = _finish(record, costs, started)
+            raise
         if response.status != 200:
             record["error"] = f"HTTP {response.status}: {_error_text(response)}"
             break
@@ -77,12 +111,25 @@ async def process_page(
         fallbacks = headers.get("x-nemo-fallbacks")
         record["fallbacks"] = int(fallbacks) if fallbacks and fallbacks.isdigit() else None
         content = _content(response)
+        if _finish_reason(response) == "length":  # asked again, it would be cut short again
+            record["error"] = (
+                f"the answer was cut short at max_tokens {body['max_tokens']}; "
+                "run again with a larger --max-tokens"
+            )
+            record["answer"] = content
+            break
         output, problem = check_answer(task, content)
         if problem is None:
             record.update(status="ok", output=output, error=None)
+            record.pop("answer", None)
             break
         record["error"] = problem
+        record["answer"] = content  # not acceptable, but paid for: kept for the reader
         retry_of = (content or "", problem)
+    return _finish(record, costs, started)
+
+
+def _finish(record: dict[str, Any], costs: list[Decimal | None], started: float) -> dict[str, Any]:
     record["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
     # Cost is known only if every call reported one; never a made-up number.
     if costs and all(c is not None for c in costs):
@@ -92,22 +139,49 @@ async def process_page(
 
 async def _send(client: GatewayClient, pacer: Pacer, body: dict[str, Any]) -> Response:
     """POST with pacing; transient failures are retried, the last answer is returned."""
-    for attempt in range(MAX_TRIES):
-        await pacer.acquire()
+    attempt = 0
+    budget_deadline: float | None = None
+    while True:
+        if not await pacer.acquire():
+            raise JobStopped("the job stopped before this request was sent")
         try:
             response = await client.post(body)
         except (UpstreamTimeout, UpstreamDisconnected) as exc:
             await pacer.release(0, {})
-            if attempt + 1 == MAX_TRIES:
+            attempt += 1
+            if attempt == MAX_TRIES:
                 return Response(599, {}, f"gateway unreachable: {exc}".encode())
-            await asyncio.sleep(min(2.0**attempt, 30.0))
+            await pacer.backoff(min(2.0 ** (attempt - 1), 30.0))
             continue
         await pacer.release(response.status, response.headers)
-        if response.status in FATAL_STATUSES and not _is_page_specific(response):
-            raise FatalBatchError(f"HTTP {response.status}: {_error_text(response)}")
-        if response.status not in RETRY_STATUSES or attempt + 1 == MAX_TRIES:
+        if _budget_held(response):
+            # Not spent: reservations of calls in flight hold the rest. The pacer has paused
+            # and slowed down, as for a 429; ask again once they have settled.
+            budget_deadline = budget_deadline or time.monotonic() + BUDGET_WAIT_MAX_S
+            if time.monotonic() < budget_deadline:
+                continue
             return response
-    raise AssertionError("unreachable")
+        if response.status in FATAL_STATUSES and not _is_page_specific(response):
+            raise _refusal(response)
+        attempt += 1
+        if response.status not in RETRY_STATUSES or attempt == MAX_TRIES:
+            return response
+
+
+def _budget_held(response: Response) -> bool:
+    """A 402 with retry-after: the budget is held by reservations in flight, not spent."""
+    return response.status == 402 and "retry-after" in response.headers
+
+
+def _refusal(response: Response) -> FatalBatchError:
+    message = f"HTTP {response.status}: {_error_text(response)}"
+    if response.status != 402:
+        return FatalBatchError(message)
+    headers = response.headers
+    return FatalBatchError(
+        message, budget_spent=True, limit=headers.get("x-nemo-budget-limit"),
+        spent=headers.get("x-nemo-budget-spent"),
+    )  # fmt: skip
 
 
 def _is_page_specific(response: Response) -> bool:
@@ -134,6 +208,14 @@ def _content(response: Response) -> str | None:
     except (ValueError, KeyError, IndexError, TypeError):
         return None
     return content if isinstance(content, str) else None
+
+
+def _finish_reason(response: Response) -> str | None:
+    try:
+        reason = json.loads(response.body)["choices"][0]["finish_reason"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return reason if isinstance(reason, str) else None
 
 
 def _cost(header: str | None) -> Decimal | None:

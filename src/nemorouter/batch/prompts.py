@@ -13,6 +13,20 @@ from typing import Any
 
 import jsonschema
 
+# Default output bound per mode (`--max-tokens`). The gateway reserves a call's worst case
+# against a budget before sending it, and without a bound that is the model's whole output
+# window (65k tokens on Gemini 2.5): one call could hold a small budget alone. Thinking
+# models (Gemini 2.5) count their reasoning against this bound, hence the headroom.
+DEFAULT_MAX_TOKENS = {
+    # A label is a few tokens; 1k leaves room for a short reasoning pass before it.
+    "classify": 1024,
+    # A dense invoice page (50+ line items) is 2-4k tokens of JSON, plus reasoning; 8192 is
+    # also the most every vision model in the catalog accepts (gemini-2.0-flash, llama-4).
+    "extract": 8192,
+    # A free prompt may ask for a whole page transcribed: as much as an extraction.
+    "prompt": 8192,
+}
+
 
 class UsageError(ValueError):
     """The batch was asked for something impossible (exit code 2)."""
@@ -76,6 +90,7 @@ def request_body(
     metadata: dict[str, Any],
     tags: list[str],
     no_cache: bool,
+    max_tokens: int | None = None,
     retry_of: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """One chat-completions body for a page; `retry_of` = (bad answer, why) re-asks once."""
@@ -96,6 +111,9 @@ def request_body(
             {"role": "user", "content": f"That answer is not acceptable: {problem}. Answer again."}
         )
     body: dict[str, Any] = {"model": model, "messages": messages, "metadata": metadata}
+    # `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server reads it, and
+    # the gateway reads either (for its budget reservation and for each provider).
+    body["max_tokens"] = max_tokens or DEFAULT_MAX_TOKENS[task.mode]
     if task.schema is not None:
         name = str(task.schema.get("title") or "extraction")
         body["response_format"] = {

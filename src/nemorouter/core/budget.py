@@ -6,6 +6,11 @@ case, so however many calls race for the last dollar, the overshoot is at most o
 worst case (its real cost, which is at most its worst case, minus what was left). Once
 spent reaches the limit, every call gets 402 `budget_exceeded` with no provider call.
 
+A 402 says which of two things refused it, with the numbers (limit, spent, reserved in
+flight, this call's worst case): a budget truly spent (no `retry-after`: asking again will
+not help), or one whose rest is held by the reservations of calls in flight (`retry-after`:
+they settle to their real, usually much smaller, cost within seconds).
+
 Spent amounts per period are loaded from the spend log the first time a key or team is seen
 (per process and period), then kept in memory and updated as calls settle.
 """
@@ -25,6 +30,9 @@ from nemorouter.core.request import ChatRequest
 
 # Output assumed for the worst case when neither the request nor the catalog bounds it.
 DEFAULT_MAX_OUTPUT = 8192
+# When reservations in flight hold the rest of a budget: how soon to ask again. Calls settle
+# as they finish (seconds); a refusal costs no provider call, so polling each second is cheap.
+BUDGET_RETRY_AFTER_S = 1
 
 LoadSpent = Callable[[str, str, datetime | None], Awaitable[int]]
 
@@ -110,7 +118,7 @@ class Budgets:
         ledgers = [await self._ledger(subject) for subject in subjects]
         for subject, ledger in zip(subjects, ledgers, strict=True):
             if ledger.spent + ledger.reserved >= subject.limit_pico:
-                raise budget_exceeded(subject, ledger.spent)
+                raise budget_exceeded(subject, ledger.spent, ledger.reserved, worst_pico)
         for ledger in ledgers:
             ledger.reserved += worst_pico
         return Reservation(ledgers, worst_pico)
@@ -129,14 +137,33 @@ class Budgets:
         return None if ledger is None else ledger.spent
 
 
-def budget_exceeded(subject: BudgetSubject, spent_pico: int) -> GatewayError:
+def budget_exceeded(
+    subject: BudgetSubject, spent_pico: int, reserved_pico: int, worst_pico: int
+) -> GatewayError:
+    """402 `budget_exceeded` with the numbers in the message and in `x-nemo-budget-*` headers
+    (decimal USD); `retry-after` only when calls in flight, not spending, hold the budget."""
     period = f"{subject.period} " if subject.period else ""
-    return GatewayError(
-        402,
-        "budget_exceeded",
-        f"The {period}budget of {subject.label} is spent: ${pico_usd(spent_pico)} of "
-        f"${pico_usd(subject.limit_pico)}.",
-    )
+    limit, spent = pico_usd(subject.limit_pico), pico_usd(spent_pico)
+    reserved, worst = pico_usd(reserved_pico), pico_usd(worst_pico)
+    headers = {
+        "x-nemo-budget-limit": limit,
+        "x-nemo-budget-spent": spent,
+        "x-nemo-budget-reserved": reserved,
+        "x-nemo-budget-worst-case": worst,
+    }
+    if spent_pico >= subject.limit_pico:
+        message = (
+            f"The {period}budget of {subject.label} is spent: ${spent} of ${limit} "
+            f"(reserved by calls in flight: ${reserved}; this call's worst case: ${worst})."
+        )
+    else:
+        headers["retry-after"] = str(BUDGET_RETRY_AFTER_S)
+        message = (
+            f"The {period}budget of {subject.label} is held by calls in flight: ${spent} spent "
+            f"and ${reserved} reserved of ${limit}; this call's worst case is ${worst}. Retry "
+            f"after {BUDGET_RETRY_AFTER_S} s, as they settle; a smaller max_tokens reserves less."
+        )
+    return GatewayError(402, "budget_exceeded", message, headers=headers)
 
 
 def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:

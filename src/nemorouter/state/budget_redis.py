@@ -28,7 +28,8 @@ SPENT_TTL_MS = 40 * 86_400_000  # past any period; re-read from the spend log if
 
 # KEYS: per subject (spent, reservation expiries, reservation amounts)
 # ARGV: now_ms, id, worst, expiry_ms, then one limit per subject
-# -> {0} admitted; {1, i, spent} refused by subject i; {2, i} subject i's spent is unknown
+# -> {0} admitted; {1, i, spent, reserved} refused by subject i (for the 402's numbers;
+# reserved as a digit string, never a float's exponent form); {2, i} subject i's spent is unknown
 _RESERVE = _Script(
     """
 local now, id, worst, expiry = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -44,7 +45,9 @@ for i = 1, n do
   end
   local reserved = 0
   for _, amount in ipairs(redis.call('HVALS', amt_key)) do reserved = reserved + tonumber(amount) end
-  if tonumber(spent) + reserved >= tonumber(ARGV[4 + i]) then return {1, i, spent} end
+  if tonumber(spent) + reserved >= tonumber(ARGV[4 + i]) then
+    return {1, i, spent, string.format('%.0f', reserved)}
+  end
 end
 for i = 1, n do
   redis.call('ZADD', KEYS[3*i-1], expiry, id)
@@ -120,7 +123,7 @@ class RedisBudgets:
                 return RedisReservation(keys, reservation_id, worst_pico)
             index = int(reply[1]) - 1
             if status == 1:
-                raise budget_exceeded(subjects[index], int(reply[2]))
+                raise budget_exceeded(subjects[index], int(reply[2]), int(reply[3]), worst_pico)
             # First use of this budget in this period: its spend comes from the log.
             subject = subjects[index]
             spent = await self._load_spent(subject.column, subject.id, periods[index])
