@@ -1,7 +1,8 @@
 """Key changes (revocation, edits) reach every instance at once, through Redis pub/sub.
 
 Each instance drops the changed key from its key cache when the message arrives. After a
-lost connection an instance cannot know what it missed, so it drops its whole cache.
+lost connection an instance cannot know what it missed, so it drops its whole cache. While
+Redis is down it tries to subscribe again every RECONNECT_S (logged once per outage).
 """
 
 from __future__ import annotations
@@ -39,22 +40,28 @@ class KeyEvents:
 
     async def _listen(self) -> None:
         first = True
+        lost = False
         while True:
             try:
                 async with self._client.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
                     if not first:
                         self._on_change(None)  # whatever changed while we were away
-                    first = False
+                    if lost:
+                        log.warning("key events: Redis reachable again; subscribed")
+                    first = lost = False
                     self._subscribed.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             data = message["data"]
                             self._on_change(data.decode() if isinstance(data, bytes) else str(data))
             except (RedisError, OSError) as exc:
-                log.warning(
-                    "key events: Redis connection lost (%s); reconnecting", type(exc).__name__
-                )
+                if not lost:
+                    log.warning(
+                        "key events: Redis connection lost (%s); reconnecting every %gs",
+                        type(exc).__name__, RECONNECT_S,
+                    )  # fmt: skip
+                lost = True
                 await asyncio.sleep(RECONNECT_S)
 
     async def aclose(self) -> None:
