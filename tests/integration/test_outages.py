@@ -36,11 +36,15 @@ def _new_key(gateway: BackgroundGateway, **fields: Any) -> str:
     return str(created.json()["key"])
 
 
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def _chat(gateway: BackgroundGateway, key: str, model: str = "gemini-2.5-flash") -> httpx.Response:
     return httpx.post(
         f"{gateway.base_url}/chat/completions",
         json={"model": model, "messages": HI, "max_tokens": 20},
-        headers={"Authorization": f"Bearer {key}"},
+        headers=_bearer(key),
         timeout=20,
     )
 
@@ -157,9 +161,12 @@ def test_postgres_outage_serves_cached_keys_and_503s_the_rest(
         auth.ttl_s = 0.5  # the cache entry expires during the outage
         cached = _new_key(gateway, name="cached", rpm=100_000, budget_usd="10")
         uncached = _new_key(gateway, name="uncached")
+        unloaded = _new_key(gateway, name="unloaded", budget_usd="10")
         seen: Counter[int] = Counter()
         response = _chat(gateway, cached)  # read once: in the key cache, its budget loaded
         assert response.status_code == 200, response.text
+        listed = httpx.get(f"{gateway.base_url}/models", headers=_bearer(unloaded), timeout=10)
+        assert listed.status_code == 200  # in the key cache, its budget never read
         time.sleep(1.0)  # the private server commits asynchronously: let the WAL reach disk
 
         pg.stop()
@@ -172,6 +179,13 @@ def test_postgres_outage_serves_cached_keys_and_503s_the_rest(
         ready, took = _ready(gateway)
         assert ready.status_code == 503 and took < 3.0, (ready.text, took)
         assert "store" in ready.json()["down"], ready.json()
+        # A budget's first use reads the spend log: bounded (the flush of the waiting spend
+        # rows, then the query), then 503.
+        first_use = _chat(gateway, unloaded)
+        assert first_use.status_code == 503, first_use.text
+        assert "budget spend" in first_use.json()["error"]["message"]
+        assert first_use.elapsed.total_seconds() < 6.0
+        seen[first_use.status_code] += 1
         time.sleep(1.0)
         later = _burst(gateway, cached, 10)  # still served, past several TTLs
         assert Counter(r.status_code for r in later) == {200: 10}

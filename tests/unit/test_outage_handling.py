@@ -228,3 +228,55 @@ async def test_a_broken_statement_is_not_an_outage() -> None:
     repo.failure = ProgrammingError("SELECT", {}, Exception('relation "keys" does not exist'))
     with pytest.raises(ProgrammingError):  # a bug: a 500 with its traceback, not a 503
         await auth.resolve(bearer)
+
+
+# --- readiness ---------------------------------------------------------------------------------
+
+
+class _Probe:
+    """Stands in for the pipeline: what readiness reads of it."""
+
+    def __init__(self, store_ok: bool, redis: Any, writer_ok: bool) -> None:
+        self.started = True
+        self.redis = redis
+        self.config = type("C", (), {"deployments": (1, 2)})()
+        writer = type("W", (), {"healthy": writer_ok})()
+
+        async def ready() -> bool:
+            return store_ok
+
+        self.store = type("S", (), {"ready": staticmethod(ready), "writer": writer})()
+        self.store.description = "postgresql://db"
+
+
+class _HungRedis:
+    async def ping(self) -> bool:
+        await asyncio.sleep(3600)
+        return True
+
+
+class _Redis:
+    async def ping(self) -> bool:
+        return True
+
+
+async def test_readiness_names_what_is_down_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nemorouter.gateway import readiness as module
+
+    monkeypatch.setattr(module, "CHECK_TIMEOUT_S", 0.1)
+    status, body = await module.readiness(_Probe(True, _Redis(), True))  # type: ignore[arg-type]
+    assert (status, body["status"]) == (200, "ready")
+    status, body = await module.readiness(_Probe(True, None, True))  # type: ignore[arg-type]
+    assert status == 200  # no Redis configured: nothing to check
+    started = asyncio.get_running_loop().time()
+    status, body = await module.readiness(_Probe(False, _HungRedis(), False))  # type: ignore[arg-type]
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert status == 503 and body["status"] == "unavailable"
+    assert body["down"] == ["store", "redis", "spend_writer"]
+    assert body["checks"] == {
+        "store": "unreachable",
+        "redis": "unreachable",
+        "spend_writer": "failing",
+    }
+    status, body = await module.readiness(_Probe(True, _Redis(), False))  # type: ignore[arg-type]
+    assert (status, body["down"]) == (503, ["spend_writer"])
