@@ -6,6 +6,7 @@ Each test stops and starts PRIVATE servers (tests/private_services.py), never th
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -149,6 +150,28 @@ def test_redis_outage_answers_503_and_recovers(
             f"outage {outage_s:.2f}s; back after start: budget {back_budget:.2f}s, "
             f"limited {back_limited:.2f}s, ready {back_ready:.2f}s"
         )
+
+
+@pytest.mark.timeout(60)
+def test_a_hung_redis_is_bounded(sim: SimulatedProvider, start_gateway: GatewayFactory) -> None:
+    """A server that accepts nothing and answers nothing (SIGSTOP), not one that refuses."""
+    with PrivateRedis() as redis:
+        gateway = start_gateway(_config(sim, redis_url=redis.url))
+        key = _new_key(gateway, name="limited", rpm=100_000, budget_usd="10")
+        assert _chat(gateway, key).status_code == 200
+        assert redis.process is not None
+        redis.process.send_signal(signal.SIGSTOP)
+        try:
+            ready, took = _ready(gateway)
+            assert ready.status_code == 503 and took < 3.0, (ready.text, took)
+            answers = _burst(gateway, key, 8)
+        finally:
+            redis.process.send_signal(signal.SIGCONT)
+        assert Counter(r.status_code for r in answers) == {503: 8}
+        assert max(r.elapsed.total_seconds() for r in answers) < 4.0
+        seen: Counter[int] = Counter()
+        _eventually_ok(gateway, key, seen, within_s=5)
+        assert seen[500] == 0, seen
 
 
 @pytest.mark.timeout(120)

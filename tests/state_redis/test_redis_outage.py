@@ -15,7 +15,7 @@ from nemorouter.core.budget import BudgetSubject
 from nemorouter.state.breaker_redis import RedisBreakers
 from nemorouter.state.budget_redis import RedisBudgets
 from nemorouter.state.key_events import KeyEvents
-from nemorouter.state.redis_client import redis_client
+from nemorouter.state.redis_client import TIMEOUT_S, redis_client
 from nemorouter.state.unavailable import Unavailable
 from tests.private_services import PrivateRedis
 
@@ -34,6 +34,9 @@ async def test_key_events_resubscribe_when_redis_returns() -> None:
         changes: list[str | None] = []
         events = KeyEvents(redis_client(server.url), "nemo:test:keys", changes.append)
         await events.start()
+        # Quiet for longer than the client's socket timeout: still subscribed, no reconnect
+        # (which would drop every cached key).
+        await asyncio.sleep(TIMEOUT_S + 0.5)
         await events.publish("k1")
         await _until(lambda: changes == ["k1"], 2)
         await asyncio.to_thread(server.stop)

@@ -2,10 +2,11 @@
 
 redis-py's defaults retry a failed command 10 times with backoff (about 4 s) and wait up to
 5 s for a connection or a reply: a request behind a dead Redis would wait that long for its
-503. Here a command is retried once, at once (a pooled connection that died with a
-restarted server reconnects), and waits at most TIMEOUT_S. Blocking pub/sub reads are not
-bounded by the socket timeout (redis-py reads them without one), so key events keep
-listening through quiet hours.
+503. Here a command waits at most TIMEOUT_S, and only a lost connection is retried, once, at
+once (a pooled connection that died with a restarted server reconnects); a timeout is not
+(the server may have run the script: a retry could count a request twice). Blocking pub/sub
+reads are not bounded by the socket timeout (redis-py reads them without one), so key
+events keep listening through quiet hours.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 TIMEOUT_S = 2.0
 RETRIES = 1
@@ -23,5 +25,5 @@ def redis_client(url: str) -> Redis:
         url,
         socket_timeout=TIMEOUT_S,
         socket_connect_timeout=TIMEOUT_S,
-        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), RETRIES),
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), RETRIES, (RedisConnectionError,)),
     )
