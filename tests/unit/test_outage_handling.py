@@ -112,6 +112,12 @@ async def test_breakers_fail_open_by_default_and_closed_by_setting(dead_redis: A
         await store.aclose()
 
 
+async def test_a_key_change_is_not_refused_for_want_of_redis(dead_redis: Any) -> None:
+    from nemorouter.state.key_events import KeyEvents
+
+    await KeyEvents(dead_redis, "nemo:keys", lambda _: None).publish("k1")  # logged, not raised
+
+
 def test_redis_down_settings_are_validated() -> None:
     raw = {
         "settings": {"master_key": "12345678", "redis_down": {"rate_limits": "sometimes"}},

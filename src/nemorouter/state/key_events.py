@@ -15,6 +15,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from nemorouter.state.unavailable import REDIS_DOWN
+
 log = logging.getLogger("nemorouter.state")
 RECONNECT_S = 1.0
 
@@ -36,7 +38,17 @@ class KeyEvents:
             await asyncio.wait_for(self._subscribed.wait(), 5.0)
 
     async def publish(self, key_id: str) -> None:
-        await self._client.publish(self._channel, key_id)
+        """Tell every instance; with Redis down the change is stored all the same, and the
+        others learn of it when they resubscribe (dropping their whole key cache) or when
+        their cached copy expires, whichever comes first."""
+        try:
+            await self._client.publish(self._channel, key_id)
+        except REDIS_DOWN as exc:
+            log.warning(
+                "key events: change of key %s not published (Redis unreachable: %s); other "
+                "instances see it when Redis is back or within their key cache TTL",
+                key_id, type(exc).__name__,
+            )  # fmt: skip
 
     async def _listen(self) -> None:
         first = True
