@@ -37,7 +37,6 @@ MAX_UNKNOWN = 10_000
 MAX_STALE_S = 600.0
 STALE_RETRY_S = 2.0
 LOOKUP_TIMEOUT_S = 3.0
-RETRY_AFTER_S = 5
 KEY_STORE = "The key store (database)"
 
 
@@ -143,7 +142,7 @@ class Authenticator:
                 or now - entry.loaded > self.max_stale_s
             ):
                 _outages.warn(KEY_STORE, exc, "keys not read recently are refused (503)")
-                raise service_unavailable(KEY_STORE, RETRY_AFTER_S) from exc
+                raise service_unavailable(KEY_STORE) from exc
             _outages.warn(KEY_STORE, exc, "keys read before are served from memory")
             # Served as is until the next try, STALE_RETRY_S from now.
             ttl = self.ttl_s if entry.caller else self.unknown_ttl_s

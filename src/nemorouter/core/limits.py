@@ -23,7 +23,6 @@ from nemorouter.state.windows import WindowStore
 log = logging.getLogger("nemorouter.limits")
 _outages = OutageLog(log)
 LIMITS = "Redis (key rate limits)"
-RETRY_AFTER_S = 5
 
 
 class KeyLimits:
@@ -46,7 +45,7 @@ class KeyLimits:
             decision = await self.windows.acquire(subjects, 1, tokens)
         except Unavailable as exc:
             if not self.fail_open:
-                raise service_unavailable(LIMITS, RETRY_AFTER_S) from exc
+                raise service_unavailable(LIMITS) from exc
             _outages.warn(LIMITS, exc.__cause__, "requests go through uncounted (fail open)")
             return None
         if not decision.allowed:

@@ -56,7 +56,6 @@ KEY_EVENTS_CHANNEL = "nemo:keys:changed"
 # A budget's first use in a period reads its spend from the log (after this instance's
 # waiting rows are written): bounded, so a dead database answers 503, not a hung request.
 SPEND_LOAD_TIMEOUT_S = 5.0
-RETRY_AFTER_S = 5  # the retry-after of a 503 for an unreachable store
 
 
 class Inbound:
@@ -171,7 +170,7 @@ class Pipeline:
             await self._finish(record)
             raise
         except Unavailable as down:  # budgets, deployment quotas, breakers: README "Outages"
-            error = service_unavailable(down.what, RETRY_AFTER_S)
+            error = service_unavailable(down.what)
             record.status, record.error_code = error.status, error.code
             await self._finish(record)
             raise error from down
