@@ -66,6 +66,16 @@ class BreakerSettings(_Section):
     min_calls: PositiveInt = 20
 
 
+class RedisDownSettings(_Section):
+    """What a request meets while Redis (settings.redis_url) cannot be reached (README
+    "Outages"). Budgets and deployment quotas always fail closed (503)."""
+
+    # closed: 503 with retry-after; open: admitted without being counted.
+    rate_limits: str = "closed"
+    # open: each instance keeps its own breakers; closed: 503 until the shared state is back.
+    breakers: str = "open"
+
+
 class RetryClass(_Section):
     # Unset: `settings.retries` (the default for every class).
     retries: NonNegativeInt | None = None
@@ -110,6 +120,7 @@ class Settings(_Section):
     default_tags: tuple[Tag, ...] = ()
     cache: CacheSettings = CacheSettings()
     breaker: BreakerSettings = BreakerSettings()
+    redis_down: RedisDownSettings = RedisDownSettings()
 
     @property
     def deadline_s(self) -> float:
@@ -281,6 +292,7 @@ def _check(config: Config) -> None:
             raise ConfigError(f"providers.{name}.base_url", "must start with http:// or https://")
     if not config.deployments:
         raise ConfigError("deployments", "at least one deployment is required")
+    _check_redis_down(config.settings.redis_down)
     catalog = load_catalog()
     seen_ids: set[str] = set()
     for i, dep in enumerate(config.deployments):
@@ -289,6 +301,17 @@ def _check(config: Config) -> None:
             raise ConfigError(f"deployments[{i}].id", f"duplicate deployment id {dep.id!r}")
         seen_ids.add(dep.id)
     _check_groups(config)
+
+
+def _check_redis_down(redis_down: RedisDownSettings) -> None:
+    for field in ("rate_limits", "breakers"):
+        value = getattr(redis_down, field)
+        if value not in ("closed", "open"):
+            raise ConfigError(
+                f"settings.redis_down.{field}",
+                f"must be 'closed' (503 while Redis is down) or 'open' (go on without it), "
+                f"not {value!r}",
+            )
 
 
 def _check_deployment(

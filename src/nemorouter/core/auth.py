@@ -5,23 +5,39 @@ trip: a key is read from the store once, then served from memory for `ttl_s` (or
 is changed or revoked through this instance's admin API, which drops it at once).
 Unknown secrets are remembered briefly too, so a client retrying a bad key cannot turn
 each request into a database query.
+
+The store unreachable (README "Outages"): a key read before keeps being served from memory
+past its TTL, for at most MAX_STALE_S after its last good read, the store being tried again
+every STALE_RETRY_S meanwhile (revocations still arrive at once over Redis pub/sub, which
+drops the entry: a dropped key is not served stale). A key never read, or read too long
+ago, gets 503 `service_unavailable` with `retry-after`. A lookup waits LOOKUP_TIMEOUT_S at
+most (a database that does not answer is unreachable too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Callable
 
-from nemorouter.core.errors import GatewayError, invalid_api_key
+from nemorouter.core.errors import GatewayError, invalid_api_key, service_unavailable
 from nemorouter.core.keys import SECRET_PREFIX, KeyRecord, TeamRecord, hash_secret
+from nemorouter.state.unavailable import OutageLog
 from nemorouter.store.keys_repo import KeysRepo
+from nemorouter.store.unreachable import unreachable
 
+log = logging.getLogger("nemorouter.auth")
+_outages = OutageLog(log)
 MASTER_KEY_ID = "master"
 KEY_TTL_S = 60.0
 UNKNOWN_TTL_S = 5.0
 MAX_UNKNOWN = 10_000
+MAX_STALE_S = 600.0
+STALE_RETRY_S = 2.0
+LOOKUP_TIMEOUT_S = 3.0
+KEY_STORE = "The key store (database)"
 
 
 class Caller:
@@ -50,11 +66,12 @@ class Caller:
 
 
 class _Entry:
-    __slots__ = ("caller", "loaded")
+    __slots__ = ("caller", "checked", "loaded")
 
     def __init__(self, caller: Caller | None, loaded: float) -> None:
         self.caller = caller
-        self.loaded = loaded
+        self.loaded = loaded  # the last good read
+        self.checked = loaded  # the last read tried (later than `loaded` during an outage)
 
 
 class Authenticator:
@@ -68,6 +85,9 @@ class Authenticator:
         self._master_caller = Caller()
         self._repo = repo
         self._clock = clock
+        self.ttl_s = KEY_TTL_S
+        self.unknown_ttl_s = UNKNOWN_TTL_S
+        self.max_stale_s = MAX_STALE_S
         self._cache: dict[str, _Entry] = {}
         self._unknown = 0
         self._loading: dict[str, asyncio.Future[Caller | None]] = {}
@@ -93,15 +113,10 @@ class Authenticator:
         digest = hash_secret(secret)
         entry = self._cache.get(digest)
         now = self._clock()
-        if entry is None or now - entry.loaded > (KEY_TTL_S if entry.caller else UNKNOWN_TTL_S):
-            caller = await self._load(digest)
-            entry = _Entry(caller, now)
-            if caller is None:
-                self._unknown += 1
-                if self._unknown > MAX_UNKNOWN:  # a flood of made-up keys: start over
-                    self._cache = {d: e for d, e in self._cache.items() if e.caller is not None}
-                    self._unknown = 0
-            self._cache[digest] = entry
+        if entry is None or now - entry.checked > (
+            self.ttl_s if entry.caller else self.unknown_ttl_s
+        ):
+            entry = await self._refresh(digest, entry, now)
         caller = entry.caller
         if caller is None or not hmac.compare_digest(caller.key.key_hash, digest):  # type: ignore[union-attr]
             raise invalid_api_key()
@@ -113,6 +128,35 @@ class Authenticator:
             raise _refused(f"The API key {key.key_prefix}… expired at {key.expires_at}Z.")
         return caller
 
+    async def _refresh(self, digest: str, entry: _Entry | None, now: float) -> _Entry:
+        """The entry read again from the store; the stale one while the store is
+        unreachable (within max_stale_s), else 503."""
+        try:
+            caller = await self._load(digest)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            if (
+                entry is None
+                or self._cache.get(digest) is not entry  # dropped meanwhile (revoked, edited)
+                or now - entry.loaded > self.max_stale_s
+            ):
+                _outages.warn(KEY_STORE, exc, "keys not read recently are refused (503)")
+                raise service_unavailable(KEY_STORE) from exc
+            _outages.warn(KEY_STORE, exc, "keys read before are served from memory")
+            # Served as is until the next try, STALE_RETRY_S from now.
+            ttl = self.ttl_s if entry.caller else self.unknown_ttl_s
+            entry.checked = now + STALE_RETRY_S - ttl
+            return entry
+        entry = _Entry(caller, now)
+        if caller is None:
+            self._unknown += 1
+            if self._unknown > MAX_UNKNOWN:  # a flood of made-up keys: start over
+                self._cache = {d: e for d, e in self._cache.items() if e.caller is not None}
+                self._unknown = 0
+        self._cache[digest] = entry
+        return entry
+
     async def _load(self, digest: str) -> Caller | None:
         """One store lookup per secret at a time, however many requests carry it."""
         future = self._loading.get(digest)
@@ -122,8 +166,9 @@ class Authenticator:
         self._loading[digest] = future
         try:
             assert self._repo is not None
-            key = await self._repo.key_by_hash(digest)
-            team = await self._repo.team(key.team_id) if key and key.team_id else None
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):  # a TimeoutError for every waiter
+                key = await self._repo.key_by_hash(digest)
+                team = await self._repo.team(key.team_id) if key and key.team_id else None
             caller = Caller(key, team) if key is not None else None
         except BaseException as exc:
             future.set_exception(exc)

@@ -235,14 +235,14 @@ def build_breakers(settings: Any, deployment_ids: Iterable[str]) -> BreakerStore
         memory = Breakers(breaker.consecutive_failures, breaker.cooldown_s)
         memory.counter = counter
         return memory
-    from redis.asyncio import Redis  # imported only when configured
-
-    from nemorouter.state.breaker_redis import RedisBreakers
+    from nemorouter.state.breaker_redis import RedisBreakers  # imported only when configured
+    from nemorouter.state.redis_client import redis_client
 
     return RedisBreakers(
-        Redis.from_url(settings.redis_url),
+        redis_client(settings.redis_url),
         counter,
         breaker.cooldown_s,
         deployment_ids,
         probe_ttl_s=settings.deadline_s,
+        fail_closed=settings.redis_down.breakers == "closed",
     )

@@ -12,8 +12,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from redis.asyncio import Redis
-
 from nemorouter.config import Config
 from nemorouter.core.access import allowed_links, budget_subjects
 from nemorouter.core.auth import Authenticator
@@ -31,7 +29,7 @@ from nemorouter.core.cache_stage import (
 from nemorouter.core.candidates import Link, plan
 from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
+from nemorouter.core.errors import GatewayError, service_unavailable
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.money import to_pico
@@ -47,11 +45,17 @@ from nemorouter.state.budget_redis import RedisBudgets
 from nemorouter.state.cache import build_cache
 from nemorouter.state.factory import build_state
 from nemorouter.state.key_events import KeyEvents
+from nemorouter.state.redis_client import redis_client
+from nemorouter.state.unavailable import Unavailable
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.store import Store
+from nemorouter.store.unreachable import unreachable
 
 log = logging.getLogger("nemorouter.pipeline")
 KEY_EVENTS_CHANNEL = "nemo:keys:changed"
+# A budget's first use in a period reads its spend from the log (after this instance's
+# waiting rows are written): bounded, so a dead database answers 503, not a hung request.
+SPEND_LOAD_TIMEOUT_S = 5.0
 
 
 class Inbound:
@@ -82,7 +86,7 @@ class Pipeline:
         self.auth = Authenticator(config.settings.master_key, self.keys)
         # With Redis, budgets and key revocations are shared by every instance.
         redis_url = config.settings.redis_url
-        self.redis = Redis.from_url(redis_url) if redis_url else None
+        self.redis = redis_client(redis_url) if redis_url else None
         self.budgets: Budgets | RedisBudgets = (
             RedisBudgets(self.redis, self._spent_so_far)
             if self.redis is not None
@@ -112,7 +116,9 @@ class Pipeline:
             deadline_s=config.settings.deadline_s,
             call_timeout_s=config.settings.request_timeout_s,
         )
-        self.limits = KeyLimits(self.state.windows)
+        self.limits = KeyLimits(
+            self.state.windows, fail_open=config.settings.redis_down.rate_limits == "open"
+        )
         self.cache = CacheStage(
             config.settings.cache,
             build_cache(redis_url, max_bytes=config.settings.cache.max_mb << 20),
@@ -163,6 +169,11 @@ class Pipeline:
             record.attempts, record.fallbacks = error.attempts, error.fallbacks
             await self._finish(record)
             raise
+        except Unavailable as down:  # budgets, deployment quotas, breakers: README "Outages"
+            error = service_unavailable(down.what)
+            record.status, record.error_code = error.status, error.code
+            await self._finish(record)
+            raise error from down
         except asyncio.CancelledError:
             record.status, record.error_code = 499, "client_disconnected"
             self._finish_now(record)
@@ -353,8 +364,17 @@ class Pipeline:
 
     async def _spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
         """A budget's spend in its period, from the log (this instance's rows written first)."""
-        await self.store.writer.flush()
-        return await self.keys.spent_pico(column, subject_id, since)
+        writer = self.store.writer
+        try:
+            if not writer.healthy:  # it cannot write: the flush would wait out the bound
+                raise TimeoutError("the spend writer cannot write")
+            async with asyncio.timeout(SPEND_LOAD_TIMEOUT_S):
+                await writer.flush()
+                return await self.keys.spent_pico(column, subject_id, since)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            raise Unavailable("the database (budget spend)") from exc
 
     async def _finish(self, record: CallRecord) -> None:
         row = record.row()

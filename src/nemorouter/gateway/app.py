@@ -24,6 +24,7 @@ from nemorouter.gateway.admin_keys import key_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
+from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui import ui_routes
 
@@ -64,13 +65,8 @@ def create_app(config: Config) -> GatewayApp:
         return JSONResponse({"status": "ok"})
 
     async def ready(request: Request) -> Response:
-        if not pipeline.started:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        if not await pipeline.store.ready():
-            return JSONResponse(
-                {"status": "unavailable", "store": pipeline.store.description}, status_code=503
-            )
-        return JSONResponse({"status": "ready", "deployments": len(config.deployments)})
+        status, body = await readiness(pipeline)
+        return JSONResponse(body, status_code=status)
 
     async def metrics(request: Request) -> Response:
         body, content_type = pipeline.metrics.exposition()

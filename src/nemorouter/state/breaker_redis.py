@@ -13,7 +13,10 @@ state, refreshed by one script call every `refresh_s` (250 ms). A trip elsewhere
 this instance within that time; meanwhile its own count trips it anyway. Outcomes are
 written in the background, and only when they change the state (a trip, a probe's result),
 so a healthy deployment costs Redis nothing per request. Redis errors degrade to
-per-process breakers (a probe per instance), never to a failed request.
+per-process breakers (a probe per instance), never to a failed request: fail open, the
+default (`settings.redis_down.breakers: open`). With `closed`, while the shared state cannot
+be read every call is refused instead (`Unavailable`, a 503), for operators who would rather
+stop than let each instance find a dead deployment on its own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from nemorouter.state.unavailable import Unavailable
 
 log = logging.getLogger("nemorouter.breaker")
 
@@ -111,6 +116,7 @@ class RedisBreakers:
         probe_ttl_s: float = 150.0,
         refresh_s: float = REFRESH_S,
         clock: Callable[[], float] = time.monotonic,
+        fail_closed: bool = False,
     ) -> None:
         self.cooldown_s = cooldown_s
         self.counter = counter
@@ -132,6 +138,8 @@ class RedisBreakers:
         self._release = client.register_script(_RELEASE)
         self._state = client.register_script(_STATE)
         self._warned = False
+        self.fail_closed = fail_closed
+        self.down = False  # the last Redis call failed (cleared by the next good refresh)
 
     def _keys(self, deployment_id: str) -> list[str]:
         key = self._prefix + deployment_id
@@ -144,6 +152,8 @@ class RedisBreakers:
         return until is None or (deployment_id not in self._probes and self._clock() >= until)
 
     async def attempt(self, deployment_id: str) -> bool:
+        if self.down and self.fail_closed:
+            raise Unavailable("Redis (circuit breakers)")
         until = self._until.get(deployment_id)
         if until is None:
             return True
@@ -239,6 +249,9 @@ class RedisBreakers:
             return
         reply = await self._state([self._prefix + i for i in self.ids], [])
         server_now, values = reply[0], reply[1:]
+        if self.down:
+            self.down = self._warned = False
+            log.warning("shared circuit breaker state available again")
         now = self._clock()
         for deployment_id, until in zip(self.ids, values, strict=True):
             if deployment_id in self._pending or deployment_id in self._probes:
@@ -253,11 +266,12 @@ class RedisBreakers:
         while True:
             try:
                 await self.refresh()
-            except RedisError as exc:
+            except (RedisError, OSError) as exc:
                 self._redis_down(exc)
             await asyncio.sleep(self.refresh_s)
 
     def _redis_down(self, exc: BaseException | None) -> None:
+        self.down = True
         if not self._warned:  # once: an outage would otherwise log per request
             self._warned = True
             log.warning("shared circuit breaker state unavailable, per process now: %s", exc)

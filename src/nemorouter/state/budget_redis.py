@@ -4,10 +4,16 @@ Per budget and period, Redis holds the spent amount (picodollars; initialised fr
 log by whichever instance first needs it) and the open reservations (a hash of id → worst
 case, with a sorted set of expiry times, so an instance that dies mid-call leaks nothing
 past `reservation_ttl_s`). Reserve and settle are each one atomic script.
+
+Redis unreachable: reserve fails closed (`Unavailable`, a 503: an uncounted call could spend
+past the budget on every instance at once); settle logs and goes on (the answer is paid
+for and delivered; its reservation lapses after `reservation_ttl_s`, and the running total
+that missed its cost is dropped once Redis answers again, so it is re-read from the log).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +29,11 @@ from nemorouter.core.budget import (
 )
 from nemorouter.core.keys import utcnow
 from nemorouter.state.redis_windows import _Script
+from nemorouter.state.unavailable import REDIS_DOWN, OutageLog, Unavailable
+
+log = logging.getLogger("nemorouter.budget")
+_outages = OutageLog(log)
+BUDGETS = "Redis (budgets)"
 
 SPENT_TTL_MS = 40 * 86_400_000  # past any period; re-read from the spend log if it lapses
 
@@ -98,6 +109,8 @@ class RedisBudgets:
         self._prefix = prefix
         self._ttl_ms = int(reservation_ttl_s * 1000)
         self._clock = clock
+        # Running totals a failed settle could not update: dropped when Redis is back.
+        self._missed: set[str] = set()
 
     def _keys(self, subject: BudgetSubject, since: datetime | None) -> list[str]:
         period = since.strftime("%Y%m%d") if since is not None else "life"
@@ -116,8 +129,13 @@ class RedisBudgets:
         now_ms = int(_epoch_ms(now))
         args = [now_ms, reservation_id, worst_pico, now_ms + self._ttl_ms]
         args += [subject.limit_pico for subject in subjects]
+        if self._missed:
+            await self._drop_missed()
         for _ in range(len(subjects) + 1):
-            reply = await _RESERVE(self._client, keys, args)
+            try:
+                reply = await _RESERVE(self._client, keys, args)
+            except REDIS_DOWN as exc:
+                raise Unavailable(BUDGETS) from exc
             status = int(reply[0])
             if status == 0:
                 return RedisReservation(keys, reservation_id, worst_pico)
@@ -127,7 +145,10 @@ class RedisBudgets:
             # First use of this budget in this period: its spend comes from the log.
             subject = subjects[index]
             spent = await self._load_spent(subject.column, subject.id, periods[index])
-            await self._client.set(keys[3 * index], spent, nx=True, px=SPENT_TTL_MS)
+            try:
+                await self._client.set(keys[3 * index], spent, nx=True, px=SPENT_TTL_MS)
+            except REDIS_DOWN as exc:
+                raise Unavailable(BUDGETS) from exc
         raise RuntimeError("budget spend could not be initialised in Redis")
 
     async def settle(self, reservation: Reservation | None, actual_pico: int) -> None:
@@ -135,7 +156,20 @@ class RedisBudgets:
             return
         reservation.settled = True
         assert isinstance(reservation, RedisReservation)
-        await _SETTLE(self._client, reservation.keys, [reservation.id, actual_pico, SPENT_TTL_MS])
+        args = [reservation.id, actual_pico, SPENT_TTL_MS]
+        try:
+            await _SETTLE(self._client, reservation.keys, args)
+        except REDIS_DOWN as exc:
+            self._missed.update(reservation.keys[0::3])
+            _outages.warn(BUDGETS, exc, "a settled call's cost was not added to its budget")
+
+    async def _drop_missed(self) -> None:
+        missed = list(self._missed)
+        try:
+            await self._client.delete(*missed)
+        except REDIS_DOWN as exc:
+            raise Unavailable(BUDGETS) from exc
+        self._missed.difference_update(missed)
 
 
 def _epoch_ms(naive_utc: datetime) -> float:

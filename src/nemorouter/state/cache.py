@@ -32,8 +32,7 @@ def build_cache(
     """`max_bytes` bounds the memory backend; Redis is bounded by its own maxmemory."""
     if redis_url is None:
         return MemoryCache(max_bytes)
-    from redis.asyncio import Redis  # imported only when configured
+    from nemorouter.state.cache_redis import RedisCache  # imported only when configured
+    from nemorouter.state.redis_client import redis_client
 
-    from nemorouter.state.cache_redis import RedisCache
-
-    return RedisCache(Redis.from_url(redis_url), prefix=prefix)
+    return RedisCache(redis_client(redis_url), prefix=prefix)

@@ -54,11 +54,10 @@ def build_windows(
 ) -> WindowStore:
     if redis_url is None:
         return MemoryWindows(window_s=window_s)
-    from redis.asyncio import Redis  # imported only when configured
-
+    from nemorouter.state.redis_client import redis_client  # imported only when configured
     from nemorouter.state.redis_windows import RedisWindows
 
-    return RedisWindows(Redis.from_url(redis_url), prefix=prefix, window_s=window_s)
+    return RedisWindows(redis_client(redis_url), prefix=prefix, window_s=window_s)
 
 
 def _quota_windows(windows: WindowStore, window_s: float) -> WindowStore:

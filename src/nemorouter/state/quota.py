@@ -6,6 +6,11 @@ the window has room or the timeout passes (then the caller fails over). Only the
 a queue touches the window: it sleeps until the decision's retry_after (when the oldest
 blocking usage leaves the window), or until a settle/release frees room early, never
 polling. Leaving the queue (served, timed out or cancelled) hands the head to the next.
+
+With the windows in Redis and Redis unreachable, the gate fails closed: `Unavailable`
+(a 503 to the client), never an uncounted call. The quota is the provider's, shared by
+every instance; calls past it come back as provider 429s, which cost retries, trip the
+breakers and slow every key, not only the one that sent them.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from collections.abc import Mapping
 from msgspec.structs import replace
 
 from nemorouter.state.types import ALLOWED, Decision, Reservation, Subject, deployment_subject
+from nemorouter.state.unavailable import Unavailable
 from nemorouter.state.windows import WindowStore
 
 # A head re-checks at least this often: in a shared (Redis) window another process's
 # settle can free room earlier than the computed time, and only this process is woken.
 RECHECK_S = 5.0
+QUOTAS = "Redis (deployment quotas)"
 
 
 class WaitStats:
@@ -120,7 +127,10 @@ class QuotaGate:
                 limited_by=subject.name,
                 reason=f"{len(queue)} requests are queued for {subject.name}'s quota",
             )
-        return await self._windows.acquire((subject,), 1, tokens)
+        try:
+            return await self._windows.acquire((subject,), 1, tokens)
+        except Unavailable as exc:
+            raise Unavailable(QUOTAS) from exc
 
     async def acquire(self, deployment_id: str, tokens: int, timeout_s: float) -> Decision:
         """Wait in arrival order for room, at most `timeout_s`; refused on timeout or never."""
@@ -140,7 +150,10 @@ class QuotaGate:
                     waiter.woken = False  # a wake-up from here on means "look again"
                     if waiter.event is not None:
                         waiter.event.clear()
-                    last = await self._windows.acquire((subject,), 1, tokens)
+                    try:
+                        last = await self._windows.acquire((subject,), 1, tokens)
+                    except Unavailable as exc:
+                        raise Unavailable(QUOTAS) from exc
                     if last.allowed:
                         waited = loop.time() - start
                         self.stats.record(waited, True)

@@ -1,7 +1,8 @@
 """Redis sliding-log windows: N gateway processes share one budget of requests and tokens.
 
 One EVALSHA per acquire (one round trip); the script is loaded on first use and again
-after a NOSCRIPT (a restarted or flushed server).
+after a NOSCRIPT (a restarted or flushed server). An unreachable server raises
+state.unavailable.Unavailable (the caller decides: 503 or going on uncounted).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nemorouter.state.types import (
     Subject,
     WindowUsage,
 )
+from nemorouter.state.unavailable import REDIS_DOWN, Unavailable
 
 _TTL_MARGIN_MS = 1000  # the hash's TTL past the window; the log keeps one more second
 
@@ -111,9 +113,12 @@ class RedisWindows:
             args.append(-1 if subject.rpm is None else subject.rpm)
             args.append(-1 if subject.tpm is None else subject.tpm)
         names = [s.name for s in limited]
-        status, blocker, retry, used_r, used_t, reset, now, dim = await _ACQUIRE(
-            self._client, self._keys(names), args
-        )
+        try:
+            status, blocker, retry, used_r, used_t, reset, now, dim = await _ACQUIRE(
+                self._client, self._keys(names), args
+            )
+        except REDIS_DOWN as exc:
+            raise Unavailable("Redis") from exc
         req_usage = tok_usage = None
         head = subjects[0]
         if head.limited:
@@ -150,7 +155,10 @@ class RedisWindows:
             tokens,
             self._ttl_ms,
         ]
-        await _ADJUST(self._client, self._keys(reservation.subjects), args)
+        try:
+            await _ADJUST(self._client, self._keys(reservation.subjects), args)
+        except REDIS_DOWN as exc:
+            raise Unavailable("Redis") from exc
         reservation.requests, reservation.tokens = requests, tokens
 
     async def aclose(self) -> None:

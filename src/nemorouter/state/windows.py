@@ -25,6 +25,8 @@ class WindowStore(Protocol):
         self, subjects: Sequence[Subject], requests: int = 1, tokens: int = 0
     ) -> Decision:
         """Reserve `requests` and `tokens` in every subject, only if all have room (atomic).
+        A shared backend that cannot be reached raises state.unavailable.Unavailable (so do
+        settle and release).
 
         The first subject is the header subject (its usage is reported in the decision).
         Subjects with no limit are not tracked.
