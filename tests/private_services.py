@@ -151,7 +151,7 @@ class PrivatePostgres(_Private):
             self._initialized = True
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            "-c fsync=off -c full_page_writes=off"
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
                   str(self.root / "log"), "start")  # fmt: skip
@@ -160,7 +160,8 @@ class PrivatePostgres(_Private):
             (self.root / ".created").touch()
 
     def stop(self) -> None:
-        """An immediate stop: every connection is cut, as when the server dies."""
+        """An immediate stop: every connection is cut, as when the server dies. Commits
+        made before it are kept (WAL is written at commit; only fsync is off)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         _wait_port(self.port, up=False)
 
