@@ -11,11 +11,13 @@ Errors come in Anthropic's shape (`overloaded_error` on 529, `rate_limit_error` 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 
 from nemorouter.config import ConfigError, DeploymentConfig, ProviderConfig, Settings
+from nemorouter.providers.answer_check import translated
 from nemorouter.providers.anthropic_request import VERTEX_VERSION, anthropic_request
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion
 from nemorouter.providers.image_fetch import fetch_remote_images
@@ -63,7 +65,8 @@ class AnthropicAdapter(AuthedAdapter):
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         path, payload, structured = await self._prepare(deployment, body, stream=False)
         data = await self._post(path, payload, "Claude")
-        return to_completion(data, body.get("model") or deployment.model, structured)
+        model = body.get("model") or deployment.model
+        return translated("Claude", partial(to_completion, data, model, structured))
 
     async def open_stream(
         self, deployment: DeploymentConfig, body: dict[str, Any]
@@ -71,7 +74,8 @@ class AnthropicAdapter(AuthedAdapter):
         path, payload, structured = await self._prepare(deployment, body, stream=True)
         response = await self._open(path, payload)
         model = body.get("model") or deployment.model
-        return AnthropicStream(response, StreamTranslator(model, wants_usage(body), structured))
+        translator = StreamTranslator(model, wants_usage(body), structured)
+        return AnthropicStream(response, translator, self.max_event)
 
 
 class AnthropicStream(TranslatedStream):
