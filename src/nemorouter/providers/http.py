@@ -27,6 +27,8 @@ import httptools
 _STREAM_HIGH_WATER = 1 << 20
 # Largest answer body read (decompressed); `Settings.max_upstream_body_mb` sets the gateway's.
 DEFAULT_MAX_BODY = 32 << 20
+# Decompressed output is taken in pieces of at most this size.
+_INFLATE_STEP = 1 << 20
 # Response headers beyond this many bytes are no answer a provider gives.
 MAX_HEADER_BYTES = 64 << 10
 # Idle keep-alive connections older than this are closed rather than reused (aiohttp's
@@ -147,23 +149,16 @@ class _Connection(asyncio.Protocol):
         if self.error is not None:
             return  # the rest of a response already failed
         self.received += len(body)
-        if self.decoder is not None:
-            try:  # never more than one byte past the bound, however well it compresses
-                body = self.decoder.decompress(body, self.max_body - self.decoded + 1)
-            except zlib.error as exc:
-                self._malformed(f"the compressed body does not decompress ({exc})")
-                return
-            self.decoded += len(body)
-            if self.decoded > self.max_body or self.decoder.unconsumed_tail:
-                self._malformed(f"the body decompresses to more than {self.max_body} bytes")
-                return
-            if not body:
-                return
         if self.received > self.max_body and not self.streaming:
             self._malformed(f"the body is larger than {self.max_body} bytes")
             return
-        self.body.append(body)
-        self.buffered += len(body)
+        if self.decoder is not None:
+            self._inflate(body)
+            if self.error is not None:
+                return
+        else:
+            self.body.append(body)
+            self.buffered += len(body)
         self._wake()
         if (
             self.streaming
@@ -173,6 +168,29 @@ class _Connection(asyncio.Protocol):
         ):
             self.reading_paused = True
             self.transport.pause_reading()
+
+    def _inflate(self, data: bytes) -> None:
+        """Decompress in steps of at most _INFLATE_STEP bytes and never more than one byte
+        past the bound, however well the body compresses."""
+        decoder = self.decoder
+        assert decoder is not None
+        while True:
+            step = min(self.max_body - self.decoded + 1, _INFLATE_STEP)
+            try:
+                out = decoder.decompress(data, step)
+            except zlib.error as exc:
+                self._malformed(f"the compressed body does not decompress ({exc})")
+                return
+            self.decoded += len(out)
+            if self.decoded > self.max_body:
+                self._malformed(f"the body decompresses to more than {self.max_body} bytes")
+                return
+            if out:
+                self.body.append(out)
+                self.buffered += len(out)
+            data = decoder.unconsumed_tail
+            if not data and len(out) < step:  # all input read, no output held back
+                return
 
     def on_message_complete(self) -> None:
         if self.error is not None:
@@ -226,6 +244,11 @@ class _Connection(asyncio.Protocol):
     def _malformed(self, message: str) -> None:
         self._fail(UpstreamMalformed(message))
         self.close()
+        # Let go of what was read now: the failure's traceback may keep this connection
+        # alive until the cycle collector runs.
+        self.body.clear()
+        self.buffered = 0
+        self.decoder = None
 
     def _fail(self, error: BaseException) -> None:
         if self.error is None:
