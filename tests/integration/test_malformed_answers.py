@@ -189,3 +189,24 @@ def test_absurd_usage_after_the_content_ends_the_stream_with_an_error(
     event = spend_event(gateway, job["x-nemo-job-id"])
     assert event["error_code"] == "stream_interrupted"
     assert event["prompt_tokens"] < 10_000
+
+
+@pytest.mark.parametrize("kind", ["gemini", "claude"])
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}]}, "tools[0].function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": 3}, "tool_choice"),
+        ({"stop": {"at": "end"}}, "stop"),
+    ],
+)  # fmt: skip
+def test_a_request_the_adapter_cannot_translate_is_a_400_not_a_failover(
+    sims: Sims, client: openai.OpenAI, kind: str, fields: dict[str, Any], param: str
+) -> None:
+    """The adapter's translation error is the client's: a 400 naming the field, before any
+    call, and never retried on the chain's next link (an OpenAI pass-through would take it)."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=f"chain-{kind}", messages=USER, extra_body=fields)
+    body: Any = caught.value.body
+    assert (body["code"], body["param"]) == ("invalid_request", param)
+    assert sims[kind].requests == [] and sims["ok"].requests == []

@@ -22,6 +22,7 @@ from nemorouter.providers.anthropic_request import VERTEX_VERSION, anthropic_req
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
+from nemorouter.providers.request_fields import translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -48,19 +49,25 @@ class AnthropicAdapter(AuthedAdapter):
         self, deployment: DeploymentConfig, body: dict[str, Any], stream: bool
     ) -> tuple[str, bytes, str | None]:
         """(path, payload, structured-output tool name)."""
-        request, structured = anthropic_request(
-            {**body, "stream": stream},
-            await fetch_remote_images(body),
-            deployment.max_output_tokens,
-        )
+        fetched = await fetch_remote_images(body)
+
+        def translate() -> tuple[bytes, str | None]:
+            request, structured = anthropic_request(
+                {**body, "stream": stream}, fetched, deployment.max_output_tokens
+            )
+            if self.vertex:
+                request = {"anthropic_version": VERTEX_VERSION, **request}
+            else:
+                request = {"model": deployment.upstream_model, **request}
+            return orjson.dumps(request), structured
+
+        payload, structured = translated_request("Claude", translate)
         model = deployment.upstream_model
         if self.vertex:
-            request = {"anthropic_version": VERTEX_VERSION, **request}
             path = f"{self._prefix}{model}:{'streamRawPredict' if stream else 'rawPredict'}"
         else:
-            request = {"model": model, **request}
             path = "/v1/messages"
-        return path, orjson.dumps(request), structured
+        return path, payload, structured
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         path, payload, structured = await self._prepare(deployment, body, stream=False)

@@ -22,6 +22,7 @@ from nemorouter.providers.gemini_response import StreamTranslator, to_completion
 from nemorouter.providers.google_errors import stream_error
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
+from nemorouter.providers.request_fields import translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
 
 GEMINI_API_URL = "https://generativelanguage.googleapis.com"
@@ -42,7 +43,8 @@ class GeminiAdapter(AuthedAdapter):
         super().__init__(name, base_url, provider, settings)
 
     async def _payload(self, body: dict[str, Any]) -> bytes:
-        return orjson.dumps(gemini_request(body, await fetch_remote_images(body)))
+        fetched = await fetch_remote_images(body)
+        return translated_request("Gemini", lambda: orjson.dumps(gemini_request(body, fetched)))
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         payload = await self._payload(body)

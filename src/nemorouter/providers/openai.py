@@ -18,6 +18,7 @@ from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.http import StreamResponse
 from nemorouter.providers.pooled import PooledAdapter, json_object
+from nemorouter.providers.request_fields import translated_request
 from nemorouter.providers.sse import sse_data
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -34,7 +35,8 @@ class OpenAIAdapter(PooledAdapter):
             self._auth = f"Authorization: Bearer {provider.api_key}\r\n".encode()
 
     def _payload(self, deployment: DeploymentConfig, body: dict[str, Any]) -> bytes:
-        return orjson.dumps({**body, "model": deployment.upstream_model})
+        request = {**body, "model": deployment.upstream_model}
+        return translated_request("the provider", lambda: orjson.dumps(request))
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent
