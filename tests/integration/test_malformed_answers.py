@@ -73,6 +73,7 @@ def gateway(servers: Sims) -> Iterator[BackgroundGateway]:
             "cache": {"enabled": False},
             "request_timeout_s": 10,
             "max_upstream_body_mb": 2,
+            "max_upstream_event_mb": 1,
         },
         "providers": {
             "oa": {"type": "openai-compatible", "base_url": servers["openai"].base_url},
@@ -159,7 +160,9 @@ def test_a_chain_of_malformed_answers_is_a_503_listing_them(
 
 
 @pytest.mark.parametrize("kind", list(PRIMARY))
-@pytest.mark.parametrize("variant", ["error_in_200", "choices_not_list", "gzip_bomb"])
+@pytest.mark.parametrize(
+    "variant", ["error_in_200", "choices_not_list", "gzip_bomb", "garbage_gzip", "oversized"]
+)
 def test_a_stream_malformed_before_its_content_fails_over(
     sims: Sims, gateway: BackgroundGateway, client: openai.OpenAI, kind: str, variant: str
 ) -> None:

@@ -6,8 +6,10 @@ a protocol-level client like this one; aiohttp's per-request machinery alone wou
 the gateway's 1 ms latency budget. This client does only what provider APIs need:
 POST a prepared body, read a Content-Length or chunked answer, or stream it.
 
-Every answer is bounded (`max_body`): a whole body, and a compressed one once decompressed
-(incrementally, never more than the bound plus one byte). A provider going past it, or
+Every answer is bounded (`max_body`): a whole body, and a compressed one (a stream too: we
+ask for identity, so a compressed stream is an oddity) once decompressed, incrementally and
+never more than the bound plus one byte. An error body read from a stream is bounded alike;
+a stream's events are bounded by the SSE reader (`sse.py`). A provider going past it, or
 sending a body its content-encoding does not decode, fails the call with `UpstreamMalformed`
 and the connection is discarded: one provider's gzip bomb cannot take the gateway's memory.
 """
