@@ -106,6 +106,10 @@ class Settings(_Section):
     request_timeout_s: PositiveFloat = 120.0
     connect_timeout_s: PositiveFloat = 10.0
     max_body_mb: PositiveFloat = 50.0
+    # Bounds of what a provider's answer may hold: a whole body (decompressed, if the provider
+    # compressed it) and one event of a stream. Beyond them the call fails as malformed.
+    max_upstream_body_mb: PositiveFloat = 32.0
+    max_upstream_event_mb: PositiveFloat = 8.0
     # Retries of a retryable upstream failure before the chain link fails: the default of
     # every failure class of `retry` (which may set its own).
     retries: NonNegativeInt = 1

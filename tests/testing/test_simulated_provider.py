@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import http.client
 import json
 import math
@@ -17,6 +18,7 @@ import time
 from typing import Any
 
 import aiohttp
+import httpx
 import jsonschema
 import openai
 import pytest
@@ -602,3 +604,40 @@ def test_main_entry_point() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_malformed_faults_over_the_control_api(sim: SimulatedProvider) -> None:
+    """`POST /_sim/faults` queues 200s that are no answer; raw HTTP shows what was sent."""
+
+    def chat() -> httpx.Response:
+        return httpx.post(
+            f"{sim.base_url}/chat/completions", json={"model": MODEL, "messages": HELLO}
+        )
+
+    for fault in (
+        {"kind": "malformed", "variant": "error_in_200"},
+        {"kind": "malformed", "variant": "choices_not_list"},
+        {"kind": "malformed", "variant": "absurd_usage", "size": 10**13},
+        {"kind": "malformed", "variant": "gzip_bomb", "size": 8},
+        {"kind": "malformed", "variant": "garbage_gzip"},
+        {"kind": "malformed", "variant": "oversized", "size": 1},
+    ):
+        assert (
+            httpx.post(f"{sim.base_url.removesuffix('/v1')}/_sim/faults", json=fault).status_code
+            == 200
+        )
+    assert "error" in chat().json()
+    assert isinstance(chat().json()["choices"], dict)
+    assert chat().json()["usage"]["prompt_tokens"] == 10**13
+    with httpx.stream(
+        "POST", f"{sim.base_url}/chat/completions", json={"model": MODEL, "messages": HELLO}
+    ) as bomb:
+        packed = b"".join(bomb.iter_raw())
+    assert bomb.headers["content-encoding"] == "gzip" and len(packed) < 100_000
+    assert len(gzip.decompress(packed)) == 8 << 20
+    with pytest.raises(httpx.DecodingError):
+        chat()
+    assert len(chat().content) > 1 << 20
+    assert chat().status_code == 200  # the queue is empty again
+    with pytest.raises(ValueError, match="variant"):
+        Fault.from_dict({"kind": "malformed", "variant": "nope"})

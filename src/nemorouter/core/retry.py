@@ -21,6 +21,9 @@ CLASSES = (
     FailureKind.SERVER_ERROR,
     FailureKind.RATE_LIMITED,
 )
+# Kinds with no policy of their own that follow another class's: a malformed 200 is the
+# provider's fault like a 5xx.
+_FOLLOWS = {FailureKind.MALFORMED: FailureKind.SERVER_ERROR}
 
 
 class RetryPolicy:
@@ -56,10 +59,10 @@ class RetryPolicy:
 
     def retries(self, kind: FailureKind) -> int:
         """Retries a failure of this class gets within one link (0 for other kinds)."""
-        return self._retries.get(kind, 0)
+        return self._retries.get(_FOLLOWS.get(kind, kind), 0)
 
     def max_wait_s(self, kind: FailureKind) -> float:
-        return self._max_wait.get(kind, 0.0)
+        return self._max_wait.get(_FOLLOWS.get(kind, kind), 0.0)
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry number `retry` (1-based) when the provider gave no hint."""

@@ -14,7 +14,9 @@ log = logging.getLogger("nemorouter.router")
 # Judged as the deployment failing (the breaker counts them); any other answer shows it up.
 # A 429 is the provider's quota speaking, which the retry hint and the quota gate handle:
 # opening the circuit on a burst of them would send a whole cooldown's traffic elsewhere.
-DOWN = frozenset({FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.SERVER_ERROR})
+DOWN = frozenset(
+    {FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.SERVER_ERROR, FailureKind.MALFORMED}
+)
 
 
 def log_fallback(

@@ -11,15 +11,18 @@ Errors come in Anthropic's shape (`overloaded_error` on 529, `rate_limit_error` 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 
 from nemorouter.config import ConfigError, DeploymentConfig, ProviderConfig, Settings
+from nemorouter.providers.answer_check import translated
 from nemorouter.providers.anthropic_request import VERTEX_VERSION, anthropic_request
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
+from nemorouter.providers.request_fields import translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -46,24 +49,31 @@ class AnthropicAdapter(AuthedAdapter):
         self, deployment: DeploymentConfig, body: dict[str, Any], stream: bool
     ) -> tuple[str, bytes, str | None]:
         """(path, payload, structured-output tool name)."""
-        request, structured = anthropic_request(
-            {**body, "stream": stream},
-            await fetch_remote_images(body),
-            deployment.max_output_tokens,
-        )
+        fetched = await fetch_remote_images(body)
+
+        def translate() -> tuple[bytes, str | None]:
+            request, structured = anthropic_request(
+                {**body, "stream": stream}, fetched, deployment.max_output_tokens
+            )
+            if self.vertex:
+                request = {"anthropic_version": VERTEX_VERSION, **request}
+            else:
+                request = {"model": deployment.upstream_model, **request}
+            return orjson.dumps(request), structured
+
+        payload, structured = translated_request("Claude", translate)
         model = deployment.upstream_model
         if self.vertex:
-            request = {"anthropic_version": VERTEX_VERSION, **request}
             path = f"{self._prefix}{model}:{'streamRawPredict' if stream else 'rawPredict'}"
         else:
-            request = {"model": model, **request}
             path = "/v1/messages"
-        return path, orjson.dumps(request), structured
+        return path, payload, structured
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         path, payload, structured = await self._prepare(deployment, body, stream=False)
         data = await self._post(path, payload, "Claude")
-        return to_completion(data, body.get("model") or deployment.model, structured)
+        model = body.get("model") or deployment.model
+        return translated("Claude", partial(to_completion, data, model, structured))
 
     async def open_stream(
         self, deployment: DeploymentConfig, body: dict[str, Any]
@@ -71,7 +81,8 @@ class AnthropicAdapter(AuthedAdapter):
         path, payload, structured = await self._prepare(deployment, body, stream=True)
         response = await self._open(path, payload)
         model = body.get("model") or deployment.model
-        return AnthropicStream(response, StreamTranslator(model, wants_usage(body), structured))
+        translator = StreamTranslator(model, wants_usage(body), structured)
+        return AnthropicStream(response, translator, self.max_event)
 
 
 class AnthropicStream(TranslatedStream):

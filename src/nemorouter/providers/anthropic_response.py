@@ -2,7 +2,8 @@
 
 With a forced structured-output tool (see `anthropic_request`), that tool's input is the
 answer: it becomes the message content, and the stream relays its `input_json_delta`s as
-content deltas.
+content deltas. A 200 this cannot read (an error object, content or events of the wrong
+shape, impossible token counts) is malformed: the provider's failure, never a success.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any
 
 import orjson
 
+from nemorouter.providers.answer_check import check_usage, malformed, token_count
 from nemorouter.providers.base import FailureKind, UpstreamFailure
+
+WHO = "Claude"
 
 _FINISH = {
     "end_turn": "stop",
@@ -39,33 +43,61 @@ def finish_reason(stop_reason: Any, structured: str | None) -> str:
 def usage(data: Any) -> dict[str, Any] | None:
     """OpenAI usage: Anthropic's input_tokens leave out cache reads and writes, so the
     prompt total adds them back; cache reads are the cached tokens."""
-    if not isinstance(data, dict):
+    if data is None:
         return None
-    read = _int(data.get("cache_read_input_tokens"))
-    written = _int(data.get("cache_creation_input_tokens"))
-    prompt = _int(data.get("input_tokens")) + read + written
-    completion = _int(data.get("output_tokens"))
-    return {
+    if not isinstance(data, dict):
+        raise malformed(WHO, "usage that is not an object")
+    read = _count(data, "cache_read_input_tokens")
+    written = _count(data, "cache_creation_input_tokens")
+    prompt = _count(data, "input_tokens") + read + written
+    completion = _count(data, "output_tokens")
+    out = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": read},
     }
+    check_usage(out, WHO)  # the sums too
+    return out
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _count(data: dict[str, Any], name: str) -> int:
+    return token_count(data.get(name), f"usage.{name}", WHO)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """`value` when it is an object; absent: {}; anything else is malformed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise malformed(WHO, f"{what} that is not an object")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise malformed(WHO, f"{what} that is not a string")
+    return value
 
 
 def to_completion(data: dict[str, Any], model: str, structured: str | None) -> dict[str, Any]:
+    if data.get("type") == "error" or data.get("error") is not None:
+        raise malformed(WHO, f"an error object: {str(data.get('error'))[:200]}")
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise malformed(WHO, "content that is not a list")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for block in data.get("content") or ():
+    for block in content:
         if not isinstance(block, dict):
-            continue
+            raise malformed(WHO, "a content block that is not an object")
         if block.get("type") == "text":
-            texts.append(block.get("text", ""))
+            texts.append(_text(block.get("text"), "a text block"))
         elif block.get("type") == "tool_use":
+            if not isinstance(block.get("name"), str):
+                raise malformed(WHO, "a tool_use block without a name")
             arguments = orjson.dumps(block.get("input") or {}).decode()
             if structured and block.get("name") == structured:
                 texts = [arguments]  # the forced tool's input is the whole answer
@@ -152,17 +184,19 @@ class StreamTranslator:
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event.get("type")
         if kind == "message_start":
-            message = event.get("message") or {}
+            message = _object(event.get("message"), "a message_start message")
             self.id = _completion_id(message.get("id"))
-            self.usage_in.update(message.get("usage") or {})
+            self.usage_in.update(_object(message.get("usage"), "usage"))
+            usage(self.usage_in)  # checked as it comes, before any content is relayed
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             return self._block_start(event)
         if kind == "content_block_delta":
             return self._block_delta(event)
         if kind == "message_delta":
-            self.usage_in.update(event.get("usage") or {})  # output_tokens: running total
-            reason = (event.get("delta") or {}).get("stop_reason")
+            self.usage_in.update(_object(event.get("usage"), "usage"))  # output: running total
+            usage(self.usage_in)
+            reason = _object(event.get("delta"), "a message_delta delta").get("stop_reason")
             if reason is None:
                 return []
             self.finished = True
@@ -174,13 +208,13 @@ class StreamTranslator:
         return []  # ping, content_block_stop
 
     def _block_start(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        block = event.get("content_block") or {}
+        block = _object(event.get("content_block"), "a content_block")
         index = event.get("index", 0)
         if block.get("type") != "tool_use" or (
             self.structured and block.get("name") == self.structured
         ):
             self._blocks[index] = None
-            text = block.get("text") if block.get("type") == "text" else None
+            text = _text(block.get("text"), "a text block") if block.get("type") == "text" else ""
             return [self._chunk({"content": text})] if text else []
         self._blocks[index] = self._calls
         self._calls += 1
@@ -193,12 +227,15 @@ class StreamTranslator:
         return [self._chunk({"tool_calls": [call]})]
 
     def _block_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        delta = event.get("delta") or {}
+        delta = _object(event.get("delta"), "a content_block_delta delta")
         call = self._blocks.get(event.get("index", 0))
-        if delta.get("type") == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
-        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-            piece = delta["partial_json"]
+        if delta.get("type") == "text_delta":
+            text = _text(delta.get("text"), "a text_delta")
+            return [self._chunk({"content": text})] if text else []
+        if delta.get("type") == "input_json_delta":
+            piece = _text(delta.get("partial_json"), "an input_json_delta")
+            if not piece:
+                return []
             if call is None:  # the structured-output tool: its JSON is the content
                 return [self._chunk({"content": piece})]
             return [

@@ -27,6 +27,10 @@ class FailureKind(enum.StrEnum):
     # The gateway's own ceiling for the deployment (its rpm/tpm quota) had no room in time:
     # nothing was sent; the chain moves on.
     QUOTA = "quota"
+    # The provider answered 200 with something that is not a usable answer (an error object,
+    # the wrong shape, absurd usage, broken or oversized compression): its fault, like a 5xx,
+    # so it is retried and failed over under the server_error policy.
+    MALFORMED = "malformed"
 
 
 RETRYABLE = frozenset(
@@ -36,6 +40,7 @@ RETRYABLE = frozenset(
         FailureKind.RATE_LIMITED,
         FailureKind.SERVER_ERROR,
         FailureKind.QUOTA,
+        FailureKind.MALFORMED,
     }
 )
 

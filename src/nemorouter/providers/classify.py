@@ -11,6 +11,7 @@ from email.utils import parsedate_to_datetime
 import msgspec
 
 from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.providers.http import UpstreamMalformed
 
 # Hints beyond this are treated as "not soon": the router fails over instead of waiting.
 MAX_RETRY_AFTER_S = 3600.0
@@ -114,7 +115,10 @@ def classify_status(status: int, headers: Mapping[str, str], raw: bytes) -> Upst
 
 
 def classify_exception(exc: BaseException) -> UpstreamFailure:
-    """A failure below HTTP: timeouts, refused or dropped connections, TLS errors."""
+    """A failure below HTTP: timeouts, refused or dropped connections, TLS errors, and
+    answers that broke HTTP, their encoding or a size bound (malformed)."""
+    if isinstance(exc, UpstreamMalformed):
+        return UpstreamFailure(FailureKind.MALFORMED, str(exc))
     if isinstance(exc, TimeoutError):
         return UpstreamFailure(FailureKind.TIMEOUT, str(exc) or "provider did not answer in time")
     if isinstance(exc, ssl.SSLError):

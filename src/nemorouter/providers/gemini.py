@@ -10,16 +10,19 @@ which is how tests point an adapter at `nemorouter.testing.SimulatedGemini`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 
 from nemorouter.config import ConfigError, DeploymentConfig, ProviderConfig, Settings
+from nemorouter.providers.answer_check import malformed, translated
 from nemorouter.providers.gemini_request import gemini_request
 from nemorouter.providers.gemini_response import StreamTranslator, to_completion
 from nemorouter.providers.google_errors import stream_error
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
+from nemorouter.providers.request_fields import translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
 
 GEMINI_API_URL = "https://generativelanguage.googleapis.com"
@@ -40,20 +43,22 @@ class GeminiAdapter(AuthedAdapter):
         super().__init__(name, base_url, provider, settings)
 
     async def _payload(self, body: dict[str, Any]) -> bytes:
-        return orjson.dumps(gemini_request(body, await fetch_remote_images(body)))
+        fetched = await fetch_remote_images(body)
+        return translated_request("Gemini", lambda: orjson.dumps(gemini_request(body, fetched)))
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         payload = await self._payload(body)
         path = f"{self._prefix}{deployment.upstream_model}:generateContent"
         data = await self._post(path, payload, "Gemini")
-        return to_completion(data, body.get("model") or deployment.model)
+        model = body.get("model") or deployment.model
+        return translated("Gemini", partial(to_completion, data, model))
 
     async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> GeminiStream:
         payload = await self._payload(body)
         path = f"{self._prefix}{deployment.upstream_model}:streamGenerateContent?alt=sse"
         response = await self._open(path, payload)
         translator = StreamTranslator(body.get("model") or deployment.model, wants_usage(body))
-        return GeminiStream(response, translator)
+        return GeminiStream(response, translator, self.max_event)
 
 
 class GeminiStream(TranslatedStream):
@@ -62,5 +67,8 @@ class GeminiStream(TranslatedStream):
     who = "Gemini"
 
     def _check(self, event: dict[str, Any]) -> None:
-        if isinstance(event.get("error"), dict):  # Google reports mid-stream failures in-band
-            raise stream_error(event["error"])
+        error = event.get("error")
+        if isinstance(error, dict):  # Google reports mid-stream failures in-band
+            raise stream_error(error)
+        if error is not None:
+            raise malformed(self.who, f"an error that is not an object: {str(error)[:200]}")

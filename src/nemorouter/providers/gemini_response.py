@@ -1,4 +1,9 @@
-"""Gemini answers (`GenerateContentResponse`, whole or streamed) → OpenAI completions and chunks."""
+"""Gemini answers (`GenerateContentResponse`, whole or streamed) → OpenAI completions and chunks.
+
+A 200 this cannot read (an error object, candidates or parts of the wrong type, impossible
+token counts, a whole answer with no candidate that was not blocked) is malformed: the
+provider's failure, never a success.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ from typing import Any
 
 import orjson
 
+from nemorouter.providers.answer_check import check_usage, malformed, token_count
+
+WHO = "Gemini"
 log = logging.getLogger(__name__)
 
 _FILTERED = frozenset(
@@ -36,24 +44,27 @@ def finish_reason(reason: str | None, has_calls: bool) -> str | None:
 def usage(metadata: Any) -> dict[str, Any] | None:
     """OpenAI usage from `usageMetadata`. promptTokenCount already includes cached tokens;
     thinking tokens are billed as output, so they count as completion tokens."""
-    if not isinstance(metadata, dict):
+    if metadata is None:
         return None
-    prompt = _int(metadata.get("promptTokenCount")) + _int(metadata.get("toolUsePromptTokenCount"))
-    thoughts = _int(metadata.get("thoughtsTokenCount"))
-    completion = _int(metadata.get("candidatesTokenCount")) + thoughts
+    if not isinstance(metadata, dict):
+        raise malformed(WHO, "usageMetadata that is not an object")
+    prompt = _count(metadata, "promptTokenCount") + _count(metadata, "toolUsePromptTokenCount")
+    thoughts = _count(metadata, "thoughtsTokenCount")
+    completion = _count(metadata, "candidatesTokenCount") + thoughts
     out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": _int(metadata.get("cachedContentTokenCount"))},
+        "prompt_tokens_details": {"cached_tokens": _count(metadata, "cachedContentTokenCount")},
     }
     if thoughts:
         out["completion_tokens_details"] = {"reasoning_tokens": thoughts}
+    check_usage(out, WHO)  # the sums too
     return out
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _count(metadata: dict[str, Any], name: str) -> int:
+    return token_count(metadata.get(name), f"usageMetadata.{name}", WHO)
 
 
 def _split_parts(
@@ -62,13 +73,22 @@ def _split_parts(
     """(text, tool calls) of a candidate's parts; thought summaries are not the answer."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for part in parts if isinstance(parts, list) else ():
-        if not isinstance(part, dict) or part.get("thought") is True:
+    if parts is not None and not isinstance(parts, list):
+        raise malformed(WHO, "content.parts that is not a list")
+    for part in parts or ():
+        if not isinstance(part, dict):
+            raise malformed(WHO, "a part that is not an object")
+        if part.get("thought") is True:
             continue
-        if isinstance(part.get("text"), str):
-            texts.append(part["text"])
+        text = part.get("text")
+        if text is not None and not isinstance(text, str):
+            raise malformed(WHO, "a part whose text is not a string")
+        if text is not None:
+            texts.append(text)
         call = part.get("functionCall")
-        if isinstance(call, dict):
+        if call is not None and not (isinstance(call, dict) and isinstance(call.get("name"), str)):
+            raise malformed(WHO, "a functionCall without a name")
+        if call is not None:
             calls.append(
                 {
                     "id": f"call_{next(call_ids)}",
@@ -84,7 +104,20 @@ def _split_parts(
 
 def _candidates(data: dict[str, Any]) -> list[dict[str, Any]]:
     found = data.get("candidates")
-    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    if found is None:
+        return []
+    if not isinstance(found, list) or not all(isinstance(c, dict) for c in found):
+        raise malformed(WHO, "candidates that are not a list of objects")
+    return found
+
+
+def _parts(candidate: dict[str, Any]) -> Any:
+    content = candidate.get("content")
+    if content is None:
+        return None
+    if not isinstance(content, dict):
+        raise malformed(WHO, "a candidate whose content is not an object")
+    return content.get("parts")
 
 
 def _blocked(data: dict[str, Any]) -> bool:
@@ -101,13 +134,12 @@ def completion_id(data: dict[str, Any]) -> str:
 
 def to_completion(data: dict[str, Any], model: str) -> dict[str, Any]:
     """A whole `generateContent` answer as an OpenAI chat.completion."""
+    if data.get("error") is not None:
+        raise malformed(WHO, f"an error object: {str(data['error'])[:200]}")
     choices = []
     call_ids = itertools.count()
     for i, candidate in enumerate(_candidates(data)):
-        content = candidate.get("content")
-        text, calls = _split_parts(
-            content.get("parts") if isinstance(content, dict) else None, call_ids
-        )
+        text, calls = _split_parts(_parts(candidate), call_ids)
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         if calls:
             message["tool_calls"] = calls
@@ -130,6 +162,8 @@ def to_completion(data: dict[str, Any], model: str) -> dict[str, Any]:
                 "finish_reason": "content_filter",
             }
         )
+    if not choices:
+        raise malformed(WHO, "no candidates and no blocked prompt")
     answer: dict[str, Any] = {
         "id": completion_id(data),
         "object": "chat.completion",
@@ -183,9 +217,7 @@ class StreamTranslator:
             candidates = [{"index": 0, "finishReason": "SAFETY"}]
         for i, candidate in enumerate(candidates):
             index = candidate.get("index") if isinstance(candidate.get("index"), int) else i
-            content = candidate.get("content")
-            parts = content.get("parts") if isinstance(content, dict) else None
-            text, calls = _split_parts(parts, self._call_ids)
+            text, calls = _split_parts(_parts(candidate), self._call_ids)
             delta: dict[str, Any] = {}
             if index not in self.started:
                 self.started.add(index)

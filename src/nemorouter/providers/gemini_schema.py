@@ -49,37 +49,51 @@ _HANDLED = frozenset(
 _MAX_DEPTH = 64
 
 
-def to_gemini_schema(schema: Any) -> dict[str, Any]:
-    """The Gemini form of `schema`; GatewayError 400 when Gemini cannot express it."""
+def to_gemini_schema(schema: Any, field: str = "response_format") -> dict[str, Any]:
+    """The Gemini form of `schema` (the request's `field`: the response format, or a tool's
+    `tools[k].function.parameters`); GatewayError 400 naming it when Gemini cannot express it."""
+    converter = _Converter(schema, field)
     if not isinstance(schema, dict):
-        raise _refuse("", "the schema must be a JSON object")
-    return _Converter(schema).convert(schema, "", ())
-
-
-def _refuse(path: str, why: str) -> GatewayError:
-    where = f" at {path}" if path else ""
-    return invalid_request(
-        f"response_format.json_schema cannot be sent to Gemini{where}: {why}",
-        param="response_format",
-    )
+        raise converter.refuse("", "the schema must be a JSON object")
+    return converter.convert(schema, "", ())
 
 
 class _Converter:
-    def __init__(self, root: dict[str, Any]) -> None:
+    def __init__(self, root: dict[str, Any], field: str) -> None:
         self.root = root
+        self.field = field
+        self.label = "response_format.json_schema" if field == "response_format" else field
+        self.depth = 0
+
+    def refuse(self, path: str, why: str) -> GatewayError:
+        where = f" at {path}" if path else ""
+        return invalid_request(
+            f"{self.label} cannot be sent to Gemini{where}: {why}", param=self.field
+        )
 
     def convert(self, node: Any, path: str, refs: tuple[str, ...]) -> dict[str, Any]:
+        self.depth += 1
+        try:
+            return self._convert(node, path, refs)
+        finally:
+            self.depth -= 1
+
+    def _convert(self, node: Any, path: str, refs: tuple[str, ...]) -> dict[str, Any]:
+        if self.depth > _MAX_DEPTH:
+            raise self.refuse(path, "the schema nests too deeply")
         if not isinstance(node, dict):
-            raise _refuse(path, "every subschema must be an object (true/false schemas are not)")
+            raise self.refuse(
+                path, "every subschema must be an object (true/false schemas are not)"
+            )
         if len(refs) > _MAX_DEPTH:
-            raise _refuse(path, "the schema nests too deeply")
+            raise self.refuse(path, "the schema nests too deeply")
         if "$ref" in node:
             return self._ref(node, path, refs)
         if "allOf" in node:
             node = self._all_of(node, path)
         for key in node:
             if key not in _HANDLED and key not in _DROPPED and key not in _COPIED:
-                raise _refuse(path, f"Gemini has no equivalent of {key!r}")
+                raise self.refuse(path, f"Gemini has no equivalent of {key!r}")
         out: dict[str, Any] = {}
         nullable = node.get("nullable") is True
         for key in ("anyOf", "oneOf"):  # oneOf's exclusivity is lost: branches rarely overlap
@@ -92,12 +106,14 @@ class _Converter:
                     out["anyOf"] = branches
         types = node.get("type")
         type_list = types if isinstance(types, list) else [types] if types is not None else []
+        if not all(isinstance(t, str) for t in type_list):
+            raise self.refuse(path, "type must be a string or a list of strings")
         if "null" in type_list:
             nullable = True
             type_list = [t for t in type_list if t != "null"]
         for t in type_list:
             if t not in _TYPES:
-                raise _refuse(path, f"unknown type {t!r}")
+                raise self.refuse(path, f"unknown type {t!r}")
         if len(type_list) > 1:  # ["string", "integer"]: one branch per type
             shared = {k: v for k, v in node.items() if k != "type"}
             out["anyOf"] = [self.convert({**shared, "type": t}, path, refs) for t in type_list]
@@ -111,12 +127,12 @@ class _Converter:
         self._object(node, out, path, refs)
         self._array(node, out, path, refs)
         if node.get("uniqueItems") is True:
-            raise _refuse(path, "Gemini has no equivalent of 'uniqueItems'")
+            raise self.refuse(path, "Gemini has no equivalent of 'uniqueItems'")
         if "type" not in out and "anyOf" not in out:
             if nullable:
                 out["type"] = "NULL"
                 return out
-            raise _refuse(path, "a subschema without a type (any value) cannot be expressed")
+            raise self.refuse(path, "a subschema without a type (any value) cannot be expressed")
         if nullable:
             out["nullable"] = True
         return out
@@ -124,14 +140,16 @@ class _Converter:
     def _ref(self, node: dict[str, Any], path: str, refs: tuple[str, ...]) -> dict[str, Any]:
         ref = node["$ref"]
         if not isinstance(ref, str) or not ref.startswith("#/"):
-            raise _refuse(path, f"only local $refs can be inlined, not {ref!r}")
+            raise self.refuse(path, f"only local $refs can be inlined, not {ref!r}")
         if ref in refs:
-            raise _refuse(path, f"recursive schemas cannot be expressed ({ref} refers to itself)")
+            raise self.refuse(
+                path, f"recursive schemas cannot be expressed ({ref} refers to itself)"
+            )
         target: Any = self.root
         for token in ref[2:].split("/"):
             token = token.replace("~1", "/").replace("~0", "~")
             if not isinstance(target, dict) or token not in target:
-                raise _refuse(path, f"$ref {ref!r} points nowhere")
+                raise self.refuse(path, f"$ref {ref!r} points nowhere")
             target = target[token]
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         if isinstance(target, dict) and siblings:  # e.g. a description beside the $ref
@@ -141,7 +159,7 @@ class _Converter:
     def _all_of(self, node: dict[str, Any], path: str) -> dict[str, Any]:
         parts = node["allOf"]
         if not isinstance(parts, list) or len(parts) != 1:
-            raise _refuse(path, "allOf with more than one subschema cannot be expressed")
+            raise self.refuse(path, "allOf with more than one subschema cannot be expressed")
         rest = {k: v for k, v in node.items() if k != "allOf"}
         return {**parts[0], **rest} if isinstance(parts[0], dict) else rest
 
@@ -149,7 +167,7 @@ class _Converter:
         self, branches: Any, path: str, refs: tuple[str, ...]
     ) -> tuple[list[dict[str, Any]], bool]:
         if not isinstance(branches, list) or not branches:
-            raise _refuse(path, "must be a non-empty list")
+            raise self.refuse(path, "must be a non-empty list")
         out, has_null = [], False
         for i, branch in enumerate(branches):
             if isinstance(branch, dict) and branch.get("type") == "null" and len(branch) == 1:
@@ -165,10 +183,10 @@ class _Converter:
         if values is None:
             return
         if not isinstance(values, list) or not values:
-            raise _refuse(path, "enum must be a non-empty list")
+            raise self.refuse(path, "enum must be a non-empty list")
         strings = [v for v in values if v is not None]
         if not all(isinstance(v, str) for v in strings):
-            raise _refuse(path, "Gemini enums hold strings only")
+            raise self.refuse(path, "Gemini enums hold strings only")
         out["type"] = "STRING"
         out["enum"] = strings
         if len(strings) < len(values):
@@ -180,15 +198,15 @@ class _Converter:
         extra = node.get("additionalProperties")
         properties = node.get("properties")
         if isinstance(extra, dict) or (extra is True and not properties):
-            raise _refuse(
+            raise self.refuse(
                 path, "objects with arbitrary keys (additionalProperties) cannot be expressed"
             )
         if properties is None:
             if out.get("type") == "OBJECT":
-                raise _refuse(path, "Gemini objects need at least one property")
+                raise self.refuse(path, "Gemini objects need at least one property")
             return
         if not isinstance(properties, dict) or not properties:
-            raise _refuse(path, "Gemini objects need at least one property")
+            raise self.refuse(path, "Gemini objects need at least one property")
         out["properties"] = {
             name: self.convert(sub, f"{path}/properties/{name}", refs)
             for name, sub in properties.items()
@@ -198,7 +216,7 @@ class _Converter:
         required = node.get("required")
         if required:
             if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-                raise _refuse(path, "required must be a list of property names")
+                raise self.refuse(path, "required must be a list of property names")
             out["required"] = required
 
     def _array(
@@ -207,8 +225,8 @@ class _Converter:
         items = node.get("items")
         if items is None:
             if out.get("type") == "ARRAY":
-                raise _refuse(path, "Gemini arrays need an items schema")
+                raise self.refuse(path, "Gemini arrays need an items schema")
             return
         if isinstance(items, list):
-            raise _refuse(path, "tuple-typed items cannot be expressed")
+            raise self.refuse(path, "tuple-typed items cannot be expressed")
         out["items"] = self.convert(items, f"{path}/items", refs)

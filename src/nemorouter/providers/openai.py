@@ -1,7 +1,8 @@
 """Adapter for OpenAI and any OpenAI-compatible endpoint (vLLM, Vertex MaaS, ...).
 
 The canonical request already is this wire format, so the adapter only swaps in the
-provider's model name, and classifies every failure for the router.
+provider's model name, checks that a 200 is an answer (`answer_check`), and classifies every
+failure for the router.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from typing import Any
 import orjson
 
 from nemorouter.config import DeploymentConfig, ProviderConfig, Settings
+from nemorouter.providers.answer_check import check_chunk, check_completion
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.http import StreamResponse
 from nemorouter.providers.pooled import PooledAdapter, json_object
+from nemorouter.providers.request_fields import translated_request
 from nemorouter.providers.sse import sse_data
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -32,7 +35,8 @@ class OpenAIAdapter(PooledAdapter):
             self._auth = f"Authorization: Bearer {provider.api_key}\r\n".encode()
 
     def _payload(self, deployment: DeploymentConfig, body: dict[str, Any]) -> bytes:
-        return orjson.dumps({**body, "model": deployment.upstream_model})
+        request = {**body, "model": deployment.upstream_model}
+        return translated_request("the provider", lambda: orjson.dumps(request))
 
     async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
         try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent
@@ -43,9 +47,10 @@ class OpenAIAdapter(PooledAdapter):
             raise classify_exception(exc) from None
         if response.status != 200:
             raise classify_status(response.status, response.headers, response.body)
-        return json_object(
+        data = json_object(
             response.body, "provider answered 200 with a body that is not a JSON object"
         )
+        return check_completion(data, "provider")
 
     async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> _SSEStream:
         payload = self._payload(deployment, body)
@@ -56,14 +61,15 @@ class OpenAIAdapter(PooledAdapter):
                 raise classify_status(response.status, response.headers, raw)
         except OSError as exc:
             raise classify_exception(exc) from None
-        return _SSEStream(response)
+        return _SSEStream(response, self.max_event)
 
 
 class _SSEStream:
     """Chunks of an OpenAI server-sent-event stream, decoded."""
 
-    def __init__(self, response: StreamResponse) -> None:
+    def __init__(self, response: StreamResponse, max_event: int) -> None:
         self._response = response
+        self._max_event = max_event
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._chunks()
@@ -71,27 +77,28 @@ class _SSEStream:
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         finished = False
         try:
-            async for payload in sse_data(self._response.iter_chunks()):
+            async for payload in sse_data(self._response.iter_chunks(), self._max_event):
                 if payload == b"[DONE]":
                     finished = True
                     continue  # read on to the end, so the connection can be reused
                 chunk = orjson.loads(payload)
                 if not isinstance(chunk, dict):
                     raise UpstreamFailure(
-                        FailureKind.SERVER_ERROR,
+                        FailureKind.MALFORMED,
                         "provider sent a stream event that is not an object",
+                        status=200,
                     )
                 if "error" in chunk:
                     raise UpstreamFailure(
                         FailureKind.SERVER_ERROR,
                         f"provider reported an error mid-stream: {chunk['error']}",
                     )
-                yield chunk
+                yield check_chunk(chunk, "provider")
         except OSError as exc:
             raise classify_exception(exc) from None
         except orjson.JSONDecodeError:
             raise UpstreamFailure(
-                FailureKind.SERVER_ERROR, "provider sent a stream event that is not JSON"
+                FailureKind.MALFORMED, "provider sent a stream event that is not JSON", status=200
             ) from None
         finally:
             self._response.release()

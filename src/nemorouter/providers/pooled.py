@@ -6,11 +6,13 @@ a 401 refresh and the stream that turns provider events into OpenAI chunks.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
 
 from nemorouter.config import ProviderConfig, Settings
+from nemorouter.providers.answer_check import translated
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception
 from nemorouter.providers.google_errors import classify_google
@@ -26,7 +28,7 @@ def json_object(raw: bytes, message: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         data = None
     if not isinstance(data, dict):
-        raise UpstreamFailure(FailureKind.SERVER_ERROR, message)
+        raise UpstreamFailure(FailureKind.MALFORMED, message, status=200)
     return data
 
 
@@ -49,6 +51,8 @@ class PooledAdapter:
         # may run longer, but no gap between its chunks may exceed it.
         self._timeout = settings.request_timeout_s
         self._connect_timeout = settings.connect_timeout_s
+        self.max_body = int(settings.max_upstream_body_mb * (1 << 20))
+        self.max_event = int(settings.max_upstream_event_mb * (1 << 20))
         self._pool: HTTPPool | None = None
 
     async def start(self) -> None:
@@ -56,6 +60,7 @@ class PooledAdapter:
             self.base_url,
             max_connections=self._max_connections,
             connect_timeout=self._connect_timeout,
+            max_body=self.max_body,
         )
 
     async def close(self) -> None:
@@ -128,9 +133,10 @@ class TranslatedStream:
 
     who = "the provider"
 
-    def __init__(self, response: StreamResponse, translator: Translator) -> None:
+    def __init__(self, response: StreamResponse, translator: Translator, max_event: int) -> None:
         self._response = response
         self._translator = translator
+        self._max_event = max_event
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._chunks()
@@ -141,20 +147,20 @@ class TranslatedStream:
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         translator = self._translator
         try:
-            async for payload in sse_data(self._response.iter_chunks()):
+            async for payload in sse_data(self._response.iter_chunks(), self._max_event):
                 event = orjson.loads(payload)
                 if not isinstance(event, dict):
                     raise UpstreamFailure(
-                        FailureKind.SERVER_ERROR, f"{self.who} sent a non-object event"
+                        FailureKind.MALFORMED, f"{self.who} sent a non-object event", status=200
                     )
                 self._check(event)
-                for chunk in translator.feed(event):
+                for chunk in translated(self.who, partial(translator.feed, event)):
                     yield chunk
         except OSError as exc:
             raise classify_exception(exc) from None
         except orjson.JSONDecodeError:
             raise UpstreamFailure(
-                FailureKind.SERVER_ERROR, f"{self.who} sent an event that is not JSON"
+                FailureKind.MALFORMED, f"{self.who} sent an event that is not JSON", status=200
             ) from None
         finally:
             self._response.release()

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from nemorouter.testing import sim_http as http
+from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
@@ -172,6 +173,12 @@ class SimulatedAnthropic(NativeSimulator):
         messages = {429: "Number of requests has exceeded your rate limit", 529: "Overloaded"}
         message = messages.get(code, f"Simulated fault: HTTP {code}")
         return anthropic_error(code, message, http.retry_headers(fault))
+
+    def _render_malformed(self, fault: Fault, path: bytes, body: bytes) -> bytes:
+        req = msgspec.json.decode(body)
+        stream = req.get("stream") is True
+        model = req.get("model") or "claude"
+        return malformed.shared(fault, stream) or malformed.anthropic(fault, stream, model)
 
     def _answer(
         self, path: bytes, headers: http.Headers, body: bytes, auth: bytes | None, cut: int | None

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from nemorouter.testing import sim_http as http
+from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
 from nemorouter.testing.sim_native import NativeSimulator
@@ -267,6 +268,10 @@ class SimulatedGemini(NativeSimulator):
 
     def _render_fault(self, fault: Fault) -> bytes:
         return render_google_fault(fault)
+
+    def _render_malformed(self, fault: Fault, path: bytes, body: bytes) -> bytes:
+        stream = b":streamGenerateContent" in path
+        return malformed.shared(fault, stream) or malformed.gemini(fault, stream)
 
     def _authorized(self, vertex: bool, headers: http.Headers, auth: bytes | None) -> bytes | None:
         if vertex:

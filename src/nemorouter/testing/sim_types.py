@@ -7,7 +7,10 @@ from typing import Any
 
 import msgspec
 
-_FAULT_KINDS = ("status", "hang", "drop", "cut_stream", "latency")
+_FAULT_KINDS = ("status", "hang", "drop", "cut_stream", "latency", "malformed")
+_MALFORMED = (
+    "error_in_200", "choices_not_list", "absurd_usage", "gzip_bomb", "garbage_gzip", "oversized"
+)  # fmt: skip
 _SUMMARY_BODY_CHARS = 4096  # the /_sim/requests view truncates bodies (images are huge)
 
 
@@ -16,7 +19,9 @@ class Fault:
     """A failure the simulated provider applies to one upcoming chat request.
 
     Build with the factory methods: `Fault.status(503)`, `Fault.hang(30)`, `Fault.drop()`,
-    `Fault.cut_stream(after_chunks=2)`, `Fault.latency(ms)`.
+    `Fault.cut_stream(after_chunks=2)`, `Fault.latency(ms)`, and 200s that are no answer:
+    `Fault.error_in_200()`, `Fault.choices_not_list()`, `Fault.absurd_usage(tokens)`,
+    `Fault.gzip_bomb(mib)`, `Fault.garbage_gzip()`, `Fault.oversized(mib)` (see sim_malformed).
     """
 
     kind: str
@@ -26,6 +31,8 @@ class Fault:
     seconds: float = 0.0
     after_chunks: int = 0
     ms: float = 0.0
+    variant: str = ""  # of a malformed answer
+    size: int = 0  # MiB of a gzip bomb or oversized body; tokens of absurd usage
 
     @classmethod
     def status(
@@ -55,6 +62,36 @@ class Fault:
         return cls("latency", ms=ms)
 
     @classmethod
+    def error_in_200(cls) -> Fault:
+        """Answer 200 with the wire format's error object as the body (or first event)."""
+        return cls("malformed", variant="error_in_200")
+
+    @classmethod
+    def choices_not_list(cls) -> Fault:
+        """Answer 200 whose choices (candidates, content) are an object or a string."""
+        return cls("malformed", variant="choices_not_list")
+
+    @classmethod
+    def absurd_usage(cls, tokens: int = 10**13) -> Fault:
+        """Answer normally, but report `tokens` prompt tokens."""
+        return cls("malformed", variant="absurd_usage", size=tokens)
+
+    @classmethod
+    def gzip_bomb(cls, mib: int = 200) -> Fault:
+        """Answer with a ~1000:1 gzip body that inflates to `mib` MiB."""
+        return cls("malformed", variant="gzip_bomb", size=max(2, mib))
+
+    @classmethod
+    def garbage_gzip(cls) -> Fault:
+        """Answer with `content-encoding: gzip` and a body that is not gzip."""
+        return cls("malformed", variant="garbage_gzip")
+
+    @classmethod
+    def oversized(cls, mib: int = 40) -> Fault:
+        """Answer with a `mib` MiB body (one event that large for a stream)."""
+        return cls("malformed", variant="oversized", size=mib)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
         """Parse the `POST /_sim/faults` body."""
         kind = data.get("kind")
@@ -70,6 +107,11 @@ class Fault:
             return cls.cut_stream(int(data.get("after_chunks", 2)))
         if kind == "latency":
             return cls.latency(float(data["ms"]))
+        if kind == "malformed":
+            variant = data.get("variant")
+            if variant not in _MALFORMED:
+                raise ValueError(f"unknown malformed variant {variant!r}: one of {_MALFORMED}")
+            return cls("malformed", variant=variant, size=int(data.get("size", 0)))
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(_FAULT_KINDS)}")
 
 

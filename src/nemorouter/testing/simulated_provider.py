@@ -25,6 +25,7 @@ import msgspec
 
 from nemorouter.runtime import keep_freed_memory
 from nemorouter.testing import sim_http as http
+from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.sim_answers import build_answer
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_request import LongStrings, read_chat
@@ -252,6 +253,8 @@ class SimulatedProvider:
                 delay += fault.ms / 1000.0
             if fault.kind == "cut_stream":
                 cut = fault.after_chunks
+            if fault.kind == "malformed":
+                return Deferred(delay, self._render_malformed(fault, path, body), False)
         reply = self._answer(path, headers, body, auth, cut)
         if delay > 0 or cut is not None:
             return Deferred(delay, reply, cut is not None)
@@ -259,6 +262,11 @@ class SimulatedProvider:
 
     def _render_fault(self, fault: Fault) -> bytes:
         return http.render_status_fault(fault)
+
+    def _render_malformed(self, fault: Fault, path: bytes, body: bytes) -> bytes:
+        req = _decode(body)
+        stream = req.get("stream") is True
+        return malformed.shared(fault, stream) or malformed.openai(fault, stream, req["model"])
 
     def _answer(
         self, path: bytes, headers: Headers, body: bytes, auth: bytes | None, cut: int | None
