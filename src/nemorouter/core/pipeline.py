@@ -40,6 +40,7 @@ from nemorouter.core.request import ChatRequest, parse_chat_request, reserve_tok
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.routed import Routed
 from nemorouter.core.router import Router
+from nemorouter.core.store_read import bounded_query, flushed
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
@@ -77,7 +78,11 @@ class Pipeline:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.settings.database_url)
+        self.store = Store(
+            config.settings.database_url,
+            journal_dir=config.settings.spend_journal_dir,
+            dead_letter_path=config.settings.spend_dead_letter_path,
+        )
         self.keys = KeysRepo(self.store.engine)
         self.auth = Authenticator(config.settings.master_key, self.keys)
         # With Redis, budgets and key revocations are shared by every instance.
@@ -352,9 +357,10 @@ class Pipeline:
             await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)
 
     async def _spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
-        """A budget's spend in its period, from the log (this instance's rows written first)."""
-        await self.store.writer.flush()
-        return await self.keys.spent_pico(column, subject_id, since)
+        """A budget's spend in its period, from the log (this instance's rows written first);
+        bounded: a store that cannot answer is a 503 (budgets fail closed)."""
+        await flushed(self.store.writer)
+        return await bounded_query(self.keys.spent_pico(column, subject_id, since))
 
     async def _finish(self, record: CallRecord) -> None:
         row = record.row()
