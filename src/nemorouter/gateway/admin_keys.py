@@ -91,7 +91,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def get_key(request: Request) -> Response:
         authorized(request)
-        record = await key_or_404(request.path_params["key_id"])
+        record = await bounded_query(key_or_404(request.path_params["key_id"]))
         return JSONResponse({**record.public(), "spend": await _spend(pipeline, record)})
 
     async def update_key(request: Request) -> Response:
