@@ -83,35 +83,31 @@ class BatchWriter:
     async def write(self, rows: list[Row]) -> None:
         """Settle every row, in order, or raise StoreUnreachable (rows before `done` are)."""
         prepared: list[Values | str] = []
-        fitted = 0
         for row in rows:
             try:
-                values, was_fitted = self.insert.values(row)
-            except Exception as exc:  # a number out of range, a missing column, a wrong type
+                prepared.append(self.insert.values(row))
+            except Exception as exc:  # a missing column
                 prepared.append(describe(exc))
-                continue
-            fitted += was_fitted
-            prepared.append(values)
-        if fitted:
-            log.warning(
-                "spend writer: %d records fitted to their columns (text cut to length, "
-                "NUL removed)", fitted,
-            )  # fmt: skip
-        index = 0
-        while index < len(rows):
-            problem = prepared[index]
-            if isinstance(problem, str):
-                await self._refuse(rows[index], problem)
+        await self._settle(rows, prepared, 0, len(rows), fitted=False)
+
+    async def _settle(
+        self, rows: list[Row], prepared: list[Any], low: int, high: int, *, fitted: bool
+    ) -> None:
+        """Rows low..high in order: each run of writable rows inserted, each problem refused."""
+        index = low
+        while index < high:
+            if isinstance(prepared[index], str):
+                await self._refuse(rows[index], prepared[index])
                 index += 1
                 continue
             end = index + 1
-            while end < len(rows) and not isinstance(prepared[end], str):
+            while end < high and not isinstance(prepared[end], str):
                 end += 1
-            await self._insert_isolating(rows, prepared, index, end)
+            await self._insert_isolating(rows, prepared, index, end, fitted=fitted)
             index = end
 
     async def _insert_isolating(
-        self, rows: list[Row], prepared: list[Any], low: int, high: int
+        self, rows: list[Row], prepared: list[Any], low: int, high: int, *, fitted: bool
     ) -> None:
         try:
             await self._execute(rows[low:high], prepared[low:high])
@@ -120,12 +116,30 @@ class BatchWriter:
             if not is_refusal(exc):
                 raise StoreUnreachable(low, exc) from exc
             refusal = describe(exc)
-        if high - low == 1:
+        if not fitted:  # first fit the rows to their columns, then try them again
+            self._fit(rows, prepared, low, high)
+            await self._settle(rows, prepared, low, high, fitted=True)
+        elif high - low == 1:
             await self._refuse(rows[low], refusal)
-            return
-        middle = (low + high) // 2
-        await self._insert_isolating(rows, prepared, low, middle)
-        await self._insert_isolating(rows, prepared, middle, high)
+        else:
+            middle = (low + high) // 2
+            await self._insert_isolating(rows, prepared, low, middle, fitted=True)
+            await self._insert_isolating(rows, prepared, middle, high, fitted=True)
+
+    def _fit(self, rows: list[Row], prepared: list[Any], low: int, high: int) -> None:
+        count = 0
+        for index in range(low, high):
+            try:
+                prepared[index], was_fitted = self.insert.fitted_values(rows[index])
+            except Exception as exc:  # a number out of range, a value of the wrong type
+                prepared[index] = describe(exc)
+                continue
+            count += was_fitted
+        if count:
+            log.warning(
+                "spend writer: %d records fitted to their columns (text cut to length, "
+                "NUL removed)", count,
+            )  # fmt: skip
 
     async def _execute(self, rows: list[Row], values: list[Values]) -> None:
         present = 0
