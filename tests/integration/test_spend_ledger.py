@@ -83,7 +83,12 @@ def test_a_refused_record_is_dead_lettered_and_the_ledger_goes_on(
     monkeypatch.setattr(CallRecord, "row", row)
     dead_letter = tmp_path / "dead.jsonl"
     gateway = start_gateway(
-        gateway_config(sim, database_url=database_url, spend_dead_letter_path=str(dead_letter))
+        gateway_config(
+            sim,
+            database_url=database_url,
+            spend_dead_letter_path=str(dead_letter),
+            spend_journal_dir=str(tmp_path),
+        )
     )
     ids = [f"good-{i}" for i in range(10)]
     for request_id in ids[:5]:

@@ -82,6 +82,9 @@ async def _replay_one(engine: AsyncEngine, path: Path, database: str, dead: Dead
         handle = os.open(path, os.O_RDONLY)
     except FileNotFoundError:  # another process replayed it meanwhile
         return 0
+    except OSError as exc:  # unreadable: the gateway still starts, the file stays
+        log.error("spend journal %s cannot be read (%s): not replayed", path, exc)
+        return 0
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
