@@ -93,3 +93,17 @@ async def test_many_refused_rows_in_one_batch(engine: AsyncEngine, tmp_path: Pat
     assert await count_rows(engine) == 195
     assert len(dead_letters(tmp_path / "d")) == 5
     await writer.close()
+
+
+async def test_a_row_missing_a_column_is_dead_lettered(engine: AsyncEngine, tmp_path: Path) -> None:
+    writer = SpendWriter(engine, interval_s=0.01, dead_letter_path=tmp_path / "dead.jsonl")
+    writer.start()
+    broken = spend_row(request_id="no-latency")
+    del broken["latency_ms"]
+    for row in (spend_row(), broken, spend_row()):
+        await writer.add(row)
+    await asyncio.wait_for(writer.flush(), 10)
+    assert await count_rows(engine) == 2
+    [letter] = dead_letters(tmp_path / "dead.jsonl")
+    assert letter["row"]["request_id"] == "no-latency" and "KeyError" in letter["error"]
+    await writer.close()

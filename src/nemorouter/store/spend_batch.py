@@ -82,13 +82,18 @@ class BatchWriter:
 
     async def write(self, rows: list[Row]) -> None:
         """Settle every row, in order, or raise StoreUnreachable (rows before `done` are)."""
-        prepared: list[Values | str] = []
-        for row in rows:
-            try:
-                prepared.append(self.insert.values(row))
-            except Exception as exc:  # a missing column
-                prepared.append(describe(exc))
+        values = self.insert.values
+        try:
+            prepared: list[Values | str] = [values(row) for row in rows]
+        except Exception:  # a missing column: found row by row
+            prepared = [self._values_or_problem(row) for row in rows]
         await self._settle(rows, prepared, 0, len(rows), fitted=False)
+
+    def _values_or_problem(self, row: Row) -> Values | str:
+        try:
+            return self.insert.values(row)
+        except Exception as exc:
+            return describe(exc)
 
     async def _settle(
         self, rows: list[Row], prepared: list[Any], low: int, high: int, *, fitted: bool
