@@ -141,3 +141,19 @@ async def test_concurrent_replays_write_each_record_once(
     await asyncio.gather(*(replay(engine, tmp_path, DATABASE, dead) for _ in range(3)))
     assert await count_rows(engine) == 1200
     assert journals(tmp_path) == []
+
+
+async def test_a_journal_that_cannot_be_written_is_logged_with_the_count(
+    engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    writer = SpendWriter(engine, interval_s=0.01, journal_dir=not_a_folder, database=DATABASE)
+    writer.start()
+    async with engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE spend RENAME TO spend_away"))
+    for _ in range(7):
+        await writer.add(spend_row())
+    with caplog.at_level(logging.ERROR, logger="nemorouter.store"):
+        await writer.close(timeout_s=0.5)
+    assert any("7 spend records LOST" in r.getMessage() for r in caplog.records)
