@@ -60,6 +60,7 @@ class SpendWriter:
         self._wake = asyncio.Event()
         self._flush_now = False
         self._closing = False
+        self._closed = False
         self._task: asyncio.Task[None] | None = None
         self.failures = 0  # failed write attempts (each retried)
         self._failing_since: float | None = None  # monotonic time of the first failure in a row
@@ -95,6 +96,10 @@ class SpendWriter:
 
     def add_nowait(self, row: dict[str, Any]) -> None:
         """Hand a row over without waiting for room (a cancelled request cannot wait)."""
+        if self._closed:  # nothing writes it any more: never lost without a word
+            log.error("spend writer: record %r added after shutdown, not written",
+                      str(row.get("request_id"))[:200])  # fmt: skip
+            return
         self._pending.append(row)
         self._added += 1
         if len(self._pending) == 1 or len(self._pending) >= self.max_rows:
@@ -127,6 +132,7 @@ class SpendWriter:
         except Exception:  # the write task failed: what waits is still spilled
             log.exception("spend writer: the write task failed")
         await self._spill(timeout_s)
+        self._closed = True
 
     async def _spill(self, timeout_s: float) -> None:
         """Whatever is still waiting (or refused and not filed) goes to the journal."""
@@ -135,7 +141,7 @@ class SpendWriter:
             return
         try:
             path = await asyncio.to_thread(spill, self.journal_dir, self.database, rows)
-        except OSError as exc:
+        except Exception as exc:  # a full disk, a read-only folder
             log.error(
                 "spend writer: %d spend records LOST at shutdown: not written within %.0fs "
                 "and the journal folder %s cannot be written (%s)",
