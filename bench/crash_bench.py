@@ -3,7 +3,9 @@
 Starts `nemorouter serve` (SQLite store) in front of the simulated provider, sends requests
 from N client threads for S seconds, kills the gateway with SIGKILL mid-load, and counts
 the answered requests (each with its own x-request-id) that have no spend record.
-SIGTERM loses none (tests/integration/test_spend_shutdown.py); this measures the crash.
+SIGTERM loses none, under load (tests/integration/test_spend_shutdown.py) and with the
+store down (the journal: tests/integration/test_spend_journal_sigterm.py); this measures
+the crash.
 """
 
 from __future__ import annotations

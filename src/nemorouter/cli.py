@@ -68,7 +68,7 @@ def serve(
     )
     try:
         if workers > 1:
-            serving.serve_workers(config, host, port, workers, log_level)
+            serving.serve_workers(config, loaded, host, port, workers, log_level)
         else:
             serving.serve(loaded, host, port, log_level)
     except ConfigError as exc:

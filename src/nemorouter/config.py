@@ -102,6 +102,11 @@ class RetrySettings(_Section):
 class Settings(_Section):
     master_key: Annotated[str, msgspec.Meta(min_length=8)]
     database_url: str = "sqlite:///./nemorouter.db"
+    # The spend log's local files; default: beside the SQLite file, else the working folder.
+    # The journal holds records a shutdown could not write (replayed at the next start); the
+    # dead-letter file, records the database refused (README "Spend records").
+    spend_journal_dir: str | None = None
+    spend_dead_letter_path: str | None = None
     redis_url: str | None = None
     request_timeout_s: PositiveFloat = 120.0
     connect_timeout_s: PositiveFloat = 10.0

@@ -17,7 +17,13 @@ from nemorouter.gateway.app import create_app
 CONFIG_ENV = "NEMOROUTER_CONFIG"
 
 
-def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+def uvicorn_config(
+    app: object,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    graceful_s: float | None = None,
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -29,15 +35,27 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
         log_level=log_level,
         server_header=False,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=graceful_s,
     )
+
+
+def graceful_shutdown_s(config: Config) -> float:
+    """How long SIGTERM waits for requests in flight: their whole deadline, so an answer
+    the provider is producing (and will bill) still reaches its client. Past it, uvicorn
+    cancels them and shutdown goes on (spend records still waiting are journalled), so a
+    request stuck waiting on a dead store can never hold the exit up forever."""
+    return config.settings.deadline_s
 
 
 def serve(config: Config, host: str, port: int, log_level: str = "info") -> None:
     """Serve in the foreground until SIGINT/SIGTERM (one process)."""
-    uvicorn.Server(uvicorn_config(create_app(config), host, port, log_level)).run()
+    app = create_app(config)
+    uvicorn.Server(uvicorn_config(app, host, port, log_level, graceful_shutdown_s(config))).run()
 
 
-def serve_workers(config_path: Path, host: str, port: int, workers: int, log_level: str) -> None:
+def serve_workers(
+    config_path: Path, config: Config, host: str, port: int, workers: int, log_level: str
+) -> None:
     """Several worker processes; each loads the config itself (see `app_from_env`)."""
     os.environ[CONFIG_ENV] = str(config_path.resolve())
     uvicorn.run(
@@ -52,6 +70,7 @@ def serve_workers(config_path: Path, host: str, port: int, workers: int, log_lev
         log_level=log_level,
         server_header=False,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=graceful_shutdown_s(config),
     )
 
 

@@ -206,7 +206,7 @@ def test_postgres_outage_serves_cached_keys_and_503s_the_rest(
         # rows, then the query), then 503.
         first_use = _chat(gateway, unloaded)
         assert first_use.status_code == 503, first_use.text
-        assert "budget spend" in first_use.json()["error"]["message"]
+        assert "spend store" in first_use.json()["error"]["message"]
         assert first_use.elapsed.total_seconds() < 6.0
         seen[first_use.status_code] += 1
         time.sleep(1.0)

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from nemorouter.core.errors import GatewayError, invalid_api_key, service_unavailable
 from nemorouter.core.keys import SECRET_PREFIX, KeyRecord, TeamRecord, hash_secret
 from nemorouter.state.unavailable import OutageLog
+from nemorouter.store.failures import is_unreachable
 from nemorouter.store.keys_repo import KeysRepo
-from nemorouter.store.unreachable import unreachable
 
 log = logging.getLogger("nemorouter.auth")
 _outages = OutageLog(log)
@@ -134,7 +134,7 @@ class Authenticator:
         try:
             caller = await self._load(digest)
         except Exception as exc:
-            if not unreachable(exc):
+            if not is_unreachable(exc):
                 raise
             if (
                 entry is None

@@ -38,6 +38,7 @@ from nemorouter.core.request import ChatRequest, parse_chat_request, reserve_tok
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.routed import Routed
 from nemorouter.core.router import Router
+from nemorouter.core.store_read import bounded_query, flushed
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
@@ -49,13 +50,11 @@ from nemorouter.state.redis_client import redis_client
 from nemorouter.state.unavailable import Unavailable
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.store import Store
-from nemorouter.store.unreachable import unreachable
 
 log = logging.getLogger("nemorouter.pipeline")
 KEY_EVENTS_CHANNEL = "nemo:keys:changed"
 # A budget's first use in a period reads its spend from the log (after this instance's
 # waiting rows are written): bounded, so a dead database answers 503, not a hung request.
-SPEND_LOAD_TIMEOUT_S = 5.0
 
 
 class Inbound:
@@ -81,7 +80,11 @@ class Pipeline:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.settings.database_url)
+        self.store = Store(
+            config.settings.database_url,
+            journal_dir=config.settings.spend_journal_dir,
+            dead_letter_path=config.settings.spend_dead_letter_path,
+        )
         self.keys = KeysRepo(self.store.engine)
         self.auth = Authenticator(config.settings.master_key, self.keys)
         # With Redis, budgets and key revocations are shared by every instance.
@@ -363,18 +366,10 @@ class Pipeline:
             await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)
 
     async def _spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
-        """A budget's spend in its period, from the log (this instance's rows written first)."""
-        writer = self.store.writer
-        try:
-            if not writer.healthy:  # it cannot write: the flush would wait out the bound
-                raise TimeoutError("the spend writer cannot write")
-            async with asyncio.timeout(SPEND_LOAD_TIMEOUT_S):
-                await writer.flush()
-                return await self.keys.spent_pico(column, subject_id, since)
-        except Exception as exc:
-            if not unreachable(exc):
-                raise
-            raise Unavailable("the database (budget spend)") from exc
+        """A budget's spend in its period, from the log (this instance's rows written first);
+        bounded: a store that cannot answer is a 503 (budgets fail closed)."""
+        await flushed(self.store.writer)
+        return await bounded_query(self.keys.spent_pico(column, subject_id, since))
 
     async def _finish(self, record: CallRecord) -> None:
         row = record.row()

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from nemorouter.core.errors import GatewayError, invalid_request
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.core.store_read import bounded_query, flushed
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
 from nemorouter.store.analytics import GROUP_BY, job_report, jobs_list, spend_report
@@ -29,25 +30,27 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
             raise invalid_request(
                 f"'group_by' must be one of {', '.join(GROUP_BY)} (got {group_by!r}).", "group_by"
             )
-        report = await spend_report(
-            pipeline.store.engine,
-            group_by,  # type: ignore[arg-type]
-            start=parse_when(query.get("start"), "start", end=False),
-            end=parse_when(query.get("end"), "end", end=True),
-            job_id=query.get("job_id") or None,
-            model=query.get("model") or None,
+        report = await bounded_query(
+            spend_report(
+                pipeline.store.engine,
+                group_by,  # type: ignore[arg-type]
+                start=parse_when(query.get("start"), "start", end=False),
+                end=parse_when(query.get("end"), "end", end=True),
+                job_id=query.get("job_id") or None,
+                model=query.get("model") or None,
+            )
         )
         return JSONResponse(report)
 
     async def jobs(request: Request) -> Response:
         await authorized(request)
         limit = parse_limit(request.query_params.get("limit"))
-        return JSONResponse({"jobs": await jobs_list(pipeline.store.engine, limit)})
+        return JSONResponse({"jobs": await bounded_query(jobs_list(pipeline.store.engine, limit))})
 
     async def job(request: Request) -> Response:
         await authorized(request)
         job_id = request.path_params["job_id"]
-        report = await job_report(pipeline.store.engine, job_id)
+        report = await bounded_query(job_report(pipeline.store.engine, job_id))
         if report is None:
             raise GatewayError(404, "job_not_found", f"No request carried the job id {job_id!r}.")
         return JSONResponse(report)
@@ -61,9 +64,10 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
 
 async def admin_read(pipeline: Pipeline, request: Request) -> None:
     """Every admin read: the master key or a dashboard session, then this instance's
-    waiting spend records written (read-your-writes: what it answered is in the numbers)."""
+    waiting spend records written (read-your-writes: what it answered is in the numbers).
+    Its query then goes through `bounded_query`: neither step may hang (503 instead)."""
     check_admin(pipeline, request)
-    await pipeline.store.writer.flush()
+    await flushed(pipeline.store.writer)  # bounded: a writer that cannot write is a 503
 
 
 def parse_when(value: str | None, name: str, *, end: bool) -> datetime | None:

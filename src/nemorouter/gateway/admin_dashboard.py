@@ -10,6 +10,7 @@ from starlette.routing import Route
 from nemorouter.core.errors import invalid_request
 from nemorouter.core.keys import utcnow
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.core.store_read import bounded_query
 from nemorouter.gateway.admin import admin_read, parse_limit, parse_when
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.store.analytics_budgets import budget_usage
@@ -24,13 +25,15 @@ def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
         await authorized(request)
         query = request.query_params
         bucket = _choice(query.get("bucket", "hour"), BUCKETS, "bucket")
-        report = await spend_timeline(
-            pipeline.store.engine,
-            bucket,  # type: ignore[arg-type]
-            start=parse_when(query.get("start"), "start", end=False),
-            end=parse_when(query.get("end"), "end", end=True),
-            job_id=query.get("job_id") or None,
-            model=query.get("model") or None,
+        report = await bounded_query(
+            spend_timeline(
+                pipeline.store.engine,
+                bucket,  # type: ignore[arg-type]
+                start=parse_when(query.get("start"), "start", end=False),
+                end=parse_when(query.get("end"), "end", end=True),
+                job_id=query.get("job_id") or None,
+                model=query.get("model") or None,
+            )
         )
         return JSONResponse(report)
 
@@ -38,17 +41,19 @@ def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
         await authorized(request)
         query = request.query_params
         kind = _choice(query.get("kind", "all"), EVENT_KINDS, "kind")
-        found = await recent_events(
-            pipeline.store.engine,
-            kind,  # type: ignore[arg-type]
-            limit=parse_limit(query.get("limit")),
-            job_id=query.get("job_id") or None,
+        found = await bounded_query(
+            recent_events(
+                pipeline.store.engine,
+                kind,  # type: ignore[arg-type]
+                limit=parse_limit(query.get("limit")),
+                job_id=query.get("job_id") or None,
+            )
         )
         return JSONResponse({"events": found})
 
     async def budgets(request: Request) -> Response:
         await authorized(request)
-        return JSONResponse(await budget_usage(pipeline.store.engine, utcnow()))
+        return JSONResponse(await bounded_query(budget_usage(pipeline.store.engine, utcnow())))
 
     return [
         Route("/admin/spend/timeline", timeline, methods=["GET"]),

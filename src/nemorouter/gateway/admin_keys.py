@@ -28,6 +28,7 @@ from nemorouter.core.keys import (
 )
 from nemorouter.core.money import pico_usd
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.core.store_read import bounded_query, flushed
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
 
@@ -90,7 +91,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def get_key(request: Request) -> Response:
         authorized(request)
-        record = await key_or_404(request.path_params["key_id"])
+        record = await bounded_query(key_or_404(request.path_params["key_id"]))
         return JSONResponse({**record.public(), "spend": await _spend(pipeline, record)})
 
     async def update_key(request: Request) -> Response:
@@ -164,9 +165,9 @@ def _check_budget(has_budget: bool, period: str | None) -> None:
 
 async def _spend(pipeline: Pipeline, record: KeyRecord) -> dict[str, Any]:
     """The key's spend in its budget period (all time without a period)."""
-    await pipeline.store.writer.flush()
+    await flushed(pipeline.store.writer)  # bounded: a store that cannot answer is a 503
     since: datetime | None = period_start(record.budget_period, utcnow())
-    spent = await pipeline.keys.spent_pico("key_id", record.id, since)
+    spent = await bounded_query(pipeline.keys.spent_pico("key_id", record.id, since))
     return {
         "period_start": None if since is None else since.isoformat() + "Z",
         "usd": pico_usd(spent),

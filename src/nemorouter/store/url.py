@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -41,3 +43,19 @@ def is_sqlite(url: URL) -> bool:
 def redacted(url: URL) -> str:
     """The URL with any password hidden, for logs and errors."""
     return url.render_as_string(hide_password=True)
+
+
+def identity(url: URL) -> str:
+    """Names one database whatever the spelling of its URL (a SQLite file by its absolute
+    path): the shutdown journal is replayed only into the database it was spilled from."""
+    if is_sqlite(url):
+        memory = url.database in (None, "", ":memory:")
+        return "sqlite::memory:" if memory else f"sqlite:{Path(url.database).resolve()}"  # type: ignore[arg-type]
+    return redacted(url.set(drivername="postgresql"))
+
+
+def local_folder(url: URL) -> Path:
+    """Where the store's local files go by default: beside a SQLite file, else here."""
+    if is_sqlite(url) and url.database not in (None, "", ":memory:"):
+        return Path(url.database).resolve().parent  # type: ignore[arg-type]
+    return Path.cwd()
