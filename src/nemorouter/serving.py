@@ -13,6 +13,7 @@ import uvicorn
 
 from nemorouter.config import Config, load_config
 from nemorouter.gateway.app import create_app
+from nemorouter.gateway.http_protocol import BoundedHttpToolsProtocol
 
 CONFIG_ENV = "NEMOROUTER_CONFIG"
 
@@ -23,7 +24,7 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         lifespan="on",
         access_log=False,  # one log line per request would cost more than routing it
         log_level=log_level,
@@ -47,7 +48,7 @@ def serve_workers(config_path: Path, host: str, port: int, workers: int, log_lev
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         access_log=False,
         log_level=log_level,
         server_header=False,

@@ -28,6 +28,7 @@ from nemorouter.core.keys import (
 )
 from nemorouter.core.money import pico_usd
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.gateway.bodies import ADMIN_BODY_BYTES, bounded_body
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
 
@@ -57,7 +58,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def create_key(request: Request) -> Response:
         authorized(request)
-        body = decode_input(await request.body(), KeyCreate)
+        body = decode_input(await _body(request), KeyCreate)
         await check_key_fields(body.team_id, body.models)
         _check_budget(body.budget_usd is not None, body.budget_period)
         expires_at = naive_utc(body.expires_at)
@@ -96,7 +97,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
     async def update_key(request: Request) -> Response:
         authorized(request)
         record = await key_or_404(request.path_params["key_id"])
-        patch = decode_input(await request.body(), KeyUpdate)
+        patch = decode_input(await _body(request), KeyUpdate)
         changes = {
             f: getattr(patch, f)
             for f in patch.__struct_fields__
@@ -128,7 +129,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def create_team(request: Request) -> Response:
         authorized(request)
-        body = decode_input(await request.body(), TeamCreate)
+        body = decode_input(await _body(request), TeamCreate)
         _check_budget(body.budget_usd is not None, body.budget_period)
         team = TeamRecord(
             id=new_id("team"),
@@ -155,6 +156,10 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
         Route("/admin/teams", create_team, methods=["POST"]),
         Route("/admin/teams", list_teams, methods=["GET"]),
     ]
+
+
+async def _body(request: Request) -> bytes:
+    return await bounded_body(request, ADMIN_BODY_BYTES, "admin request bodies")
 
 
 def _check_budget(has_budget: bool, period: str | None) -> None:

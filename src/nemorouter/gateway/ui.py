@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.gateway.bodies import LOGIN_FORM_BYTES, bounded_body
 from nemorouter.gateway.ui_session import (
     clear_session,
     has_session,
@@ -27,7 +28,6 @@ from nemorouter.gateway.ui_session import (
     set_session,
 )
 
-MAX_FORM_BYTES = 4096
 PAGES = {  # page name → (title, nav label)
     "overview": "Overview",
     "jobs": "Jobs",
@@ -86,8 +86,8 @@ def ui_routes(pipeline: Pipeline) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         refuse_foreign(request)
-        body = await request.body()
-        form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+        body = await bounded_body(request, LOGIN_FORM_BYTES, "the sign-in form")
+        form = parse_qs(body.decode("utf-8", "replace"))
         key = (form.get("key") or [""])[0].strip()
         target = _safe_next((form.get("next") or [None])[0])
         if not key or not sessions.master_matches(key):
