@@ -23,6 +23,17 @@ IMAGE_TOKENS = 1500
 # the reported usage), so a modest figure keeps a tpm-bound deployment busy without
 # reserving the model's whole output window (65k tokens on Gemini 2.5) per request.
 DEFAULT_COMPLETION_TOKENS = 512
+# Nesting deeper than this is refused: orjson writes at most 254 levels (the cache key,
+# every upstream body), and no OpenAI field or JSON schema of a page comes close.
+MAX_JSON_DEPTH = 64
+# Numbers beyond 64-bit integers are refused: orjson reads them as floats, and no OpenAI
+# field takes them (an integral float beyond this cannot be written back as an integer).
+MAX_NUMBER = 2**63
+# Token bounds are 32-bit in the store and bound the budget's worst-case reservation.
+MAX_TOKENS = 2**31 - 1
+TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+# The spend row's column for the requested model (store/schema.py: model_requested).
+MAX_MODEL_CHARS = 200
 
 
 class ChatRequest:
@@ -70,6 +81,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid_request("'model' is required and must be a non-empty string.", "model")
+    if len(model) > MAX_MODEL_CHARS or "\x00" in model:
+        raise invalid_request(
+            f"'model' must be at most {MAX_MODEL_CHARS} characters, without NUL.", "model"
+        )
+    check_values(body)
     stream = body.get("stream", False)
     if stream is None:
         stream = False
@@ -85,6 +101,41 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         text_chars += message_chars
     extras = {name: body.pop(name) for name in GATEWAY_FIELDS if name in body}
     return ChatRequest(body, extras, model, stream, images, text_chars)
+
+
+def check_values(body: dict[str, Any]) -> None:
+    """Every field: nesting within MAX_JSON_DEPTH, numbers within 64 bits, token bounds
+    within MAX_TOKENS; else a 400 naming the field."""
+    for name, value in body.items():
+        kind = type(value)
+        if kind is dict or kind is list:
+            _check_nested(name, value)
+        elif (kind is int or kind is float) and not -MAX_NUMBER < value < MAX_NUMBER:
+            raise _out_of_range(name)
+    for name in TOKEN_FIELDS:
+        value = body.get(name)
+        if type(value) in (int, float) and not 0 <= value <= MAX_TOKENS:
+            raise invalid_request(f"'{name}' must be from 0 to {MAX_TOKENS}.", name)
+
+
+def _check_nested(name: str, value: dict[str, Any] | list[Any]) -> None:
+    stack: list[tuple[Any, int]] = [(value, 2)]  # the body itself is level 1
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is dict or kind is list:
+            if depth > MAX_JSON_DEPTH:
+                raise invalid_request(
+                    f"'{name}' is nested deeper than {MAX_JSON_DEPTH} levels.", name
+                )
+            children = node.values() if kind is dict else node
+            stack.extend((child, depth + 1) for child in children)
+        elif (kind is int or kind is float) and not -MAX_NUMBER < node < MAX_NUMBER:
+            raise _out_of_range(name)
+
+
+def _out_of_range(name: str) -> Exception:
+    return invalid_request(f"'{name}' holds a number beyond 64-bit integers.", name)
 
 
 def _check_message(message: Any, i: int) -> tuple[int, int]:
