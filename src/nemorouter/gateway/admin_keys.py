@@ -28,6 +28,7 @@ from nemorouter.core.keys import (
 )
 from nemorouter.core.money import pico_usd
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.gateway.admin import parse_text
 from nemorouter.gateway.bodies import ADMIN_BODY_BYTES, bounded_body
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
@@ -40,6 +41,8 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
         check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def key_or_404(key_id: str) -> KeyRecord:
+        if parse_text(key_id, "key_id", 40) is None:
+            raise GatewayError(404, "key_not_found", "No key with an empty id.")
         record = await repo.key(key_id)
         if record is None:
             raise GatewayError(404, "key_not_found", f"No key with id {key_id!r}.")
@@ -86,7 +89,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def list_keys(request: Request) -> Response:
         authorized(request)
-        team_id = request.query_params.get("team_id") or None
+        team_id = parse_text(request.query_params.get("team_id"), "team_id", 40)
         return JSONResponse({"keys": [k.public() for k in await repo.keys(team_id)]})
 
     async def get_key(request: Request) -> Response:
