@@ -144,7 +144,7 @@ def _check_message(message: Any, i: int) -> tuple[int, int]:
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:  # a list or object is unhashable
         raise invalid_request(f"'{where}.role' must be one of {sorted(_ROLES)}.", f"{where}.role")
     content = message.get("content")
     if content is None:
