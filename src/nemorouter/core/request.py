@@ -118,19 +118,17 @@ def check_values(body: dict[str, Any]) -> None:
             raise invalid_request(f"'{name}' must be from 0 to {MAX_TOKENS}.", name)
 
 
-def _check_nested(name: str, value: dict[str, Any] | list[Any]) -> None:
-    stack: list[tuple[Any, int]] = [(value, 2)]  # the body itself is level 1
-    while stack:
-        node, depth = stack.pop()
-        kind = type(node)
+def _check_nested(name: str, node: dict[str, Any] | list[Any], depth: int = 2) -> None:
+    """Recursion stops at MAX_JSON_DEPTH, so the stack stays shallow (the body is level 1)."""
+    if depth > MAX_JSON_DEPTH:
+        raise invalid_request(f"'{name}' is nested deeper than {MAX_JSON_DEPTH} levels.", name)
+    for child in node.values() if type(node) is dict else node:
+        kind = type(child)
+        if kind is str:  # most values: text, data URLs
+            continue
         if kind is dict or kind is list:
-            if depth > MAX_JSON_DEPTH:
-                raise invalid_request(
-                    f"'{name}' is nested deeper than {MAX_JSON_DEPTH} levels.", name
-                )
-            children = node.values() if kind is dict else node
-            stack.extend((child, depth + 1) for child in children)
-        elif (kind is int or kind is float) and not -MAX_NUMBER < node < MAX_NUMBER:
+            _check_nested(name, child, depth + 1)
+        elif (kind is int or kind is float) and not -MAX_NUMBER < child < MAX_NUMBER:
             raise _out_of_range(name)
 
 
