@@ -22,6 +22,9 @@ ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
 # Default room past request_timeout_s for the rest of a request's attempts (Settings.deadline_s).
 DEADLINE_MARGIN_S = 30.0
+# The master key signs dashboard sessions and opens the admin API; 16 characters of a
+# random secret is the least that is not worth guessing online.
+MIN_MASTER_KEY_CHARS = 16
 
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -100,7 +103,8 @@ class RetrySettings(_Section):
 
 
 class Settings(_Section):
-    master_key: Annotated[str, msgspec.Meta(min_length=8)]
+    # A guessable master key opens the whole admin API: see MIN_MASTER_KEY_CHARS.
+    master_key: Annotated[str, msgspec.Meta(min_length=MIN_MASTER_KEY_CHARS)]
     database_url: str = "sqlite:///./nemorouter.db"
     # The spend log's local files; default: beside the SQLite file, else the working folder.
     # The journal holds records a shutdown could not write (replayed at the next start); the
@@ -249,6 +253,13 @@ def _convert(value: Any, kind: Any, path: str) -> Any:
         match = _AT.match(str(exc))
         assert match is not None
         message = match["msg"]
+        where = path + (match["path"] or "")
+        if where == "settings.master_key" and "length" in message:
+            raise ConfigError(
+                where,
+                f"must be at least {MIN_MASTER_KEY_CHARS} characters: use a long random secret "
+                "(for example `openssl rand -hex 24`)",
+            ) from None
         raise ConfigError(path + (match["path"] or ""), message[:1].lower() + message[1:]) from None
 
 

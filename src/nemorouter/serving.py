@@ -13,6 +13,7 @@ import uvicorn
 
 from nemorouter.config import Config, load_config
 from nemorouter.gateway.app import create_app
+from nemorouter.gateway.http_protocol import BoundedHttpToolsProtocol
 
 CONFIG_ENV = "NEMOROUTER_CONFIG"
 
@@ -29,7 +30,7 @@ def uvicorn_config(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         lifespan="on",
         access_log=False,  # one log line per request would cost more than routing it
         log_level=log_level,
@@ -65,7 +66,7 @@ def serve_workers(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         access_log=False,
         log_level=log_level,
         server_header=False,

@@ -36,7 +36,7 @@ def run_cli(
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text(
-        "settings: {master_key: sk-test-master}\n"
+        "settings: {master_key: sk-test-master-key}\n"
         "providers: {p: {type: openai-compatible, base_url: 'http://127.0.0.1:9/v1'}}\n"
         "deployments: [{id: a, model: gemini-2.5-pro, provider: q}]\n"
     )
@@ -47,7 +47,10 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
 
 
 def test_workers_need_redis() -> None:
-    env = {"NEMOROUTER_MASTER_KEY": "sk-test-master", "NEMOROUTER_SIM_URL": "http://127.0.0.1:9/v1"}
+    env = {
+        "NEMOROUTER_MASTER_KEY": "sk-test-master-key",
+        "NEMOROUTER_SIM_URL": "http://127.0.0.1:9/v1",
+    }
     result = run_cli(
         "serve", "--config", str(ROOT / "nemorouter.example.yaml"), "--workers", "2", env=env
     )
@@ -61,7 +64,7 @@ def serve_and_check(sim: SimulatedProvider, config: Path, workdir: Path, *extra:
     port = free_port()
     env = {
         **os.environ,
-        "NEMOROUTER_MASTER_KEY": "sk-test-master",
+        "NEMOROUTER_MASTER_KEY": "sk-test-master-key",
         "NEMOROUTER_SIM_URL": sim.base_url,
     }
     started = time.monotonic()
@@ -84,7 +87,7 @@ def serve_and_check(sim: SimulatedProvider, config: Path, workdir: Path, *extra:
         response = httpx.post(
             f"{url}/v1/chat/completions",
             json={"model": "document-vision", "messages": [{"role": "user", "content": "hi"}]},
-            headers={"Authorization": "Bearer sk-test-master"},
+            headers={"Authorization": "Bearer sk-test-master-key"},
         )
         assert response.status_code == 200
         assert response.headers["x-nemo-model"] == "gemini-2.5-pro"

@@ -60,7 +60,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     database = tmp_path / "nested" / "store.db"
     config.write_text(
-        f"settings: {{master_key: sk-test-master, database_url: 'sqlite:///{database}'}}\n"
+        f"settings: {{master_key: sk-test-master-key, database_url: 'sqlite:///{database}'}}\n"
         "providers: {p: {type: openai-compatible, base_url: 'http://127.0.0.1:9/v1'}}\n"
         "deployments: [{id: a, model: gemini-2.5-pro, provider: p}]\n"
     )

@@ -95,7 +95,12 @@ def test_env_reference_resolved_and_converted() -> None:
             "settings.master_key",
             "NOPE_UNSET is not set",
         ),
-        (with_change("settings/master_key", "short"), "settings.master_key", "length >= 8"),
+        (with_change("settings/master_key", "short"), "settings.master_key", "at least 16"),
+        (
+            with_change("settings/master_key", "sk-nemo-1234567"),
+            "settings.master_key",
+            "at least 16",
+        ),
         (
             with_change("settings/cache", {"enabled": True, "scope": "planet"}),
             "settings.cache.scope",

@@ -120,7 +120,10 @@ async def test_a_key_change_is_not_refused_for_want_of_redis(dead_redis: Any) ->
 
 def test_redis_down_settings_are_validated() -> None:
     raw = {
-        "settings": {"master_key": "12345678", "redis_down": {"rate_limits": "sometimes"}},
+        "settings": {
+            "master_key": "sk-nemo-0123456789abcdef",
+            "redis_down": {"rate_limits": "sometimes"},
+        },
         "providers": {"s": {"type": "openai-compatible", "base_url": "http://127.0.0.1:1"}},
         "deployments": [{"id": "a", "model": "gemini-2.5-flash", "provider": "s"}],
     }

@@ -72,9 +72,36 @@ def test_private_addresses_are_not_public(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::a9fe:a9fe",  # IPv4-compatible 169.254.169.254 (cloud metadata)
+        "::127.0.0.1",  # IPv4-compatible loopback
+        "::ffff:a9fe:a9fe",  # IPv4-mapped
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT) 127.0.0.1
+        "::ffff:0:a00:1",  # IPv4-translated 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 well-known prefix
+        "64:ff9b::7f00:1",
+        "64:ff9b:1::a9fe:a9fe",  # NAT64 local-use prefix: never public
+        "64:ff9b:1:808:8:800::",  # ... whatever it embeds (8.8.8.8 at /48)
+        "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::",  # 6to4 of 192.168.1.1
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo, client 192.0.2.45 (documentation)
+        "2001:0:a9fe:a9fe::1",  # Teredo with server 169.254.169.254
+    ],
+)
+def test_ipv6_forms_embedding_a_private_ipv4_are_not_public(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
 def test_public_addresses_are_public() -> None:
     assert is_public(ipaddress.ip_address("8.8.8.8"))
     assert is_public(ipaddress.ip_address("2001:4860:4860::8888"))
+    # Embedded forms of a public IPv4 address stay public.
+    assert is_public(ipaddress.ip_address("64:ff9b::808:808"))
+    assert is_public(ipaddress.ip_address("2002:808:808::1"))
+    assert is_public(ipaddress.ip_address("::ffff:8.8.8.8"))
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import parse_chat_request
+from nemorouter.core.request import MAX_JSON_DEPTH, parse_chat_request
 
 
 def raw(body: object) -> bytes:
@@ -89,3 +89,44 @@ def test_invalid_bodies_are_400(payload: bytes, fragment: str) -> None:
     body = info.value.body()["error"]
     assert set(body) == {"message", "type", "param", "code"}
     assert body["type"] == "invalid_request_error"
+
+
+def _nested(levels: int) -> bytes:
+    """A body whose deepest container sits at `levels` (the body itself is level 1)."""
+    inner = "[" * (levels - 1) + "]" * (levels - 1)
+    return b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": %s}' % (
+        inner.encode()
+    )
+
+
+def test_nesting_is_bounded() -> None:
+    parse_chat_request(_nested(MAX_JSON_DEPTH))
+    for levels in (MAX_JSON_DEPTH + 1, 255, 1023):
+        with pytest.raises(GatewayError) as refused:
+            parse_chat_request(_nested(levels))
+        assert refused.value.status == 400 and refused.value.param == "x"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("n", "18446744073709551616"), ("seed", "-9223372036854775808"), ("temperature", "1e300"),
+     ("max_tokens", "2147483648"), ("max_completion_tokens", "-1"), ("tools", '[{"a": 1e19}]')],
+)  # fmt: skip
+def test_numbers_out_of_range_are_refused_naming_the_field(field: str, value: str) -> None:
+    raw = '{"model": "m", "messages": [{"role": "user", "content": "hi"}], "%s": %s}'
+    with pytest.raises(GatewayError) as refused:
+        parse_chat_request((raw % (field, value)).encode())
+    assert refused.value.status == 400 and refused.value.param == field
+
+
+def test_numbers_within_range_pass() -> None:
+    raw = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": %d, "max_tokens": %d}'
+    parse_chat_request(raw % (2**63 - 1, 2**31 - 1))
+
+
+@pytest.mark.parametrize("model", ["gemini\u0000", "m" * 201])
+def test_model_names_that_do_not_fit_the_record_are_refused(model: str) -> None:
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(GatewayError) as refused:
+        parse_chat_request(json.dumps(body).encode())
+    assert refused.value.param == "model"

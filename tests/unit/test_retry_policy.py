@@ -22,7 +22,7 @@ from nemorouter.providers.base import FailureKind, UpstreamFailure
 from .test_router import ScriptedAdapter, fail, request
 
 SETTINGS = {
-    "master_key": "sk-test-master",
+    "master_key": "sk-test-master-key",
     "retries": 1,
     "retry": {
         "connection": {"retries": 2},
@@ -196,7 +196,7 @@ async def test_a_backoff_past_the_deadline_ends_the_request_at_once(waits: list[
 
 
 async def test_the_deadline_cuts_a_hanging_call_with_a_504_listing_attempts() -> None:
-    setup, adapter = make({"master_key": "sk-test-master", "retries": 0}, deadline_s=0.3)
+    setup, adapter = make({"master_key": "sk-test-master-key", "retries": 0}, deadline_s=0.3)
     pool, _ = setup
 
     async def complete(deployment: Any, body: Any) -> Any:

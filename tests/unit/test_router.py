@@ -67,7 +67,7 @@ class FakeStream:
 def make_config(retries: int = 1) -> Config:
     return parse_config(
         {
-            "settings": {"master_key": "sk-test-master", "retries": retries},
+            "settings": {"master_key": "sk-test-master-key", "retries": retries},
             "providers": {"p": {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}},
             "deployments": [
                 {"id": "pro-a", "model": "gemini-2.5-pro", "provider": "p"},

@@ -93,7 +93,7 @@ class Setup:
     ) -> None:
         config = parse_config(
             {
-                "settings": {"master_key": "sk-test-master", "retries": retries},
+                "settings": {"master_key": "sk-test-master-key", "retries": retries},
                 "providers": {"p": {"type": "openai-compatible", "base_url": "http://x:9/v1"}},
                 "deployments": deployments(**quotas),
                 "groups": {"chain": ["gemini-2.5-pro", "gemini-2.5-flash"]},

@@ -62,7 +62,7 @@ def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     models = sorted({d["model"] for d in raw})
     chain = draw(st.lists(st.sampled_from(models), min_size=1, max_size=len(models), unique=True))
     config = {
-        "settings": {"master_key": "sk-test-master", "retries": draw(st.integers(0, 2))},
+        "settings": {"master_key": "sk-test-master-key", "retries": draw(st.integers(0, 2))},
         "providers": {"p": {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}},
         "deployments": raw,
         "groups": {"chain": chain},

@@ -60,7 +60,7 @@ def test_metadata_must_be_an_object() -> None:
 def pool() -> DeploymentPool:
     config = parse_config(
         {
-            "settings": {"master_key": "sk-test-master"},
+            "settings": {"master_key": "sk-test-master-key"},
             "providers": {"p": {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}},
             "deployments": [
                 {"id": "llama", "model": "llama-3.1-405b-instruct-maas", "provider": "p"},

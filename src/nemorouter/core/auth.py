@@ -21,6 +21,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC
 
 from nemorouter.core.errors import GatewayError, invalid_api_key, service_unavailable
 from nemorouter.core.keys import SECRET_PREFIX, KeyRecord, TeamRecord, hash_secret
@@ -51,6 +52,9 @@ class Caller:
         self.key_id = key.id if key is not None else MASTER_KEY_ID
         self.team_id = key.team_id if key is not None else None
         expires = key.expires_at if key is not None else None
+        # Stored times are naive UTC: say so, or .timestamp() reads them in the host's zone.
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
         self.expires = expires.timestamp() if expires is not None else None
 
     @property

@@ -81,11 +81,11 @@ def model_not_found(model: str, known: Iterable[str]) -> GatewayError:
     )
 
 
-def request_too_large(limit_bytes: int) -> GatewayError:
+def request_too_large(limit_bytes: int, bound: str = "settings.max_body_mb") -> GatewayError:
     return GatewayError(
         413,
         "request_too_large",
-        f"Request body exceeds the limit of {limit_bytes} bytes (settings.max_body_mb).",
+        f"Request body exceeds the limit of {limit_bytes} bytes ({bound}).",
     )
 
 

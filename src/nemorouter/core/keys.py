@@ -8,6 +8,7 @@ short prefix to recognise it in lists.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,8 +22,14 @@ from nemorouter.core.money import pico_usd, to_pico
 SECRET_PREFIX = "sk-nemo-"
 SHOWN_PREFIX_CHARS = 12
 BudgetPeriod = Literal["daily", "monthly"]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Limit = Annotated[int, msgspec.Meta(ge=0)]
+# Admin input is stored in the keys and teams tables (store/schema.py): strings fit their
+# columns and hold no NUL (PostgreSQL text cannot), limits fit Integer, budgets BigInteger.
+_NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NO_NUL)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=_NO_NUL)]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+MAX_BUDGET_PICO = 2**63 - 1
+MAX_BUDGET_USD = Decimal(MAX_BUDGET_PICO).scaleb(-12)  # 9223372.036854775807
 TagName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._:-]*$", max_length=64)]
 
 
@@ -120,7 +127,7 @@ class TeamCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name
-    team_id: str | None = None
+    team_id: Id | None = None
     models: list[Name] | None = None
     default_tags: list[TagName] | None = None
     rpm: Limit | None = None
@@ -134,7 +141,7 @@ class KeyUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """PATCH: only the fields present change; null clears a limit."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    team_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    team_id: Id | msgspec.UnsetType | None = msgspec.UNSET
     models: list[Name] | msgspec.UnsetType | None = msgspec.UNSET
     default_tags: list[TagName] | msgspec.UnsetType | None = msgspec.UNSET
     rpm: Limit | msgspec.UnsetType | None = msgspec.UNSET
@@ -149,20 +156,31 @@ def decode_input(raw: bytes, kind: type[_Input]) -> _Input:
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        raise invalid_request(f"Invalid body: {exc}.") from None
+        where = _AT.search(str(exc))
+        field = where["path"] if where else None
+        raise invalid_request(f"Invalid body: {exc}.", field) from None
     except msgspec.DecodeError:
         raise invalid_request("The request body is not valid JSON.") from None
 
 
-def naive_utc(moment: datetime | None) -> datetime | None:
+# msgspec's "... - at `$.rpm`" / "`$.models[0]`": the field an error is about.
+_AT = re.compile(r"at `\$\.(?P<path>[A-Za-z_]+)")
+
+
+def naive_utc(moment: datetime | None, field: str = "expires_at") -> datetime | None:
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 9999-12-31T23:00-12:00 is past the last UTC datetime
+        raise invalid_request(f"'{field}' is out of the supported range.", field) from None
 
 
 def budget_pico(amount: Decimal | None) -> int | None:
     if amount is None:
         return None
-    if not amount.is_finite() or amount < 0:
-        raise invalid_request("'budget_usd' must be a non-negative amount.", "budget_usd")
+    if not amount.is_finite() or not 0 <= amount <= MAX_BUDGET_USD:
+        raise invalid_request(
+            f"'budget_usd' must be an amount from 0 to {MAX_BUDGET_USD}.", "budget_usd"
+        )
     return to_pico(amount)

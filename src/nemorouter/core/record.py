@@ -3,6 +3,7 @@ how it was routed and how it ended. Built here, written by the store's batched w
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,8 +16,19 @@ from nemorouter.core.errors import invalid_request
 from nemorouter.core.money import to_pico
 from nemorouter.core.request import ChatRequest
 from nemorouter.core.tags import JOB_TAG_PREFIX
+from nemorouter.store.schema import spend
 
-MAX_JOB_ID = 200
+log = logging.getLogger("nemorouter.record")
+
+# What a spend row holds (store/schema.py): every string and integer written fits its
+# column on both databases, or one bad row would stop the batched writer.
+MAX_REQUEST_ID: int = spend.c.request_id.type.length  # type: ignore[attr-defined]
+MAX_JOB_ID: int = spend.c.job_id.type.length  # type: ignore[attr-defined]
+MAX_MODEL: int = spend.c.model_requested.type.length  # type: ignore[attr-defined]
+MAX_ERROR_CODE: int = spend.c.error_code.type.length  # type: ignore[attr-defined]
+MAX_INT32 = 2**31 - 1  # Integer columns (tokens)
+MAX_INT16 = 2**15 - 1  # SmallInteger columns (fallbacks, attempts)
+MAX_INT64 = 2**63 - 1  # BigInteger columns (picodollars)
 # Metadata kept with a spend record; larger metadata is stored as a note, not truncated JSON.
 MAX_METADATA_BYTES = 4096
 _METADATA_NOT_STORED = ("metadata", "tags", "job_id")
@@ -43,9 +55,11 @@ def job_id_of(request: ChatRequest, header: bytes | None) -> str | None:
 def _checked_job_id(value: Any, where: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value or len(value) > MAX_JOB_ID:
+    if not isinstance(value, str) or not value or len(value) > MAX_JOB_ID or "\x00" in value:
         raise invalid_request(
-            f"'{where}' must be a non-empty string of at most {MAX_JOB_ID} characters.", where
+            f"'{where}' must be a non-empty string of at most {MAX_JOB_ID} characters, "
+            "without NUL.",
+            where,
         )
     return value
 
@@ -135,23 +149,43 @@ class CallRecord:
             "team_id": self.caller.team_id,
             "job_id": self.job_id,
             "metadata": _metadata_json(request),
-            "model_requested": request.model[:200] if request is not None else "",
+            # Checked at parse (length, no NUL); fitted again for rows of refused requests.
+            "model_requested": request.model[:MAX_MODEL] if request is not None else "",
             "model": self.model,
             "deployment": self.deployment,
             "provider": self.provider,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cached_tokens": self.cached_tokens,
-            "cost_pico": None if self.cost is None else to_pico(self.cost),
+            "prompt_tokens": self._bounded("prompt_tokens", self.prompt_tokens, MAX_INT32),
+            "completion_tokens": self._bounded(
+                "completion_tokens", self.completion_tokens, MAX_INT32
+            ),
+            "cached_tokens": self._bounded("cached_tokens", self.cached_tokens, MAX_INT32),
+            "cost_pico": None if self.cost is None else self._pico("cost", self.cost),
             "cache_hit": self.cache_hit,
-            "saved_pico": 0 if self.saved is None else to_pico(self.saved),
-            "fallbacks": self.fallbacks,
-            "attempts": self.attempts,
+            "saved_pico": 0 if self.saved is None else self._pico("saved", self.saved),
+            "fallbacks": min(self.fallbacks, MAX_INT16),
+            "attempts": min(self.attempts, MAX_INT16),
             "stream": self.stream,
             "status": self.status,
-            "error_code": self.error_code,
+            "error_code": None if self.error_code is None else self.error_code[:MAX_ERROR_CODE],
             "latency_ms": round((time.perf_counter() - self.started) * 1000.0, 3),
         }
+
+    def _bounded(self, what: str, value: int, most: int) -> int:
+        """A provider's count that cannot be true (beyond the column) is kept at the
+        column's bound, with a warning, so the row is still written."""
+        if value <= most:
+            return value
+        log.warning(
+            "request %s: %s of %d does not fit the spend row; recorded as %d",
+            self.request_id,
+            what,
+            value,
+            most,
+        )
+        return most
+
+    def _pico(self, what: str, amount: Decimal) -> int:
+        return self._bounded(what + "_pico", to_pico(amount), MAX_INT64)
 
 
 def _int(value: Any) -> int:

@@ -23,6 +23,17 @@ IMAGE_TOKENS = 1500
 # the reported usage), so a modest figure keeps a tpm-bound deployment busy without
 # reserving the model's whole output window (65k tokens on Gemini 2.5) per request.
 DEFAULT_COMPLETION_TOKENS = 512
+# Nesting deeper than this is refused: orjson writes at most 254 levels (the cache key,
+# every upstream body), and no OpenAI field or JSON schema of a page comes close.
+MAX_JSON_DEPTH = 64
+# Numbers beyond 64-bit integers are refused: orjson reads them as floats, and no OpenAI
+# field takes them (an integral float beyond this cannot be written back as an integer).
+MAX_NUMBER = 2**63
+# Token bounds are 32-bit in the store and bound the budget's worst-case reservation.
+MAX_TOKENS = 2**31 - 1
+TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+# The spend row's column for the requested model (store/schema.py: model_requested).
+MAX_MODEL_CHARS = 200
 
 
 class ChatRequest:
@@ -70,6 +81,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid_request("'model' is required and must be a non-empty string.", "model")
+    if len(model) > MAX_MODEL_CHARS or "\x00" in model:
+        raise invalid_request(
+            f"'model' must be at most {MAX_MODEL_CHARS} characters, without NUL.", "model"
+        )
+    check_values(body)
     stream = body.get("stream", False)
     if stream is None:
         stream = False
@@ -87,13 +103,46 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     return ChatRequest(body, extras, model, stream, images, text_chars)
 
 
+def check_values(body: dict[str, Any]) -> None:
+    """Every field: nesting within MAX_JSON_DEPTH, numbers within 64 bits, token bounds
+    within MAX_TOKENS; else a 400 naming the field."""
+    for name, value in body.items():
+        kind = type(value)
+        if kind is dict or kind is list:
+            _check_nested(name, value)
+        elif (kind is int or kind is float) and not -MAX_NUMBER < value < MAX_NUMBER:
+            raise _out_of_range(name)
+    for name in TOKEN_FIELDS:
+        value = body.get(name)
+        if type(value) in (int, float) and not 0 <= value <= MAX_TOKENS:
+            raise invalid_request(f"'{name}' must be from 0 to {MAX_TOKENS}.", name)
+
+
+def _check_nested(name: str, node: dict[str, Any] | list[Any], depth: int = 2) -> None:
+    """Recursion stops at MAX_JSON_DEPTH, so the stack stays shallow (the body is level 1)."""
+    if depth > MAX_JSON_DEPTH:
+        raise invalid_request(f"'{name}' is nested deeper than {MAX_JSON_DEPTH} levels.", name)
+    for child in node.values() if type(node) is dict else node:
+        kind = type(child)
+        if kind is str:  # most values: text, data URLs
+            continue
+        if kind is dict or kind is list:
+            _check_nested(name, child, depth + 1)
+        elif (kind is int or kind is float) and not -MAX_NUMBER < child < MAX_NUMBER:
+            raise _out_of_range(name)
+
+
+def _out_of_range(name: str) -> Exception:
+    return invalid_request(f"'{name}' holds a number beyond 64-bit integers.", name)
+
+
 def _check_message(message: Any, i: int) -> tuple[int, int]:
     """Check one message; return its image parts and text characters."""
     where = f"messages[{i}]"
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:  # a list or object is unhashable
         raise invalid_request(f"'{where}.role' must be one of {sorted(_ROLES)}.", f"{where}.role")
     content = message.get("content")
     if content is None:

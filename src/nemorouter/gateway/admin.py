@@ -36,8 +36,8 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
                 group_by,  # type: ignore[arg-type]
                 start=parse_when(query.get("start"), "start", end=False),
                 end=parse_when(query.get("end"), "end", end=True),
-                job_id=query.get("job_id") or None,
-                model=query.get("model") or None,
+                job_id=parse_text(query.get("job_id"), "job_id"),
+                model=parse_text(query.get("model"), "model"),
             )
         )
         return JSONResponse(report)
@@ -49,7 +49,7 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
 
     async def job(request: Request) -> Response:
         await authorized(request)
-        job_id = request.path_params["job_id"]
+        job_id = parse_text(request.path_params["job_id"], "job_id") or ""
         report = await bounded_query(job_report(pipeline.store.engine, job_id))
         if report is None:
             raise GatewayError(404, "job_not_found", f"No request carried the job id {job_id!r}.")
@@ -77,15 +77,30 @@ def parse_when(value: str | None, name: str, *, end: bool) -> datetime | None:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
+            if end and day == date.max:
+                return None  # the whole last day: no bound at all
             return datetime.combine(day + timedelta(days=1) if end else day, time())
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise invalid_request(
-            f"'{name}' must be an ISO 8601 date or date-time (got {value!r}).", name
+            f"'{name}' must be an ISO 8601 date or date-time in years 1-9999 (got {value!r}).",
+            name,
         ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
+
+
+def parse_text(value: str | None, name: str, max_chars: int = 200) -> str | None:
+    """An optional text parameter (a job id, a model), refused when it could not be in
+    the store: longer than its column, or with NUL (PostgreSQL text cannot hold it)."""
+    if not value:
+        return None
+    if len(value) > max_chars or "\x00" in value:
+        raise invalid_request(
+            f"'{name}' must be at most {max_chars} characters, without NUL.", name
+        )
+    return value
 
 
 def parse_limit(value: str | None) -> int:

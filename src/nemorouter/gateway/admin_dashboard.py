@@ -11,7 +11,7 @@ from nemorouter.core.errors import invalid_request
 from nemorouter.core.keys import utcnow
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.store_read import bounded_query
-from nemorouter.gateway.admin import admin_read, parse_limit, parse_when
+from nemorouter.gateway.admin import admin_read, parse_limit, parse_text, parse_when
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.store.analytics_budgets import budget_usage
 from nemorouter.store.analytics_timeline import BUCKETS, EVENT_KINDS, recent_events, spend_timeline
@@ -31,8 +31,8 @@ def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
                 bucket,  # type: ignore[arg-type]
                 start=parse_when(query.get("start"), "start", end=False),
                 end=parse_when(query.get("end"), "end", end=True),
-                job_id=query.get("job_id") or None,
-                model=query.get("model") or None,
+                job_id=parse_text(query.get("job_id"), "job_id"),
+                model=parse_text(query.get("model"), "model"),
             )
         )
         return JSONResponse(report)
@@ -46,7 +46,7 @@ def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
                 pipeline.store.engine,
                 kind,  # type: ignore[arg-type]
                 limit=parse_limit(query.get("limit")),
-                job_id=query.get("job_id") or None,
+                job_id=parse_text(query.get("job_id"), "job_id"),
             )
         )
         return JSONResponse({"events": found})

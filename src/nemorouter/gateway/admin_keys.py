@@ -29,6 +29,8 @@ from nemorouter.core.keys import (
 from nemorouter.core.money import pico_usd
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.store_read import bounded_query, flushed
+from nemorouter.gateway.admin import parse_text
+from nemorouter.gateway.bodies import ADMIN_BODY_BYTES, bounded_body
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
 
@@ -40,6 +42,8 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
         check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def key_or_404(key_id: str) -> KeyRecord:
+        if parse_text(key_id, "key_id", 40) is None:
+            raise GatewayError(404, "key_not_found", "No key with an empty id.")
         record = await repo.key(key_id)
         if record is None:
             raise GatewayError(404, "key_not_found", f"No key with id {key_id!r}.")
@@ -58,7 +62,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def create_key(request: Request) -> Response:
         authorized(request)
-        body = decode_input(await request.body(), KeyCreate)
+        body = decode_input(await _body(request), KeyCreate)
         await check_key_fields(body.team_id, body.models)
         _check_budget(body.budget_usd is not None, body.budget_period)
         expires_at = naive_utc(body.expires_at)
@@ -86,7 +90,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def list_keys(request: Request) -> Response:
         authorized(request)
-        team_id = request.query_params.get("team_id") or None
+        team_id = parse_text(request.query_params.get("team_id"), "team_id", 40)
         return JSONResponse({"keys": [k.public() for k in await repo.keys(team_id)]})
 
     async def get_key(request: Request) -> Response:
@@ -97,7 +101,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
     async def update_key(request: Request) -> Response:
         authorized(request)
         record = await key_or_404(request.path_params["key_id"])
-        patch = decode_input(await request.body(), KeyUpdate)
+        patch = decode_input(await _body(request), KeyUpdate)
         changes = {
             f: getattr(patch, f)
             for f in patch.__struct_fields__
@@ -129,7 +133,7 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
 
     async def create_team(request: Request) -> Response:
         authorized(request)
-        body = decode_input(await request.body(), TeamCreate)
+        body = decode_input(await _body(request), TeamCreate)
         _check_budget(body.budget_usd is not None, body.budget_period)
         team = TeamRecord(
             id=new_id("team"),
@@ -156,6 +160,10 @@ def key_routes(pipeline: Pipeline) -> list[Route]:
         Route("/admin/teams", create_team, methods=["POST"]),
         Route("/admin/teams", list_teams, methods=["GET"]),
     ]
+
+
+async def _body(request: Request) -> bytes:
+    return await bounded_body(request, ADMIN_BODY_BYTES, "admin request bodies")
 
 
 def _check_budget(has_budget: bool, period: str | None) -> None:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,6 +28,7 @@ from nemorouter.gateway.models import models_listing
 from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui import ui_routes
+from nemorouter.gateway.ui_session import SessionGate
 
 log = logging.getLogger("nemorouter.gateway")
 
@@ -98,6 +100,7 @@ def create_app(config: Config) -> GatewayApp:
             *ui_routes(pipeline),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+        middleware=[Middleware(SessionGate, pipeline=pipeline)],  # signed-out sessions
         lifespan=lifespan,
     )
     return GatewayApp(app, chat)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from nemorouter.core.errors import GatewayError, invalid_request, request_too_large
+from nemorouter.core.record import MAX_REQUEST_ID
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,8 +33,9 @@ def new_request_id() -> str:
 
 
 def client_request_id(value: bytes | None) -> str | None:
-    """Keep a caller's own request id when it is short and printable (it goes into logs)."""
-    if value and len(value) <= 128 and value.isascii():
+    """Keep a caller's own request id when it is printable (it goes into logs) and fits the
+    spend row; otherwise the caller gets an id of ours (in the x-request-id header)."""
+    if value and len(value) <= MAX_REQUEST_ID and value.isascii():
         text = value.decode("ascii")
         if text.isprintable():
             return text

@@ -19,15 +19,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.gateway.bodies import LOGIN_FORM_BYTES, bounded_body
 from nemorouter.gateway.ui_session import (
+    COOKIE,
     clear_session,
     has_session,
     refuse_foreign,
     sessions_for,
     set_session,
+    sign_out,
 )
+from nemorouter.gateway.ui_throttle import LoginThrottle
 
-MAX_FORM_BYTES = 4096
 PAGES = {  # page name → (title, nav label)
     "overview": "Overview",
     "jobs": "Jobs",
@@ -68,6 +71,7 @@ def _safe_next(value: str | None) -> str:
 
 def ui_routes(pipeline: Pipeline) -> list[BaseRoute]:
     sessions = sessions_for(pipeline)
+    throttle = LoginThrottle()
 
     def page(name: str) -> Callable[[Request], Awaitable[Response]]:
         async def show(request: Request) -> Response:
@@ -86,18 +90,23 @@ def ui_routes(pipeline: Pipeline) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         refuse_foreign(request)
-        body = await request.body()
-        form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+        address = request.client.host if request.client else "unknown"
+        throttle.check(address)  # before the key is even looked at
+        body = await bounded_body(request, LOGIN_FORM_BYTES, "the sign-in form")
+        form = parse_qs(body.decode("utf-8", "replace"))
         key = (form.get("key") or [""])[0].strip()
         target = _safe_next((form.get("next") or [None])[0])
         if not key or not sessions.master_matches(key):
+            throttle.failed(address)
             return _html("login.html", 401, next=target, error="That is not the master key.")
+        throttle.succeeded(address)
         response = RedirectResponse(target, status_code=303)
         set_session(response, sessions.issue(), secure=request.url.scheme == "https")
         return response
 
     async def logout(request: Request) -> Response:
         refuse_foreign(request)
+        await sign_out(pipeline, request.cookies.get(COOKIE))
         response = RedirectResponse("/ui/login", status_code=303)
         clear_session(response, secure=request.url.scheme == "https")
         return response

@@ -12,17 +12,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from functools import lru_cache
 
-from starlette.requests import Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.pipeline import Pipeline
 
 COOKIE = "nemo_session"
+REVOKED_KEY = "nemo:ui:revoked:"  # + nonce, in Redis until the session's own expiry
+REVOKED_ELSEWHERE = "nemo.session_revoked"  # scope key set by SessionGate
+log = logging.getLogger("nemorouter.gateway")
 LIFETIME_S = 8 * 3600
 _VERSION = "v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -34,6 +41,9 @@ class Sessions:
             master_key.encode(), b"nemorouter ui session v1", hashlib.sha256
         ).digest()
         self._master = master_key.encode()
+        # Signed-out sessions (nonce -> expiry) until they would have expired anyway. Only
+        # a valid session can be signed out, so this holds at most a day's sign-ins.
+        self._revoked: dict[str, int] = {}
 
     def master_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.encode(), self._master)
@@ -44,17 +54,30 @@ class Sessions:
         return f"{body}.{self._sign(body)}"
 
     def valid(self, token: str | None, now: float | None = None) -> bool:
+        parsed = self.parse(token, now)
+        return parsed is not None and not self.revoked_here(parsed[0])
+
+    def parse(self, token: str | None, now: float | None = None) -> tuple[str, int] | None:
+        """(nonce, expiry) of a well-signed, unexpired token, else None."""
         if not token or token.count(".") != 3:
-            return False
+            return None
         body, signature = token.rsplit(".", 1)
         if not hmac.compare_digest(signature, self._sign(body)):
-            return False
-        version, expires, _nonce = body.split(".")
-        return (
-            version == _VERSION
-            and expires.isdigit()
-            and int(expires) > (time.time() if now is None else now)
-        )
+            return None
+        version, expires, nonce = body.split(".")
+        if version != _VERSION or not expires.isdigit():
+            return None
+        if int(expires) <= (time.time() if now is None else now):
+            return None
+        return nonce, int(expires)
+
+    def revoked_here(self, nonce: str) -> bool:
+        return nonce in self._revoked
+
+    def revoke(self, nonce: str, expires: int) -> None:
+        now = time.time()
+        self._revoked = {n: e for n, e in self._revoked.items() if e > now}
+        self._revoked[nonce] = expires
 
     def _sign(self, body: str) -> str:
         digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
@@ -71,7 +94,70 @@ def sessions_for(pipeline: Pipeline) -> Sessions:
 
 
 def has_session(pipeline: Pipeline, request: Request) -> bool:
+    if request.scope.get(REVOKED_ELSEWHERE):
+        return False
     return sessions_for(pipeline).valid(request.cookies.get(COOKIE))
+
+
+async def sign_out(pipeline: Pipeline, token: str | None) -> None:
+    """Revoke the session server-side: here at once, and with Redis on every instance
+    (SessionGate reads it there) until the session would have expired."""
+    sessions = sessions_for(pipeline)
+    parsed = sessions.parse(token)
+    if parsed is None:
+        return
+    nonce, expires = parsed
+    sessions.revoke(nonce, expires)
+    if pipeline.redis is not None:
+        try:
+            await pipeline.redis.set(REVOKED_KEY + nonce, b"1", exat=expires)
+        except RedisError as exc:
+            log.warning("sign-out: Redis unreachable (%s); revoked on this instance only", exc)
+
+
+class SessionGate:
+    """ASGI middleware: with Redis, before a /ui or /admin route runs, a session cookie
+    signed out on another instance is marked in the scope, so the synchronous checks
+    (`has_session`, `check_admin`) refuse it. Without Redis there is one instance (several
+    workers need Redis), and its own revocations are in memory."""
+
+    def __init__(self, app: ASGIApp, pipeline: Pipeline) -> None:
+        self.app = app
+        self.pipeline = pipeline
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        redis = self.pipeline.redis
+        if (
+            redis is not None
+            and scope["type"] == "http"
+            and scope["path"].startswith(("/ui", "/admin"))
+        ):
+            token = _cookie(scope)
+            parsed = sessions_for(self.pipeline).parse(token)
+            if parsed is not None:
+                scope[REVOKED_ELSEWHERE] = await self._revoked(redis, *parsed)
+        await self.app(scope, receive, send)
+
+    async def _revoked(self, redis: Redis, nonce: str, expires: int) -> bool:
+        sessions = sessions_for(self.pipeline)
+        if sessions.revoked_here(nonce):
+            return True
+        try:
+            found = await redis.exists(REVOKED_KEY + nonce)
+        except RedisError as exc:
+            # Fail closed: the dashboard asks to sign in again; the master key still works.
+            log.warning("session check: Redis unreachable (%s); session not accepted", exc)
+            return True
+        if found:
+            sessions.revoke(nonce, expires)
+        return bool(found)
+
+
+def _cookie(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            return cookie_parser(value.decode("latin-1")).get(COOKIE)
+    return None
 
 
 def check_admin(pipeline: Pipeline, request: Request) -> None:

@@ -39,9 +39,39 @@ _MAGIC = (
 )
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits; a packet to one of them may
+# end at that IPv4 address (a kernel, NAT64 gateway or relay translates), so the IPv4 rule
+# decides. `is_global` alone calls most of them public, e.g. ::a9fe:a9fe (169.254.169.254).
+_LOW32_FORMS = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated): ::127.0.0.1
+    ipaddress.IPv6Network("::ffff:0:0/96"),  # IPv4-mapped: ::ffff:127.0.0.1
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT): ::ffff:0:7f00:1
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix
+)
+# NAT64 local-use prefix (RFC 8215): the operator picks where the IPv4 bits sit, and it is
+# never globally routable, so it is refused whatever it embeds.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (6to4, Teredo, mapped, NAT64, ...)."""
+    found = []
+    if any(address in network for network in _LOW32_FORMS):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:  # 2002:AABB:CCDD::/48
+        found.append(address.sixtofour)
+    if address.teredo is not None:  # 2001::/32: the relay server and the client behind NAT
+        found.extend(address.teredo)
+    return found
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return False
+        embedded = embedded_ipv4(address)
+        if embedded:
+            return all(is_public(inner) for inner in embedded)
     if any(address in network for network in ALLOWED_NETWORKS):
         return True
     return address.is_global and not address.is_multicast

@@ -7,7 +7,7 @@ from nemorouter.state import MemoryWindows, build_state
 
 
 async def test_memory_by_default() -> None:
-    settings = Settings(master_key="sk-test-master")
+    settings = Settings(master_key="sk-test-master-key")
     deployments = [
         DeploymentConfig(id="pro", model="gemini-2.5-pro", provider="v", rpm=1, tpm=1000),
         DeploymentConfig(id="flash", model="gemini-2.5-flash", provider="v"),
@@ -23,7 +23,7 @@ async def test_memory_by_default() -> None:
 async def test_quota_windows_are_guarded_and_key_windows_are_not() -> None:
     from nemorouter.state.factory import QUOTA_GUARD_S
 
-    settings = Settings(master_key="sk-test-master")
+    settings = Settings(master_key="sk-test-master-key")
     pro = DeploymentConfig(id="pro", model="gemini-2.5-pro", provider="v", rpm=1)
     state = build_state(settings, [pro])
     assert state.windows.window_s == 60.0
