@@ -8,10 +8,13 @@ from decimal import Decimal
 import pytest
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.record import MAX_INT16, MAX_INT32, MAX_INT64, CallRecord
+from nemorouter.core.money import to_pico
+from nemorouter.core.record import MAX_INT16, MAX_INT32, CallRecord
 
 
-def test_counts_and_money_beyond_the_columns_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+def test_counts_beyond_the_columns_are_bounded_money_kept_exact(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     record = CallRecord(Caller(), "req_1")
     record.usage({"prompt_tokens": 10**13, "completion_tokens": 2**31, "prompt_tokens_details": {"cached_tokens": 10**20}})  # fmt: skip
     record.cost = Decimal(10**13) * Decimal("1.25") / 10**6  # 10^13 tokens at $1.25/Mtok
@@ -21,7 +24,9 @@ def test_counts_and_money_beyond_the_columns_are_bounded(caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING, "nemorouter.record"):
         row = record.row()
     assert row["prompt_tokens"] == row["completion_tokens"] == row["cached_tokens"] == MAX_INT32
-    assert row["cost_pico"] == row["saved_pico"] == MAX_INT64
+    # Money is never clamped: the store refuses it and dead-letters the exact row.
+    assert row["cost_pico"] == to_pico(record.cost) > 2**63
+    assert row["saved_pico"] == to_pico(record.saved)
     assert row["attempts"] == row["fallbacks"] == MAX_INT16
     assert len(row["error_code"]) == 64
     assert "does not fit the spend row" in caplog.text

@@ -28,7 +28,6 @@ MAX_MODEL: int = spend.c.model_requested.type.length  # type: ignore[attr-define
 MAX_ERROR_CODE: int = spend.c.error_code.type.length  # type: ignore[attr-defined]
 MAX_INT32 = 2**31 - 1  # Integer columns (tokens)
 MAX_INT16 = 2**15 - 1  # SmallInteger columns (fallbacks, attempts)
-MAX_INT64 = 2**63 - 1  # BigInteger columns (picodollars)
 # Metadata kept with a spend record; larger metadata is stored as a note, not truncated JSON.
 MAX_METADATA_BYTES = 4096
 _METADATA_NOT_STORED = ("metadata", "tags", "job_id")
@@ -159,9 +158,11 @@ class CallRecord:
                 "completion_tokens", self.completion_tokens, MAX_INT32
             ),
             "cached_tokens": self._bounded("cached_tokens", self.cached_tokens, MAX_INT32),
-            "cost_pico": None if self.cost is None else self._pico("cost", self.cost),
+            # Money is never clamped: a cost beyond the column is refused by the store and the
+            # whole row dead-lettered with its exact figure (store/spend_batch.py).
+            "cost_pico": None if self.cost is None else to_pico(self.cost),
             "cache_hit": self.cache_hit,
-            "saved_pico": 0 if self.saved is None else self._pico("saved", self.saved),
+            "saved_pico": 0 if self.saved is None else to_pico(self.saved),
             "fallbacks": min(self.fallbacks, MAX_INT16),
             "attempts": min(self.attempts, MAX_INT16),
             "stream": self.stream,
@@ -183,9 +184,6 @@ class CallRecord:
             most,
         )
         return most
-
-    def _pico(self, what: str, amount: Decimal) -> int:
-        return self._bounded(what + "_pico", to_pico(amount), MAX_INT64)
 
 
 def _int(value: Any) -> int:
