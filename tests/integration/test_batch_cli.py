@@ -23,7 +23,7 @@ from nemorouter.demo import invoice_page, sample_documents
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import Fault, SimulatedProvider
 
-from .conftest import MASTER_KEY
+from .conftest import MASTER_KEY, GatewayFactory, gateway_config
 
 ENV = {**os.environ, "NEMOROUTER_API_KEY": MASTER_KEY}
 PAGES = 11
@@ -148,13 +148,15 @@ def status_json(out: Path) -> dict[str, Any]:
 
 @pytest.mark.timeout(120)
 def test_status_after_kill_9_shows_totals_not_running_and_paid_answers_lost(
-    tmp_path: Path, gateway: BackgroundGateway, sim: SimulatedProvider
+    tmp_path: Path, start_gateway: GatewayFactory, sim: SimulatedProvider
 ) -> None:
+    # The gateway waits for the slow provider (no timeout, no retry) while the test looks on.
+    gateway = start_gateway(gateway_config(sim, request_timeout_s=60))
     docs, out = documents(tmp_path, pages=PAGES), tmp_path / "out"
     args = [*run_args(docs, out, gateway.base_url, job_id="killed-1"), "--concurrency", "2"]
-    # Three quick answers, then two requests the provider holds for 8 s: in flight at the kill.
+    # Three quick answers, then two requests the provider holds for 12 s: in flight at the kill.
     sim.inject(Fault.latency(0), times=3)
-    sim.inject(Fault.latency(8000), times=2)
+    sim.inject(Fault.latency(12_000), times=2)
     command = [sys.executable, "-m", "nemorouter.cli", "batch", *args]
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
