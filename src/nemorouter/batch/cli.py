@@ -20,6 +20,8 @@ from nemorouter.batch.prompts import (
     extraction,
     free_prompt,
 )
+from nemorouter.batch.status import job_status, render_lost, render_status
+from nemorouter.batch.summary import lost_summary
 
 if TYPE_CHECKING:  # the runner (PDF rendering and all) is imported only when a batch runs
     from nemorouter.batch.runner import BatchOutcome
@@ -51,7 +53,19 @@ def build_task(schema: Path | None, classify: str | None, prompt: str | None) ->
     return free_prompt(prompt)
 
 
-@batch_app.command("run")
+RUN_EPILOG = (
+    "Exit codes: 0 every page of every input done; "
+    "1 results written but not all: some pages failed or were not sent (a spent budget), "
+    "or some inputs were unreadable (OUT/errors.jsonl); "
+    "2 bad usage: bad options, no readable document in INPUTS, OUT busy or holding another "
+    "job, or the gateway refuses the job (key, model, tags); "
+    "3 the gateway is unreachable at the base URL (results so far written); "
+    "128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM). "
+    "Run the same command again to resume."
+)
+
+
+@batch_app.command("run", epilog=RUN_EPILOG)
 def run(
     inputs: Annotated[
         list[Path], typer.Argument(help="files or folders of PDF, PNG, JPEG, TIFF, WebP")
@@ -85,7 +99,8 @@ def run(
     api_key: Annotated[str | None, typer.Option(envvar="NEMOROUTER_API_KEY")] = None,
 ) -> None:
     """Send every page of INPUT through the gateway; resumable with the same --job-id and --out."""
-    from nemorouter.batch.runner import BatchOptions, run_batch
+    from nemorouter.batch.runner import BatchOptions, NoDocuments, run_batch
+    from nemorouter.batch.runstate import RunInProgress
 
     try:
         task = build_task(schema, classify, prompt)
@@ -109,8 +124,12 @@ def run(
         raise _usage(f"--base-url must be an http(s) URL, got {options.base_url!r}")
     try:
         outcome = asyncio.run(run_batch(options))
-    except (FileNotFoundError, JobMismatch) as exc:
+    except (FileNotFoundError, JobMismatch, NoDocuments, RunInProgress) as exc:
         raise _usage(str(exc)) from None
+    if outcome.lost:  # a killed earlier run: those pages were sent again just now
+        pages = lost_summary(outcome.lost)["pages"]
+        typer.echo(f"nemorouter batch: {render_lost([{**p, 'sent_again': True} for p in pages])}",
+                   err=True)  # fmt: skip
     print_summary(outcome.summary, options.out)
     print_stop(outcome, options.out)
     raise typer.Exit(outcome.exit_code)
@@ -131,6 +150,12 @@ def print_stop(outcome: BatchOutcome, out: Path) -> None:
     elif outcome.fatal is not None:
         why = f"stopped, the gateway refused the job: {outcome.fatal}"
         then = "fix the cause and run the same command"
+    elif outcome.unreachable is not None:
+        why = (
+            f"stopped: {outcome.unreachable}. Is `nemorouter serve` running there? "
+            "Check --base-url / NEMOROUTER_BASE_URL (scheme, host, port and the /v1 path)"
+        )
+        then = "start the gateway (or fix the URL) and run the same command"
     elif outcome.interrupted is not None:
         why = f"stopped by {signal.Signals(outcome.interrupted).name}"
         then = "run the same command"
@@ -160,21 +185,14 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 
 
 @batch_app.command("status")
-def status(out: Annotated[Path, typer.Option(help="the batch's output folder")]) -> None:
-    """How far a batch got (works while it runs, or after a crash)."""
-    results = out / RESULTS
-    if not results.exists():
-        raise _usage(f"no batch results in {out}")
-    latest: dict[tuple[str, int], str] = {}
-    for line in results.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line while the batch is being killed
-        latest[(record["doc"], record["page"])] = record["status"]
-    ok = sum(1 for s in latest.values() if s == "ok")
-    job = json.loads((out / "job.json").read_text()).get("job_id", "?")
-    typer.echo(f"job {job}: {ok} pages ok, {len(latest) - ok} failed, in {out}")
-    summary = out / "summary.json"
-    if summary.exists():
-        print_summary(json.loads(summary.read_text()), out)
+def status(
+    out: Annotated[Path, typer.Option(help="the batch's output folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """How far a batch got, whether it is running now, its cost so far and any paid answers
+    lost to a kill (works while it runs, or after a crash)."""
+    try:
+        found = job_status(out)
+    except FileNotFoundError as exc:
+        raise _usage(str(exc)) from None
+    typer.echo(json.dumps(found, indent=2) if as_json else render_status(found))

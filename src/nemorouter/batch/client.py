@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.prompts import Task, check_answer, request_body
+from nemorouter.batch.reach import Reachability, is_connection_failure
 from nemorouter.batch.sources import Page
 from nemorouter.providers.http import HTTPPool, Response, UpstreamDisconnected, UpstreamTimeout
 
@@ -52,17 +54,43 @@ class FatalBatchError(PageAbandoned):
         self.spent = spent
 
 
+class GatewayUnreachable(PageAbandoned):
+    """Connections to the gateway fail again and again: nothing (working) listens there."""
+
+
 class GatewayClient:
     def __init__(
         self, base_url: str, api_key: str | None, timeout_s: float, connections: int
     ) -> None:
+        self.base_url = base_url
         self._pool = HTTPPool(base_url, max_connections=connections, connect_timeout=10.0)
         self._auth = f"Authorization: Bearer {api_key}\r\n".encode() if api_key else b""
         self._timeout_s = timeout_s
+        self.reach = Reachability()  # shared by every page: the job stops as one
 
     async def post(self, body: dict[str, Any]) -> Response:
+        """The gateway's answer; raises GatewayUnreachable once connections keep failing."""
         payload = json.dumps(body).encode()
-        return await self._pool.post("/chat/completions", payload, self._auth, self._timeout_s)
+        try:
+            response = await self._pool.post(
+                "/chat/completions", payload, self._auth, self._timeout_s
+            )
+        except (UpstreamTimeout, UpstreamDisconnected) as exc:
+            if not is_connection_failure(exc):
+                self.reach.reached()  # connected, then the answer was late: it is there
+                raise
+            if self.reach.failed(exc):
+                raise GatewayUnreachable(self.unreachable_reason()) from exc
+            raise
+        self.reach.reached()
+        return response
+
+    def unreachable_reason(self) -> str:
+        reach = self.reach
+        return (
+            f"cannot reach the gateway at {self.base_url}: {reach.failures} connection "
+            f"attempts in a row failed over {reach.span_s():.1f} s (last: {reach.last_error})"
+        )
 
     async def close(self) -> None:
         await self._pool.close()
@@ -79,11 +107,13 @@ async def process_page(
     tags: list[str],
     no_cache: bool,
     max_tokens: int | None = None,
+    on_send: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Ask for one page (re-asking once if the answer is unacceptable); a result record.
 
     Raises PageAbandoned (with `record` set if an answer was already received) when the job
-    stops or the gateway refuses it."""
+    stops or the gateway refuses it. `on_send` is called before each request goes out (the
+    runner journals it: a request sent and never answered is known after a crash)."""
     started = time.monotonic()
     metadata = {"job_id": job_id, "doc": page.doc, "page": page.page}
     record: dict[str, Any] = {"doc": page.doc, "page": page.page, "status": "failed",
@@ -96,7 +126,7 @@ async def process_page(
                             metadata=metadata, tags=tags, no_cache=no_cache,
                             max_tokens=max_tokens, retry_of=retry_of)  # fmt: skip
         try:
-            response = await _send(client, pacer, body)
+            response = await _send(client, pacer, body, on_send)
         except PageAbandoned as exc:
             if costs:  # the first answer arrived (and was paid for): it must be written
                 exc.record = _finish(record, costs, started)
@@ -137,15 +167,25 @@ def _finish(record: dict[str, Any], costs: list[Decimal | None], started: float)
     return record
 
 
-async def _send(client: GatewayClient, pacer: Pacer, body: dict[str, Any]) -> Response:
+async def _send(
+    client: GatewayClient,
+    pacer: Pacer,
+    body: dict[str, Any],
+    on_send: Callable[[], None] | None = None,
+) -> Response:
     """POST with pacing; transient failures are retried, the last answer is returned."""
     attempt = 0
     budget_deadline: float | None = None
     while True:
         if not await pacer.acquire():
             raise JobStopped("the job stopped before this request was sent")
+        if on_send is not None:
+            on_send()
         try:
             response = await client.post(body)
+        except GatewayUnreachable:
+            await pacer.release(0, {})
+            raise
         except (UpstreamTimeout, UpstreamDisconnected) as exc:
             await pacer.release(0, {})
             attempt += 1

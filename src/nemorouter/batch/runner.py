@@ -4,30 +4,44 @@ Pages are rendered on one background thread (PDFium is not thread-safe) while up
 `concurrency` requests are in flight, paced by the gateway's answers. Each finished page
 is journalled at once; a rerun with the same job id and OUT skips finished pages.
 
-However the job stops (the gateway refuses it, its budget is spent, SIGINT/SIGTERM), it
-stops sending but waits for the requests already sent: their answers are paid for and
-are written. Only a second signal stops at once.
+However the job stops (the gateway refuses it, its budget is spent, the gateway cannot be
+reached, SIGINT/SIGTERM), it stops sending but waits for the requests already sent: their
+answers are paid for and are written. Only a second signal stops at once.
+
+While it runs it holds OUT/run.lock and keeps OUT/run.json (total, start, end and how) and
+OUT/sent.jsonl (each send before it goes, each page settled after): `batch status` reads
+them to say whether the job is alive and which paid answers a kill lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from nemorouter.batch.client import FatalBatchError, GatewayClient, JobStopped, process_page
+from nemorouter.batch.client import (
+    FatalBatchError,
+    GatewayClient,
+    GatewayUnreachable,
+    JobStopped,
+    process_page,
+)
 from nemorouter.batch.journal import Journal
 from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.progress import BatchProgress
 from nemorouter.batch.prompts import Task
+from nemorouter.batch.runstate import RunLock, now_iso, write_run
+from nemorouter.batch.sentlog import LostAnswer, SentLog
 from nemorouter.batch.sources import Document, PageError, SourceError, discover, render_page
-from nemorouter.batch.summary import summarize, write_errors, write_summary
+from nemorouter.batch.stopping import StopOnSignal
+from nemorouter.batch.summary import lost_summary, summarize, write_errors, write_summary
 
 
 @dataclass(frozen=True)
@@ -49,30 +63,85 @@ class BatchOptions:
     plain_progress: bool | None = None  # None: plain lines unless stdout is a terminal
 
 
+# Exit codes of `batch run` (README "Running a batch", `batch run --help`).
+EXIT_DONE = 0  # every page of every input answered acceptably
+EXIT_INCOMPLETE = 1  # results written, not all: failed pages, unsent pages, unreadable inputs
+EXIT_USAGE = 2  # bad usage, no readable document, OUT busy or another job, job refused
+EXIT_UNREACHABLE = 3  # nothing answers at the base URL: start the gateway, run again
+
+
+class NoDocuments(ValueError):
+    """The inputs hold no readable document: nothing to do is a usage error, not a success."""
+
+
 @dataclass
 class BatchOutcome:
     summary: dict[str, Any]
     fatal: str | None = None  # why the gateway refused the whole job (key, model, tags)
     budget: FatalBatchError | None = None  # the budget is truly spent (with its numbers)
     interrupted: int | None = None  # the signal that stopped the job
+    unreachable: str | None = None  # connections to the gateway kept failing
+    lost: list[LostAnswer] = field(default_factory=list)  # paid, answer lost (earlier runs)
 
     @property
     def exit_code(self) -> int:
         if self.fatal is not None:
-            return 2
+            return EXIT_USAGE
+        if self.unreachable is not None:
+            return EXIT_UNREACHABLE
         if self.interrupted is not None:
             return 128 + self.interrupted  # the shell's convention: 130 for Ctrl-C
         summary = self.summary
         if self.budget is not None or summary["not_sent"] or summary["failed"]:
-            return 1  # results written; raise the budget or fix the cause, run again to resume
-        return 0 if summary["unreadable_inputs"] == 0 else 1
+            return EXIT_INCOMPLETE  # results written; fix the cause, run again to resume
+        # An unreadable input is a document not processed: a script that checks only the
+        # exit code must not take the job for complete.
+        return EXIT_INCOMPLETE if summary["unreadable_inputs"] else EXIT_DONE
+
+    @property
+    def ended(self) -> str:
+        """How the run ended, in a few words (run.json, `batch status`)."""
+        if self.fatal is not None:
+            return "stopped: the gateway refused the job"
+        if self.unreachable is not None:
+            return "stopped: the gateway was unreachable"
+        if self.interrupted is not None:
+            return f"stopped by {signal.Signals(self.interrupted).name}"
+        if self.budget is not None:
+            return "stopped: the budget is spent"
+        return "completed"
 
 
 async def run_batch(options: BatchOptions) -> BatchOutcome:
+    """Raises NoDocuments, FileNotFoundError (an input), JobMismatch or RunInProgress (OUT)
+    before anything is sent."""
     started = time.monotonic()
     documents, errors = discover(options.inputs)
-    journal = Journal(options.out, options.job_id, options.task.fingerprint())
+    if not documents:
+        raise NoDocuments(_no_documents(options.inputs, errors))
+    options.out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(options.out)  # held until the end: `batch status` sees the run alive
+    try:
+        journal = Journal(options.out, options.job_id, options.task.fingerprint())
+        return await _run(options, documents, errors, journal, started)
+    finally:
+        lock.close()
+
+
+async def _run(
+    options: BatchOptions,
+    documents: list[Document],
+    errors: list[SourceError],
+    journal: Journal,
+    started: float,
+) -> BatchOutcome:
     total = sum(d.pages for d in documents)
+    run = {"run": f"{now_iso()}/{os.getpid()}", "pid": os.getpid(), "started_at": now_iso(),
+           "ended_at": None, "ended": None, "exit_code": None, "pages_total": total,
+           "documents": len(documents), "unreadable_inputs": len({e.doc for e in errors})}  # fmt: skip
+    write_run(options.out, run)
+    sent_log = SentLog(options.out, run["run"])
+    earlier_lost = sent_log.compact()  # before this run sends anything: earlier runs' only
     todo = [(d, n) for d in documents for n in range(1, d.pages + 1) if not journal.done(d.doc, n)]
     progress = BatchProgress(total, total - len(todo), plain=options.plain_progress)
     client = GatewayClient(
@@ -82,9 +151,10 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
     renderer = ThreadPoolExecutor(1, thread_name_prefix="render")
     work: Iterator[tuple[Document, int]] = iter(todo)
     refusal: FatalBatchError | None = None
+    unreachable: GatewayUnreachable | None = None
 
     async def worker() -> None:
-        nonlocal refusal
+        nonlocal refusal, unreachable
         loop = asyncio.get_running_loop()
         for document, number in work:
             if pacer.stopped:
@@ -98,23 +168,30 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
                 errors.append(
                     SourceError(document.doc, str(document.path), f"page {number}: {exc}")
                 )
-                record = _unreadable(document.doc, number, str(exc))
-            else:
-                try:
-                    record = await process_page(
-                        client, pacer, options.task, page, job_id=options.job_id,
-                        model=options.model, tags=options.tags, no_cache=options.no_cache,
-                        max_tokens=options.max_tokens,
-                    )  # fmt: skip
-                except FatalBatchError as exc:
-                    refusal = refusal or exc
-                    await pacer.stop()  # the other workers finish what they have sent
-                    record = exc.record
-                except JobStopped as exc:
-                    record = exc.record
+                journal.append(_unreadable(document.doc, number, str(exc)))
+                progress.update(journal.records[(document.doc, number)])
+                continue
+            try:
+                record = await process_page(
+                    client, pacer, options.task, page, job_id=options.job_id,
+                    model=options.model, tags=options.tags, no_cache=options.no_cache,
+                    max_tokens=options.max_tokens,
+                    on_send=partial(sent_log.sent, document.doc, number),
+                )  # fmt: skip
+            except FatalBatchError as exc:
+                refusal = refusal or exc
+                await pacer.stop()  # the other workers finish what they have sent
+                record = exc.record
+            except GatewayUnreachable as exc:
+                unreachable = unreachable or exc
+                await pacer.stop()
+                record = exc.record
+            except JobStopped as exc:
+                record = exc.record
             if record is not None:  # an answer received is always written
                 journal.append(record)
                 progress.update(record)
+            sent_log.settled(document.doc, number)  # (not reached if cancelled: answer lost)
 
     async def guarded() -> None:
         try:
@@ -124,7 +201,8 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
             raise
 
     workers = [asyncio.create_task(guarded()) for _ in range(options.concurrency)]
-    stop_signals = _StopOnSignal(pacer, workers)
+    stop_signals = StopOnSignal(pacer, workers)
+    run["ended"] = "crashed"  # until it is known to have ended otherwise
     try:
         outcomes = await asyncio.gather(*workers, return_exceptions=True)
     finally:
@@ -134,6 +212,10 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
         await client.close()
         journal.compact()
         journal.close()
+        lost = sent_log.compact()
+        sent_log.close()
+        run["ended_at"] = now_iso()
+        write_run(options.out, run)
     for result in outcomes:
         if isinstance(result, Exception):
             raise result
@@ -147,50 +229,34 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
         pages_this_run=progress.done_this_run,
         throttled=pacer.throttled,
     )
+    summary["pages_total"] = total
     summary["not_sent"] = len(found - journal.records.keys())
     summary["budget_waits"] = pacer.budget_waits
+    summary["paid_answer_lost"] = lost_summary(lost)
     write_summary(options.out, summary)
     budget = refusal if refusal is not None and refusal.budget_spent else None
     fatal = str(refusal) if refusal is not None and budget is None else None
-    return BatchOutcome(summary, fatal, budget, stop_signals.received)
+    outcome = BatchOutcome(
+        summary, fatal, budget, stop_signals.received,
+        unreachable=str(unreachable) if unreachable is not None else None, lost=earlier_lost,
+    )  # fmt: skip
+    run.update(ended=outcome.ended, exit_code=outcome.exit_code)
+    write_run(options.out, run)
+    return outcome
 
 
-class _StopOnSignal:
-    """SIGINT/SIGTERM: stop sending, let the requests in flight finish and be written.
-    A second signal cancels them too (their answers, if any, are then lost)."""
-
-    def __init__(self, pacer: Pacer, workers: list[asyncio.Task[None]]) -> None:
-        self.received: int | None = None
-        self._pacer = pacer
-        self._workers = workers
-        self._stopping: asyncio.Task[None] | None = None
-        self._loop = asyncio.get_running_loop()
-        self._installed: list[int] = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._loop.add_signal_handler(signum, self._on_signal, signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue  # not the main thread (or not a POSIX loop): default handling
-            self._installed.append(signum)
-
-    def _on_signal(self, signum: int) -> None:
-        if self.received is not None:
-            for task in self._workers:
-                task.cancel()
-            return
-        self.received = signum
-        waiting = self._pacer.in_flight
-        print(
-            f"\nnemorouter batch: stopping: waiting for {waiting} request(s) in flight (their "
-            "answers are paid for and will be written); signal again to quit at once",
-            file=sys.stderr,
-            flush=True,
+def _no_documents(inputs: list[Path], errors: list[SourceError]) -> str:
+    names = ", ".join(str(p) for p in inputs)
+    if not errors:
+        return (
+            f"no document found in {names} (looked for PDF, PNG, JPEG, TIFF, WebP files; "
+            "hidden files and folders are skipped)"
         )
-        self._stopping = self._loop.create_task(self._pacer.stop())
-
-    def remove(self) -> None:
-        for signum in self._installed:
-            self._loop.remove_signal_handler(signum)
+    shown = "; ".join(f"{e.doc}: {e.reason}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return (
+        f"no readable document in {names}: {len(errors)} file(s) could not be read: {shown}{more}"
+    )
 
 
 def _render(document: Document, number: int, dpi: int, max_bytes: int) -> Any:

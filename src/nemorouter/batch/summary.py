@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from nemorouter.batch.sentlog import LostAnswer
 from nemorouter.batch.sources import SourceError
 
 NOT_AVAILABLE = "n/a"  # no cost headers yet: never a made-up number
@@ -68,3 +69,15 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(out / "summary.json")
+
+
+def lost_summary(lost: Iterable[LostAnswer]) -> dict[str, Any]:
+    """Pages sent and never answered here (the runner was killed with them in flight): paid
+    for, sent again by the next run, so maybe billed twice. Each page once, by first loss."""
+    pages: dict[tuple[str, int], str] = {}
+    for entry in lost:
+        pages.setdefault((entry.doc, entry.page), entry.run)
+    return {
+        "count": len(pages),
+        "pages": [{"doc": d, "page": n, "run": run} for (d, n), run in sorted(pages.items())],
+    }
