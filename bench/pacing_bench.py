@@ -147,8 +147,9 @@ async def run(args: argparse.Namespace, tmp: Path, rec: Recorder) -> dict[str, A
     finally:
         runner.Pacer, runner.BatchProgress = saved  # type: ignore[misc]
         server.stop()
-    if outcome.fatal or outcome.budget:
-        raise RuntimeError(f"the batch stopped: {outcome.fatal or outcome.budget}")
+    stopped = outcome.fatal or outcome.budget or outcome.unreachable
+    if stopped:
+        raise RuntimeError(f"the batch stopped: {stopped}")
     return outcome.summary
 
 
