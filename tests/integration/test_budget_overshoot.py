@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -178,3 +179,30 @@ def test_budget_overshoot_is_at_most_one_request(case: str, instances: int, run:
     assert overshoot <= costliest, (
         f"overshoot ${overshoot} is {overshoot / costliest:.2f} requests of ${costliest}"
     )
+
+
+def test_a_call_over_its_reservation_is_logged_and_counted_and_teaches_the_deployment(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counting, body, _ = scenario("system")
+    with SimulatedProvider() as sim, gateways(sim, 1) as (gateway,):
+        sim.counting = counting
+        created = httpx.post(
+            f"{gateway.url}/admin/keys", json={"name": "k", "budget_usd": "10"}, headers=ADMIN
+        ).json()
+
+        async def one_call() -> None:
+            async with httpx.AsyncClient(timeout=30) as client:
+                status, _, _ = await _call(client, gateway.url, created["key"], body)
+                assert status == 200
+
+        with caplog.at_level(logging.WARNING, "nemorouter.budget"):
+            asyncio.run(one_call())  # the provider's 20,000 tokens are news: under-reserved
+            asyncio.run(one_call())  # learned: this one's reservation covers it
+        metrics = httpx.get(f"{gateway.url}/metrics").text
+    (warning,) = [r for r in caplog.records if "reservation too small" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    message = warning.getMessage()
+    assert "deployment flash cost $0.006" in message and "reserved $0.001" in message
+    assert 'nemorouter_budget_underreserved_total{deployment="flash"} 1.0' in metrics
+    assert 'nemorouter_budget_underreserved_usd_total{deployment="flash"}' in metrics
