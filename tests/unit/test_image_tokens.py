@@ -116,4 +116,5 @@ def test_prompt_estimate_per_rule_counts_text_messages_and_each_image() -> None:
     assert request.prompt_tokens_for(GEMINI) == text + 20 * 258 + 6 * 258 + 20 * 258
     assert request.prompt_tokens_for(OPENAI) == text + 1105 + 85 + 1445
     assert request.prompt_tokens_for(CLAUDE) == text + 1600 + 1600 + 1600
-    assert request.prompt_tokens_estimate == request.prompt_tokens_for(ANY)
+    assert request.prompt_tokens_for(ANY) >= request.prompt_tokens_for(GEMINI)
+    assert request.prompt_tokens_estimate == 83 + 3 * 1500  # typical, for window checks

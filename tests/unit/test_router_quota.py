@@ -276,7 +276,7 @@ async def test_failure_that_reached_the_provider_keeps_the_request_counted() -> 
     s.adapter.failures.append(UpstreamFailure(FailureKind.SERVER_ERROR, "boom", status=500))
     with pytest.raises(GatewayError):
         await s.complete("gemini-2.5-flash", "x" * 40)
-    assert await s.used("flash") == (1, 21)  # the request, and only its prompt's 14 + 7
+    assert await s.used("flash") == (1, 10)  # the request, and only its prompt's tokens
     with pytest.raises(GatewayError) as caught:
         await s.complete("gemini-2.5-flash")
     assert "quota" in caught.value.message
@@ -290,7 +290,7 @@ async def test_a_retry_takes_a_new_reservation() -> None:
     assert routed.attempts == 2
     first, second = s.called()
     assert first != second  # the retry went to the sibling ...
-    assert await s.used(first) == (1, 8)  # ... the failed call keeps its request
+    assert await s.used(first) == (1, 1)  # ... the failed call keeps its request
     assert await s.used(second) == (1, 15)  # ... and the retry has its own, settled
 
 

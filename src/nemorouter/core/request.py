@@ -26,6 +26,9 @@ CHARS_PER_TOKEN = 3
 # Per message (role and separators), and once for the reply's priming, as OpenAI counts.
 MESSAGE_TOKENS = 4
 REPLY_TOKENS = 3
+# For the typical estimate (window checks): English prose and an A4 page scan.
+TYPICAL_CHARS_PER_TOKEN = 4
+TYPICAL_IMAGE_TOKENS = 1500
 # Completion tokens reserved against a tpm quota when the request sets no max_tokens: a
 # page's extracted fields or a classification label are tens to a few hundred tokens. The
 # reservation only stands in for the real count while the call runs (it is settled with
@@ -91,9 +94,12 @@ class ChatRequest:
 
     @property
     def prompt_tokens_estimate(self) -> int:
-        """The prompt size for window checks and rate reservations when the provider is not
-        known: each image under the provider rule that counts the most for it."""
-        return self.prompt_tokens_for(ANY)
+        """A typical prompt size, for context-window checks: ~4 characters a token and a
+        scanned page's worth of tokens per image (Gemini ~1,300-1,550, Claude up to ~1,600,
+        OpenAI high detail ~765-1,105 for an A4 page). Not an upper bound on purpose: a
+        window refusal on a conservative guess would turn away prompts a model can hold.
+        Reservations use `prompt_tokens_for`."""
+        return -(-self.text_chars // TYPICAL_CHARS_PER_TOKEN) + self.images * TYPICAL_IMAGE_TOKENS
 
     @property
     def wants_json_schema(self) -> bool:
