@@ -45,7 +45,7 @@ def test_nothing_reported_teaches_nothing_and_absurd_reports_are_capped() -> Non
 def _pool() -> DeploymentPool:
     config = parse_config(
         {
-            "settings": {"master_key": "sk-test-master"},
+            "settings": {"master_key": "sk-test-master-key-0123456789"},
             "providers": {"p": {"type": "openai-compatible", "base_url": "http://x:9/v1"}},
             "deployments": [{"id": "flash", "model": "gemini-2.5-flash", "provider": "p"}],
         },
