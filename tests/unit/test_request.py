@@ -7,6 +7,7 @@ import json
 import pytest
 
 from nemorouter.core.errors import GatewayError
+from nemorouter.core.image_tokens import ANY
 from nemorouter.core.request import MAX_JSON_DEPTH, parse_chat_request
 
 
@@ -47,7 +48,10 @@ def test_detects_image_parts_and_stream() -> None:
     assert request.stream is True
     assert request.images == 1
     assert request.text_chars == len("read this")
-    assert request.prompt_tokens_estimate == 3 + 1500
+    assert request.prompt_tokens_estimate == 3 + 1500  # typical: for window checks
+    # Reserved: 9 characters at 3 a token, one message's and the reply's overhead, and an
+    # image whose size cannot be read ("AAAA"), at the most any rule counts for a page scan.
+    assert request.prompt_tokens_for(ANY) == 3 + 4 + 3 + 5160
 
 
 @pytest.mark.parametrize(

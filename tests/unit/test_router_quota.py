@@ -224,19 +224,20 @@ async def test_a_request_larger_than_every_quota_fails_at_once() -> None:
 
 
 def test_reserved_tokens_are_the_prompt_estimate_plus_the_allowed_output() -> None:
+    # 400 characters at 3 a token (134) + one message (4) + the reply's priming (3) = 141
     request = make_request("m", "x" * 400)
-    assert reserve_tokens(request) == 100 + DEFAULT_COMPLETION_TOKENS
-    assert reserve_tokens(make_request("m", "x" * 400, max_tokens=50)) == 150
-    assert reserve_tokens(make_request("m", "x" * 400, max_completion_tokens=70)) == 170
+    assert reserve_tokens(request) == 141 + DEFAULT_COMPLETION_TOKENS
+    assert reserve_tokens(make_request("m", "x" * 400, max_tokens=50)) == 191
+    assert reserve_tokens(make_request("m", "x" * 400, max_completion_tokens=70)) == 211
     both = make_request("m", "x" * 400, max_completion_tokens=70, max_tokens=9)
-    assert reserve_tokens(both) == 170
+    assert reserve_tokens(both) == 211
 
 
 async def test_reservation_holds_the_estimate_during_the_call_and_real_usage_after() -> None:
     s = Setup(latency_s=0.05, flash={"rpm": 10, "tpm": 10_000})
     task = asyncio.create_task(s.complete("gemini-2.5-flash", "x" * 400, max_tokens=300))
     await asyncio.sleep(0.02)
-    assert await s.used("flash") == (1, 400)  # 100 prompt + 300 allowed output
+    assert await s.used("flash") == (1, 441)  # 141 prompt + 300 allowed output
     await task
     assert await s.used("flash") == (1, 15)  # USAGE's prompt + completion
 
@@ -244,7 +245,7 @@ async def test_reservation_holds_the_estimate_during_the_call_and_real_usage_aft
 async def test_stream_reservation_is_settled_when_the_stream_is_closed() -> None:
     s = Setup(flash={"rpm": 10, "tpm": 10_000})
     routed = await s.open_stream("gemini-2.5-flash")
-    assert await s.used("flash") == (1, 1 + DEFAULT_COMPLETION_TOKENS)
+    assert await s.used("flash") == (1, 8 + DEFAULT_COMPLETION_TOKENS)  # "x": 1 + 4 + 3
     assert routed.stream is not None
     chunks = [chunk async for chunk in routed.stream]  # the stream closes itself at its end
     assert chunks[-1]["usage"] == USAGE
@@ -255,7 +256,7 @@ async def test_stream_closed_early_keeps_its_estimate() -> None:
     s = Setup(flash={"rpm": 10, "tpm": 10_000})
     routed = await s.open_stream("gemini-2.5-flash")
     await routed.stream.aclose()
-    assert await s.used("flash") == (1, 1 + DEFAULT_COMPLETION_TOKENS)
+    assert await s.used("flash") == (1, 8 + DEFAULT_COMPLETION_TOKENS)
 
 
 async def test_reservation_released_when_the_request_never_reached_the_provider() -> None:

@@ -167,9 +167,10 @@ def budget_exceeded(
 
 
 def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
-    """The most this call can cost on any deployment it may reach: the estimated prompt at
-    input prices plus the output bound (max_tokens, else the model's max output)."""
-    prompt = request.prompt_tokens_estimate
+    """The most this call can cost on any deployment it may reach: the prompt as estimated
+    for that deployment (its provider's image rule, times the ratio it has been seen to
+    report above the estimate) at input prices, plus the output bound (max_tokens, else the
+    model's max output)."""
     asked = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
     worst = Decimal(0)
     for link in links:
@@ -177,6 +178,9 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
             pricing = deployment.pricing
             if pricing is None:
                 continue
+            prompt = deployment.prompt_correction.apply(
+                request.prompt_tokens_for(deployment.image_rule)
+            )
             output = asked if isinstance(asked, int) and asked > 0 else None
             output = output or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
             rates = pricing.rates(prompt)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from nemorouter.catalog import CatalogModel, Pricing, load_catalog
 from nemorouter.config import Config, DeploymentConfig
+from nemorouter.core.image_tokens import rule_for
+from nemorouter.core.prompt_correction import PromptCorrection
 from nemorouter.providers.base import ProviderAdapter
 
 AUTO = "auto"
@@ -17,15 +19,21 @@ class Deployment:
         "config",
         "context_window",
         "id",
+        "image_rule",
         "in_flight",
         "max_output_tokens",
         "model",
         "pricing",
+        "prompt_correction",
         "tags",
     )
 
     def __init__(
-        self, config: DeploymentConfig, adapter: ProviderAdapter, facts: CatalogModel | None
+        self,
+        config: DeploymentConfig,
+        adapter: ProviderAdapter,
+        facts: CatalogModel | None,
+        provider_type: str = "",
     ) -> None:
         self.config = config
         self.adapter = adapter
@@ -46,6 +54,11 @@ class Deployment:
             )
         self.pricing = pricing
         self.in_flight = 0
+        # How its provider counts image tokens, and the learned ratio of the prompt tokens it
+        # reports to the gateway's estimate: budget reservations use both.
+        family = facts.provider_family if facts else None
+        self.image_rule = rule_for(family, config.model, provider_type)
+        self.prompt_correction = PromptCorrection()
 
 
 class DeploymentPool:
@@ -55,7 +68,9 @@ class DeploymentPool:
         catalog = load_catalog()
         self.by_model: dict[str, list[Deployment]] = {}
         for dep in config.deployments:
-            deployment = Deployment(dep, adapters[dep.provider], catalog.get(dep.model))
+            provider_type = config.providers[dep.provider].type
+            facts = catalog.get(dep.model)
+            deployment = Deployment(dep, adapters[dep.provider], facts, provider_type)
             self.by_model.setdefault(dep.model, []).append(deployment)
         self.groups = {name: list(chain) for name, chain in config.groups.items()}
         self._auto = list(self.by_model)

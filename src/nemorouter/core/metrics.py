@@ -45,7 +45,16 @@ class _ModelStats:
 class Metrics:
     def __init__(self) -> None:
         self._models: dict[str, _ModelStats] = {}
+        # By deployment: calls whose cost exceeded their budget reservation, and by how much.
+        self._underreserved: dict[str, list[int]] = {}
         self._registry: CollectorRegistry | None = None
+
+    def underreserved(self, deployment: str, excess_pico: int) -> None:
+        counts = self._underreserved.get(deployment)
+        if counts is None:
+            counts = self._underreserved[deployment] = [0, 0]
+        counts[0] += 1
+        counts[1] += excess_pico
 
     def observe(self, row: dict[str, Any]) -> None:
         model = row["model"] or "-"
@@ -97,7 +106,20 @@ class Metrics:
             tokens.add_metric([model, "prompt"], stats.prompt_tokens)
             tokens.add_metric([model, "completion"], stats.completion_tokens)
             cost.add_metric([model], float(from_pico(stats.cost_pico)))  # a gauge, not money
-        yield from (requests, latency, fallbacks, cache_hits, tokens, cost)
+        short = CounterMetricFamily(
+            "nemorouter_budget_underreserved",
+            "Calls that cost more than their budget reservation",
+            labels=["deployment"],
+        )
+        short_usd = CounterMetricFamily(
+            "nemorouter_budget_underreserved_usd",
+            "USD by which calls exceeded their budget reservation",
+            labels=["deployment"],
+        )
+        for deployment, (count, excess_pico) in list(self._underreserved.items()):
+            short.add_metric([deployment], count)
+            short_usd.add_metric([deployment], float(from_pico(excess_pico)))  # a gauge
+        yield from (requests, latency, fallbacks, cache_hits, tokens, cost, short, short_usd)
 
     def render(self) -> bytes:
         return self.exposition()[0]

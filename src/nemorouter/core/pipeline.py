@@ -28,13 +28,14 @@ from nemorouter.core.cache_stage import (
 )
 from nemorouter.core.candidates import Link, plan
 from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
-from nemorouter.core.deployments import DeploymentPool
+from nemorouter.core.deployments import Deployment, DeploymentPool
 from nemorouter.core.errors import GatewayError, service_unavailable
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.money import to_pico
 from nemorouter.core.record import CallRecord, job_id_of
 from nemorouter.core.request import ChatRequest, parse_chat_request, reserve_tokens
+from nemorouter.core.reservation_check import check_reservation, learn_prompt_ratio
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.routed import Routed
 from nemorouter.core.router import Router
@@ -257,7 +258,7 @@ class Pipeline:
         assert routed.response is not None
         record.usage(routed.response.get("usage"))
         record.cost = routed.cost
-        await self._settle(record, routed.cost)
+        await self._settle(record, routed.cost, routed.deployment)
         await self._finish(record)
         return routed
 
@@ -332,7 +333,7 @@ class Pipeline:
         async def closed(stream: CostedStream) -> None:
             record.usage(stream.usage)
             record.cost = stream.cost
-            await self._settle(record, stream.cost)
+            await self._settle(record, stream.cost, routed.deployment)
             if stream.failure is not None:
                 record.error_code = "stream_interrupted"
             elif not stream.ended:
@@ -356,11 +357,20 @@ class Pipeline:
         )
         return routed
 
-    async def _settle(self, record: CallRecord, cost: Decimal | None) -> None:
-        """Replace the budget and rate-limit reservations by what the call really used."""
+    async def _settle(
+        self, record: CallRecord, cost: Decimal | None, deployment: Deployment | None = None
+    ) -> None:
+        """Replace the budget and rate-limit reservations by what the call really used; a
+        deployment that answered learns how its prompt count compares with the estimate."""
+        ratio = 0.0
+        if deployment is not None and record.request is not None and record.prompt_tokens:
+            ratio = learn_prompt_ratio(deployment, record.request, record.prompt_tokens)
         budget, record.budget = record.budget, None
         if budget is not None:
-            await self.budgets.settle(budget, 0 if cost is None else to_pico(cost))
+            actual = 0 if cost is None else to_pico(cost)
+            if deployment is not None:
+                check_reservation(self.metrics, deployment, budget.pico, actual, ratio)
+            await self.budgets.settle(budget, actual)
         limit, record.limit = record.limit, None
         if limit is not None:
             await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)

@@ -11,12 +11,24 @@ from typing import Any
 import orjson
 
 from nemorouter.core.errors import invalid_request
+from nemorouter.core.image_size import data_url_image_size
+from nemorouter.core.image_tokens import ANY, image_tokens
+from nemorouter.core.prompt_correction import PromptCorrection
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields of ours (and LiteLLM's) that an upstream OpenAI API must not see.
 GATEWAY_FIELDS = ("tags", "metadata", "nemo_cache", "cache", "fallbacks", "disable_fallbacks")
-CHARS_PER_TOKEN = 4
-IMAGE_TOKENS = 1500
+# Text is estimated at 3 characters a token, not the ~4 of English prose: digits, OCR'd text,
+# JSON, code and most non-English scripts split finer, and Claude's tokenizer counts more
+# tokens than OpenAI's or Gemini's for the same text. What is still missed is learned per
+# deployment (`prompt_correction`).
+CHARS_PER_TOKEN = 3
+# Per message (role and separators), and once for the reply's priming, as OpenAI counts.
+MESSAGE_TOKENS = 4
+REPLY_TOKENS = 3
+# For the typical estimate (window checks): English prose and an A4 page scan.
+TYPICAL_CHARS_PER_TOKEN = 4
+TYPICAL_IMAGE_TOKENS = 1500
 # Completion tokens reserved against a tpm quota when the request sets no max_tokens: a
 # page's extracted fields or a classification label are tens to a few hundred tokens. The
 # reservation only stands in for the real count while the call runs (it is settled with
@@ -36,10 +48,23 @@ TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
 MAX_MODEL_CHARS = 200
 
 
+ImageSize = tuple[int, int] | None  # (width, height), None when it cannot be read
+
+
 class ChatRequest:
     """One parsed `/v1/chat/completions` request."""
 
-    __slots__ = ("body", "extras", "images", "model", "stream", "text_chars")
+    __slots__ = (
+        "_estimates",
+        "body",
+        "extras",
+        "image_sizes",
+        "images",
+        "messages",
+        "model",
+        "stream",
+        "text_chars",
+    )
 
     def __init__(
         self,
@@ -49,6 +74,8 @@ class ChatRequest:
         stream: bool,
         images: int,
         text_chars: int,
+        image_sizes: list[tuple[ImageSize, bool]] | None = None,
+        messages: int = 1,
     ) -> None:
         self.body = body  # the OpenAI body, gateway fields removed
         self.extras = extras  # the gateway fields (tags, metadata, cache and fallback controls)
@@ -56,13 +83,34 @@ class ChatRequest:
         self.stream = stream
         self.images = images  # image parts, over all messages
         self.text_chars = text_chars  # characters of text content, over all messages
+        # Per image part: its size from the header, and whether it asks for low detail.
+        self.image_sizes = image_sizes if image_sizes is not None else [(None, False)] * images
+        self.messages = messages
+        self._estimates: dict[str, int] = {}
+
+    def prompt_tokens_for(self, rule: str) -> int:
+        """The prompt's tokens as estimated for a provider's image rule (`image_tokens`):
+        text at CHARS_PER_TOKEN, message overheads, each image by its size. An upper bound
+        in practice before the deployment's learned correction; computed once per rule."""
+        found = self._estimates.get(rule)
+        if found is None:
+            found = -(-self.text_chars // CHARS_PER_TOKEN)
+            found += self.messages * MESSAGE_TOKENS + REPLY_TOKENS
+            for size, low_detail in self.image_sizes:
+                found += image_tokens(rule, size, low_detail)
+            # PDF and other file parts are not counted yet: their pages (count x the catalog's
+            # per-page figure) are added here when the gateway reads file parts.
+            self._estimates[rule] = found
+        return found
 
     @property
     def prompt_tokens_estimate(self) -> int:
-        """A rough prompt size for window checks: ~4 characters a token, and a scanned
-        page's worth of tokens per image (Gemini ~1,300-1,550, Claude up to ~1,600,
-        OpenAI high detail ~765-1,105 for an A4 page)."""
-        return -(-self.text_chars // CHARS_PER_TOKEN) + self.images * IMAGE_TOKENS
+        """A typical prompt size, for context-window checks: ~4 characters a token and a
+        scanned page's worth of tokens per image (Gemini ~1,300-1,550, Claude up to ~1,600,
+        OpenAI high detail ~765-1,105 for an A4 page). Not an upper bound on purpose: a
+        window refusal on a conservative guess would turn away prompts a model can hold.
+        Reservations use `prompt_tokens_for`."""
+        return -(-self.text_chars // TYPICAL_CHARS_PER_TOKEN) + self.images * TYPICAL_IMAGE_TOKENS
 
     @property
     def wants_json_schema(self) -> bool:
@@ -94,13 +142,14 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid_request("'messages' must be a non-empty list.", "messages")
-    images = text_chars = 0
+    text_chars = 0
+    image_sizes: list[tuple[ImageSize, bool]] = []
     for i, message in enumerate(messages):
-        message_images, message_chars = _check_message(message, i)
-        images += message_images
-        text_chars += message_chars
+        text_chars += _check_message(message, i, image_sizes)
     extras = {name: body.pop(name) for name in GATEWAY_FIELDS if name in body}
-    return ChatRequest(body, extras, model, stream, images, text_chars)
+    return ChatRequest(
+        body, extras, model, stream, len(image_sizes), text_chars, image_sizes, len(messages)
+    )
 
 
 def check_values(body: dict[str, Any]) -> None:
@@ -136,8 +185,8 @@ def _out_of_range(name: str) -> Exception:
     return invalid_request(f"'{name}' holds a number beyond 64-bit integers.", name)
 
 
-def _check_message(message: Any, i: int) -> tuple[int, int]:
-    """Check one message; return its image parts and text characters."""
+def _check_message(message: Any, i: int, image_sizes: list[tuple[ImageSize, bool]]) -> int:
+    """Check one message; return its text characters, adding its images to `image_sizes`."""
     where = f"messages[{i}]"
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)
@@ -146,14 +195,14 @@ def _check_message(message: Any, i: int) -> tuple[int, int]:
         raise invalid_request(f"'{where}.role' must be one of {sorted(_ROLES)}.", f"{where}.role")
     content = message.get("content")
     if content is None:
-        return 0, 0
+        return 0
     if isinstance(content, str):
-        return 0, len(content)
+        return len(content)
     if not isinstance(content, list):
         raise invalid_request(
             f"'{where}.content' must be a string or a list of parts.", f"{where}.content"
         )
-    images = chars = 0
+    chars = 0
     for j, part in enumerate(content):
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             raise invalid_request(
@@ -171,17 +220,24 @@ def _check_message(message: Any, i: int) -> tuple[int, int]:
                     f"'{where}.content[{j}].image_url.url' must be a non-empty string.",
                     f"{where}.content",
                 )
-            images += 1
-    return images, chars
+            low_detail = isinstance(image, dict) and image.get("detail") == "low"
+            image_sizes.append((data_url_image_size(url), low_detail))
+    return chars
 
 
-def reserve_tokens(request: ChatRequest) -> int:
-    """Tokens a request reserves against a tpm quota: its prompt estimate plus the output
-    it allows itself (max_completion_tokens / max_tokens), else DEFAULT_COMPLETION_TOKENS."""
+def reserve_tokens(
+    request: ChatRequest, rule: str = ANY, correction: PromptCorrection | None = None
+) -> int:
+    """Tokens a request reserves against a tpm quota: its prompt estimate (for a known
+    deployment: under its image rule and learned correction) plus the output it allows
+    itself (max_completion_tokens / max_tokens), else DEFAULT_COMPLETION_TOKENS."""
     body = request.body
     out = body.get("max_completion_tokens")
     if out is None:
         out = body.get("max_tokens")
     if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
         out = DEFAULT_COMPLETION_TOKENS
-    return request.prompt_tokens_estimate + out
+    prompt = request.prompt_tokens_for(rule)
+    if correction is not None:
+        prompt = correction.apply(prompt)
+    return prompt + out

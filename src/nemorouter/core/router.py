@@ -308,7 +308,9 @@ class Router:
             reservation: Reservation | None = None
             if self._gated(deployment):  # each attempt takes its own reservation
                 if run.tokens < 0:
-                    run.tokens = reserve_tokens(request)
+                    run.tokens = reserve_tokens(
+                        request, deployment.image_rule, deployment.prompt_correction
+                    )
                 timeout = min(self.queue_timeout_s, run.remaining())
                 deployment, reservation, waited, refusal = await self._reserve(
                     link.deployments, deployment, exclude, run.tokens, timeout

@@ -81,7 +81,31 @@ def completion_tokens(content: str) -> int:
     return max(1, -(-len(content) // CHARS_PER_TOKEN))
 
 
-def build_answer(body: dict[str, Any], long_chars: Mapping[str, int] | None = None) -> SimAnswer:
+@dataclass(frozen=True, slots=True)
+class PromptCounting:
+    """How a simulated provider counts prompt tokens; the defaults are the plain count.
+
+    A real provider often counts far more than the text suggests: its own system tokens
+    (`system_tokens`, added to every call), a finer tokenizer (`factor`), or image tiles
+    (`image_tokens` per image, e.g. 20 x 258 for an A4 page at 300 dpi on Gemini 2.x)."""
+
+    factor: float = 1.0
+    system_tokens: int = 0
+    image_tokens: int = IMAGE_TOKENS
+
+    def prompt_tokens(self, images: int, chars: int) -> int:
+        counted = -(-chars // CHARS_PER_TOKEN) + self.image_tokens * images
+        return math.ceil(counted * self.factor) + self.system_tokens
+
+
+PLAIN = PromptCounting()
+
+
+def build_answer(
+    body: dict[str, Any],
+    long_chars: Mapping[str, int] | None = None,
+    counting: PromptCounting = PLAIN,
+) -> SimAnswer:
     """Answer a validated chat-completions request body (see `count_inputs` for `long_chars`).
 
     Raises ValueError when a `json_schema` response format cannot be satisfied.
@@ -90,7 +114,7 @@ def build_answer(body: dict[str, Any], long_chars: Mapping[str, int] | None = No
     model = body["model"]
     digest = messages_digest(messages)
     images, chars = count_inputs(messages, long_chars)
-    prompt = -(-chars // CHARS_PER_TOKEN) + IMAGE_TOKENS * images
+    prompt = counting.prompt_tokens(images, chars)
     fmt = body.get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "json_schema":

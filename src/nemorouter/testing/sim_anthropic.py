@@ -23,7 +23,7 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
-from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
+from nemorouter.testing.sim_answers import SimAnswer, split_stream
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_request import read_chat
@@ -212,7 +212,7 @@ class SimulatedAnthropic(NativeSimulator):
                 429, "Number of requests has exceeded your rate limit", b"retry-after: 1\r\n"
             )
         try:
-            answer = build_answer(chat, long_chars)
+            answer = self._build_answer(chat, long_chars)
         except ValueError as exc:
             return anthropic_error(400, f"tools.0.input_schema: {exc}")
         self._serial += 1

@@ -23,7 +23,7 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
-from nemorouter.testing.sim_answers import SimAnswer, build_answer, split_stream
+from nemorouter.testing.sim_answers import SimAnswer, split_stream
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
@@ -310,7 +310,7 @@ class SimulatedGemini(NativeSimulator):
             return google_error(429, "Resource exhausted. Please try again later.")
         chat = as_chat(req, model)
         try:
-            answer = build_answer(chat, long_chars)
+            answer = self._build_answer(chat, long_chars)
         except ValueError as exc:
             return google_error(400, f"Unable to satisfy responseSchema: {exc}")
         self._serial += 1

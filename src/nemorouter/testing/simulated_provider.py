@@ -20,13 +20,14 @@ import threading
 import time
 from collections import deque
 from types import TracebackType
+from typing import Any
 
 import msgspec
 
 from nemorouter.runtime import keep_freed_memory
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
-from nemorouter.testing.sim_answers import build_answer
+from nemorouter.testing.sim_answers import IMAGE_TOKENS, PromptCounting, SimAnswer, build_answer
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_request import LongStrings, read_chat
 from nemorouter.testing.sim_types import Fault, RecordedRequest
@@ -56,8 +57,13 @@ class SimulatedProvider:
         rpm: int | None = None,
         api_key: str | None = None,
         record: bool = True,
+        prompt_token_factor: float = 1.0,
+        system_prompt_tokens: int = 0,
+        image_tokens: int = IMAGE_TOKENS,
     ) -> None:
         self.host = host
+        # How prompt tokens are counted in reported usage (`PromptCounting`): settable.
+        self.counting = PromptCounting(prompt_token_factor, system_prompt_tokens, image_tokens)
         self._port = port
         self.latency_ms = latency_ms  # read once per request, so settable from any thread
         self.rpm = rpm
@@ -290,7 +296,7 @@ class SimulatedProvider:
             if limited:
                 return http.json_response(429, http.RATE_LIMITED_BODY, limit_headers)
         try:
-            answer = build_answer(req, long_chars)
+            answer = self._build_answer(req, long_chars)
         except ValueError as exc:
             msg = f"Invalid schema for response_format: {exc}"
             return http.json_response(
@@ -302,6 +308,10 @@ class SimulatedProvider:
             usage = isinstance(opts, dict) and opts.get("include_usage") is True
             return http.render_stream(model, answer, usage, limit_headers, cut)
         return http.render_completion(model, answer, limit_headers, cut)
+
+    def _build_answer(self, chat: dict[str, Any], long_chars: dict[str, int]) -> SimAnswer:
+        """The deterministic answer, its usage counted as this provider counts prompts."""
+        return build_answer(chat, long_chars, self.counting)
 
     def _over_quota(self) -> bool:
         """Whether this request exceeds the own `rpm` quota (if not, it counts against it)."""
@@ -348,6 +358,14 @@ class SimulatedProvider:
                     self.rpm = None if data["rpm"] is None else int(data["rpm"])
                 if "window_s" in data:
                     self.window_s = float(data["window_s"])
+                counting = {k: data[k] for k in _COUNTING if k in data}
+                if counting:
+                    current = self.counting
+                    self.counting = PromptCounting(
+                        float(counting.get("prompt_token_factor", current.factor)),
+                        int(counting.get("system_prompt_tokens", current.system_tokens)),
+                        int(counting.get("image_tokens", current.image_tokens)),
+                    )
                 state = {"latency_ms": self.latency_ms, "rpm": self.rpm}
                 state |= {"window_s": self.window_s, "throttled": self.throttled}
                 return http.json_response(200, state)
@@ -356,6 +374,9 @@ class SimulatedProvider:
                 400, http.error_body(str(exc), "invalid_request_error", None, None)
             )
         return http.invalid_url(405, method, path)
+
+
+_COUNTING = ("prompt_token_factor", "system_prompt_tokens", "image_tokens")
 
 
 def _missing(name: str) -> bytes:
@@ -375,6 +396,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rpm", type=int, default=None, help="own requests-per-minute quota")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     p.add_argument(
+        "--prompt-token-factor",
+        type=float,
+        default=1.0,
+        help="report this many times the prompt tokens the text and images suggest",
+    )
+    p.add_argument(
+        "--system-prompt-tokens",
+        type=int,
+        default=0,
+        help="prompt tokens added to every call's reported usage (a provider's own overhead)",
+    )
+    p.add_argument(
+        "--image-tokens",
+        type=int,
+        default=IMAGE_TOKENS,
+        help=f"prompt tokens reported per image (default {IMAGE_TOKENS})",
+    )
+    p.add_argument(
         "--no-record",
         dest="record",
         action="store_false",
@@ -389,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         rpm=args.rpm,
         api_key=args.api_key,
         record=args.record,
+        prompt_token_factor=args.prompt_token_factor,
+        system_prompt_tokens=args.system_prompt_tokens,
+        image_tokens=args.image_tokens,
     )
 
     async def serve() -> None:
