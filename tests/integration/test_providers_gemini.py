@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from nemorouter.config import parse_config
+from nemorouter.core.deployments import resolve_target
 from nemorouter.providers import build_adapter, image_fetch
 from nemorouter.providers.gemini import GeminiAdapter
 from nemorouter.serving import BackgroundGateway
@@ -365,17 +366,21 @@ async def test_token_refresh_under_fake_clock(
     clock = Clock()
     adapter.auth.tokens.clock = clock
     await adapter.start()
-    deployment = cfg.deployments[0]
+    target = resolve_target(cfg.deployments[0], None)
     body = {"model": "gemini-2.5-flash", "messages": USER}
+
+    def call() -> Any:
+        return adapter.complete(adapter.prepare(target, body, {}, stream=False))
+
     try:
         oauth.clear()
-        await asyncio.gather(*(adapter.complete(deployment, body) for _ in range(20)))
+        await asyncio.gather(*(call() for _ in range(20)))
         assert oauth.request_count == 1
         clock.now += 3000  # not yet within the refresh margin of the hour
-        await asyncio.gather(*(adapter.complete(deployment, body) for _ in range(20)))
+        await asyncio.gather(*(call() for _ in range(20)))
         assert oauth.request_count == 1
         clock.now += 400  # inside the margin: one refresh shared by all 20
-        await asyncio.gather(*(adapter.complete(deployment, body) for _ in range(20)))
+        await asyncio.gather(*(call() for _ in range(20)))
         assert oauth.request_count == 2
         tokens = {r.headers["authorization"] for r in sim.requests}
         assert len(tokens) == 2
