@@ -141,6 +141,17 @@ def test_gemini_api_uses_key_and_provider_model(
     assert "authorization" not in sent.headers
 
 
+def test_max_output_tokens_only_when_the_client_sets_one(
+    client: openai.OpenAI, sim: SimulatedGemini
+) -> None:
+    """Gemini's maxOutputTokens is optional (its own default is at most the model's
+    maximum, which the budget assumes): sent only when the client set a limit."""
+    client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    assert "maxOutputTokens" not in sim.requests[-1].json().get("generationConfig", {})
+    client.chat.completions.create(model="gemini-2.5-flash", messages=USER, max_tokens=321)
+    assert sim.requests[-1].json()["generationConfig"]["maxOutputTokens"] == 321
+
+
 @pytest.mark.parametrize("count", [1, 3])
 def test_images(client: openai.OpenAI, sim: SimulatedGemini, count: int) -> None:
     urls = [image_url() for _ in range(count)]
