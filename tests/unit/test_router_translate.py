@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from nemorouter.config import parse_config
+from nemorouter.core import router as router_module
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError, invalid_request
 from nemorouter.core.router import Router
 from nemorouter.providers import build_adapter
+from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state import MemoryWindows, QuotaGate
 from nemorouter.types.target import Target
 
@@ -114,3 +116,41 @@ async def test_encoding_error_when_sending_gives_the_reservation_back() -> None:
     assert s.pool.by_model["gemini-2.5-flash"][0].in_flight == 0
     assert s.router.breakers.available("flash")
 
+
+@pytest.mark.parametrize("inlines", [False, True])
+async def test_remote_images_are_fetched_once_and_only_for_providers_that_inline_them(
+    monkeypatch: pytest.MonkeyPatch, inlines: bool
+) -> None:
+    """A chain whose first link fails its call and retry: the images are fetched once for
+    the whole request when the adapters take images inline, never when they fetch URLs
+    themselves (OpenAI)."""
+    fetched: list[list[str]] = []
+    seen: list[Any] = []
+
+    async def fetch(body: dict[str, Any]) -> dict[str, Any]:
+        fetched.append([p["image_url"]["url"] for p in body["messages"][0]["content"][1:]])
+        return {"https://img.example/p.png": "inline bytes"}
+
+    monkeypatch.setattr(router_module, "fetch_remote_images", fetch)
+    s = Setup(retries=1)
+    s.adapter.inlines_images = inlines  # type: ignore[attr-defined]
+
+    def prepare(target: Target, body: dict[str, Any], media: Any, stream: bool) -> Any:
+        seen.append(dict(media))
+        return target, body
+
+    s.adapter.prepare = prepare  # type: ignore[method-assign]
+    for _ in range(2):
+        s.adapter.failures.append(UpstreamFailure(FailureKind.SERVER_ERROR, "boom", status=503))
+    content = [
+        {"type": "text", "text": "Read"},
+        {"type": "image_url", "image_url": {"url": "https://img.example/p.png"}},
+    ]
+    routed = await s.complete("chain", content)  # type: ignore[arg-type]
+    assert routed.attempts == 3 and routed.fallbacks == 1
+    if inlines:
+        assert fetched == [["https://img.example/p.png"]]
+        assert seen == [{"https://img.example/p.png": "inline bytes"}] * 3
+    else:
+        assert fetched == []
+        assert seen == [{}] * 3
