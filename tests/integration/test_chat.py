@@ -56,6 +56,25 @@ def test_upstream_sees_provider_model_without_gateway_fields(
     assert not {"tags", "metadata", "nemo_cache"} & set(sent)
 
 
+def test_answers_carry_the_model_label_not_the_provider_model(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    """The provider answers as `flash-upstream-*`; the client sees the configured model name
+    (the adapter labels completions and every chunk with its target's model)."""
+    completion = client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    assert sim.requests[-1].json()["model"].startswith("flash-upstream-")
+    assert completion.model == "gemini-2.5-flash"
+    streamed = read_stream(
+        client.chat.completions.create(
+            model="document-vision",  # a group: the label is the model that answered
+            messages=USER,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert {chunk.model for chunk in streamed.chunks} == {"gemini-2.5-pro"}
+
+
 def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
     full = client.chat.completions.create(model="gemini-2.5-pro", messages=USER)
     streamed = read_stream(

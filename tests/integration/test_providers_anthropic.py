@@ -13,6 +13,7 @@ import jsonschema
 import openai
 import pytest
 
+from nemorouter.catalog import load_catalog
 from nemorouter.config import parse_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import FakeOAuthServer, Fault, SimulatedAnthropic
@@ -125,6 +126,29 @@ def test_anthropic_api_headers_and_default_max_tokens(
         "max_tokens": 2048,  # the deployment's max_output_tokens
         "messages": [{"role": "user", "content": "Classify this page."}],
     }
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_max_tokens_is_the_catalog_max_output_unless_the_client_sets_one(
+    client: openai.OpenAI, sim: SimulatedAnthropic, stream: bool
+) -> None:
+    """sonnet-vertex configures no max_output_tokens: Claude is sent the catalog's maximum
+    output (what the budget's worst case assumes), not a small default that cuts long
+    extractions short; a client's limit wins."""
+    catalog_max = load_catalog()["claude-sonnet-4-5"].max_output_tokens
+    assert catalog_max == 64_000
+
+    def sent_max_tokens(**limit: int) -> int:
+        answer = client.chat.completions.create(
+            model="claude-sonnet-4-5", messages=USER, stream=stream, **limit
+        )
+        if stream:
+            read_stream(answer)  # type: ignore[arg-type]
+        return int(sim.requests[-1].json()["max_tokens"])
+
+    assert sent_max_tokens() == catalog_max
+    assert sent_max_tokens(max_tokens=1234) == 1234
+    assert sent_max_tokens(max_completion_tokens=777) == 777
 
 
 @pytest.mark.parametrize("count", [1, 4])

@@ -13,6 +13,7 @@ import ipaddress
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import openai
 import pytest
 
 from nemorouter.config import parse_config
+from nemorouter.core.deployments import resolve_target
 from nemorouter.providers import build_adapter, image_fetch
 from nemorouter.providers.gemini import GeminiAdapter
 from nemorouter.serving import BackgroundGateway
@@ -90,6 +92,7 @@ def config(sim: SimulatedGemini, key_file: Path, **settings: Any) -> dict[str, A
                 "provider_model": "gemini-2.5-pro-002",
             },
         ],
+        "groups": {"pro-then-flash": ["gemini-2.5-pro", "gemini-2.5-flash"]},
     }
 
 
@@ -140,6 +143,17 @@ def test_gemini_api_uses_key_and_provider_model(
     assert "authorization" not in sent.headers
 
 
+def test_max_output_tokens_only_when_the_client_sets_one(
+    client: openai.OpenAI, sim: SimulatedGemini
+) -> None:
+    """Gemini's maxOutputTokens is optional (its own default is at most the model's
+    maximum, which the budget assumes): sent only when the client set a limit."""
+    client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    assert "maxOutputTokens" not in sim.requests[-1].json().get("generationConfig", {})
+    client.chat.completions.create(model="gemini-2.5-flash", messages=USER, max_tokens=321)
+    assert sim.requests[-1].json()["generationConfig"]["maxOutputTokens"] == 321
+
+
 @pytest.mark.parametrize("count", [1, 3])
 def test_images(client: openai.OpenAI, sim: SimulatedGemini, count: int) -> None:
     urls = [image_url() for _ in range(count)]
@@ -155,12 +169,20 @@ def test_images(client: openai.OpenAI, sim: SimulatedGemini, count: int) -> None
     assert {p["inlineData"]["mimeType"] for p in parts[1:]} == {"image/png"}
 
 
+@dataclass
+class ImageServer:
+    url: str
+    fetches: list[str]  # the paths GET asked for, in order
+
+
 @pytest.fixture
-def image_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def image_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageServer]:
     png = b"\x89PNG\r\n\x1a\n" + os.urandom(300)
+    fetches: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            fetches.append(self.path)
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
             self.send_header("Content-Length", str(len(png)))
@@ -175,9 +197,14 @@ def image_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     thread.start()
     # the gateway runs in this process: let it fetch from loopback for this test only
     monkeypatch.setattr(image_fetch, "ALLOWED_NETWORKS", (ipaddress.ip_network("127.0.0.0/8"),))
-    yield f"http://127.0.0.1:{server.server_address[1]}/scan.png"
+    yield ImageServer(f"http://127.0.0.1:{server.server_address[1]}/scan.png", fetches)
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def image_host(image_server: ImageServer) -> str:
+    return image_server.url
 
 
 def test_http_image_is_fetched_and_inlined(
@@ -190,6 +217,32 @@ def test_http_image_is_fetched_and_inlined(
     blob = sim.requests[-1].json()["contents"][0]["parts"][0]["inlineData"]
     assert blob["mimeType"] == "image/png"
     assert base64.b64decode(blob["data"]).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_remote_image_is_fetched_once_across_retries_and_fallbacks(
+    client: openai.OpenAI, sim: SimulatedGemini, image_server: ImageServer, stream: bool
+) -> None:
+    """gemini-2.5-pro fails its call and its retry (503), gemini-2.5-flash answers: three
+    upstream calls, each with the image inline, and one fetch at the image's host."""
+    sim.inject(Fault.status(503), times=2)
+    content = [
+        {"type": "text", "text": "Read"},
+        {"type": "image_url", "image_url": {"url": image_server.url}},
+    ]
+    raw = client.chat.completions.with_raw_response.create(
+        model="pro-then-flash", messages=[{"role": "user", "content": content}], stream=stream
+    )
+    if stream:
+        assert read_stream(raw.parse()).finish == "stop"  # type: ignore[arg-type]
+    else:
+        assert raw.parse().choices[0].finish_reason == "stop"  # type: ignore[union-attr]
+    assert (raw.headers["x-nemo-attempts"], raw.headers["x-nemo-fallbacks"]) == ("3", "1")
+    assert len(sim.requests) == 3
+    for sent in sim.requests:
+        blob = sent.json()["contents"][0]["parts"][1]["inlineData"]
+        assert base64.b64decode(blob["data"]).startswith(b"\x89PNG")
+    assert image_server.fetches == ["/scan.png"]
 
 
 def test_private_image_url_is_refused(client: openai.OpenAI, sim: SimulatedGemini) -> None:
@@ -365,17 +418,21 @@ async def test_token_refresh_under_fake_clock(
     clock = Clock()
     adapter.auth.tokens.clock = clock
     await adapter.start()
-    deployment = cfg.deployments[0]
+    target = resolve_target(cfg.deployments[0], None)
     body = {"model": "gemini-2.5-flash", "messages": USER}
+
+    def call() -> Any:
+        return adapter.complete(adapter.prepare(target, body, {}, stream=False))
+
     try:
         oauth.clear()
-        await asyncio.gather(*(adapter.complete(deployment, body) for _ in range(20)))
+        await asyncio.gather(*(call() for _ in range(20)))
         assert oauth.request_count == 1
         clock.now += 3000  # not yet within the refresh margin of the hour
-        await asyncio.gather(*(adapter.complete(deployment, body) for _ in range(20)))
+        await asyncio.gather(*(call() for _ in range(20)))
         assert oauth.request_count == 1
         clock.now += 400  # inside the margin: one refresh shared by all 20
-        await asyncio.gather(*(adapter.complete(deployment, body) for _ in range(20)))
+        await asyncio.gather(*(call() for _ in range(20)))
         assert oauth.request_count == 2
         tokens = {r.headers["authorization"] for r in sim.requests}
         assert len(tokens) == 2

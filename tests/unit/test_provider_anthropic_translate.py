@@ -43,8 +43,8 @@ def test_text_system_and_defaults() -> None:
         },
         None,
     )
-    assert anthropic_request(body, {}, max_tokens=1000)[0]["max_tokens"] == 1000
-    assert anthropic_request({**body, "max_tokens": 77}, {}, max_tokens=1000)[0]["max_tokens"] == 77
+    assert anthropic_request(body, {}, max_output=1000)[0]["max_tokens"] == 1000
+    assert anthropic_request({**body, "max_tokens": 77}, {}, max_output=1000)[0]["max_tokens"] == 77
 
 
 def test_images_documents_and_several_system_messages() -> None:

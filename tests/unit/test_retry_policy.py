@@ -199,10 +199,10 @@ async def test_the_deadline_cuts_a_hanging_call_with_a_504_listing_attempts() ->
     setup, adapter = make({"master_key": "sk-test-master-key", "retries": 0}, deadline_s=0.3)
     pool, _ = setup
 
-    async def complete(deployment: Any, body: Any) -> Any:
-        adapter.calls.append(deployment.id)
+    async def complete(target: Any) -> Any:
+        adapter.calls.append(target.deployment_id)
         await asyncio.sleep(0.05)
-        if deployment.id == "small":
+        if target.deployment_id == "small":
             raise fail(FailureKind.SERVER_ERROR, 503)
         await asyncio.sleep(5)  # "same" hangs: the deadline cuts it
 

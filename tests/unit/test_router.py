@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nemorouter.config import Config, DeploymentConfig, parse_config
+from nemorouter.config import Config, parse_config
 from nemorouter.core import router as router_module
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
@@ -17,6 +17,7 @@ from nemorouter.core.errors import GatewayError
 from nemorouter.core.request import parse_chat_request
 from nemorouter.core.router import Router
 from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.target import Target
 
 OK = {"choices": [{"message": {"content": "ok"}}]}
 
@@ -34,20 +35,25 @@ class ScriptedAdapter:
 
     async def close(self) -> None: ...
 
-    def _next(self, deployment: DeploymentConfig) -> Any:
-        self.calls.append(deployment.id)
-        queue = self.script.get(deployment.id, [])
+    inlines_images = False
+
+    def prepare(self, target: Target, body: dict[str, Any], fetched: Any, stream: bool) -> Any:
+        return target
+
+    def _next(self, target: Target) -> Any:
+        self.calls.append(target.deployment_id)
+        queue = self.script.get(target.deployment_id, [])
         outcome = queue.pop(0) if queue else OK
         if isinstance(outcome, UpstreamFailure):
             raise outcome
         return outcome
 
-    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, target: Target) -> dict[str, Any]:
         await asyncio.sleep(0)
-        return self._next(deployment)
+        return self._next(target)
 
-    async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> Any:
-        self._next(deployment)
+    async def open_stream(self, target: Target) -> Any:
+        self._next(target)
         return FakeStream()
 
 

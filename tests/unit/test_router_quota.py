@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nemorouter.config import DeploymentConfig, parse_config
+from nemorouter.config import parse_config
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
@@ -28,6 +28,7 @@ from nemorouter.core.request import (
 from nemorouter.core.router import Router
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state import MemoryWindows, QuotaGate
+from nemorouter.types.target import Target
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
 
@@ -46,18 +47,24 @@ class Adapter:
 
     async def close(self) -> None: ...
 
-    async def _call(self, deployment: DeploymentConfig, body: dict[str, Any]) -> None:
-        self.calls.append((deployment.id, body["messages"][0]["content"], time.monotonic()))
+    inlines_images = False
+
+    def prepare(self, target: Target, body: dict[str, Any], fetched: Any, stream: bool) -> Any:
+        return target, body
+
+    async def _call(self, upstream: tuple[Target, dict[str, Any]]) -> None:
+        target, body = upstream
+        self.calls.append((target.deployment_id, body["messages"][0]["content"], time.monotonic()))
         await asyncio.sleep(self.latency_s)
         if self.failures:
             raise self.failures.pop(0)
 
-    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
-        await self._call(deployment, body)
+    async def complete(self, upstream: tuple[Target, dict[str, Any]]) -> dict[str, Any]:
+        await self._call(upstream)
         return {"choices": [{"message": {"content": "ok"}}], "usage": dict(USAGE)}
 
-    async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> Any:
-        await self._call(deployment, body)
+    async def open_stream(self, upstream: tuple[Target, dict[str, Any]]) -> Any:
+        await self._call(upstream)
         return Stream()
 
 

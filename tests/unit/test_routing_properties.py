@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nemorouter.catalog import CAPABILITIES
-from nemorouter.config import DeploymentConfig, parse_config
+from nemorouter.config import parse_config
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
@@ -20,6 +20,7 @@ from nemorouter.core.errors import GatewayError
 from nemorouter.core.request import ChatRequest
 from nemorouter.core.router import Router
 from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.target import Target
 
 TAGS = [*sorted(CAPABILITIES - {"long-context"}), "eu", "cheap"]
 
@@ -31,10 +32,15 @@ class FlakyAdapter:
 
     def __init__(self, seed: int) -> None:
         self.random = random.Random(seed)
-        self.calls: list[DeploymentConfig] = []
+        self.calls: list[Target] = []
 
-    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(deployment)
+    inlines_images = False
+
+    def prepare(self, target: Target, body: dict[str, Any], fetched: Any, stream: bool) -> Any:
+        return target
+
+    async def complete(self, target: Target) -> dict[str, Any]:
+        self.calls.append(target)
         if self.random.random() < 0.5:
             raise UpstreamFailure(FailureKind.SERVER_ERROR, "flaky", status=503)
         return {"choices": []}
@@ -113,7 +119,7 @@ def test_requests_only_reach_deployments_with_every_required_tag(
     by_id = {d.id: d for deps in pool.by_model.values() for d in deps}
     chain = pool.chain(name) or []
     for called in adapter.calls:
-        deployment = by_id[called.id]
+        deployment = by_id[called.deployment_id]
         assert required <= deployment.tags
         assert prompt_tokens <= deployment.context_window
         assert deployment.model in chain

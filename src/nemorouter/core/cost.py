@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from nemorouter.catalog import Pricing
 from nemorouter.core.money import quantize, usd
 from nemorouter.core.request import ChatRequest
 from nemorouter.providers.base import ChunkStream, UpstreamFailure
+from nemorouter.types.prices import Pricing
 
 MILLION = Decimal(1_000_000)
 

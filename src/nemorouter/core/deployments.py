@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from nemorouter.catalog import CatalogModel, Pricing, load_catalog
+from nemorouter.catalog import CatalogModel, load_catalog
 from nemorouter.config import Config, DeploymentConfig
 from nemorouter.core.image_tokens import rule_for
 from nemorouter.core.prompt_correction import PromptCorrection
 from nemorouter.providers.base import ProviderAdapter
+from nemorouter.types.prices import Pricing
+from nemorouter.types.target import Target
 
 AUTO = "auto"
 
 
 class Deployment:
-    """One model at one provider, with its live in-flight count."""
+    """One model at one provider, with its live in-flight count.
+
+    `target` is what its adapter receives; the facts the router and the budget read
+    (window, max output, prices) are the target's, so a call and its reservations agree."""
 
     __slots__ = (
         "adapter",
@@ -26,6 +31,7 @@ class Deployment:
         "pricing",
         "prompt_correction",
         "tags",
+        "target",
     )
 
     def __init__(
@@ -41,24 +47,35 @@ class Deployment:
         self.model = config.model
         own = frozenset(config.tags)
         self.tags = own | facts.capabilities if facts else own
-        self.context_window = config.context_window or (facts.context_window if facts else 0)
-        self.max_output_tokens = config.max_output_tokens or (
-            facts.max_output_tokens if facts else None
-        )
-        pricing = facts.pricing if facts else None
-        if config.pricing is not None:
-            pricing = Pricing(
-                config.pricing.input_per_mtok,
-                config.pricing.output_per_mtok,
-                config.pricing.cached_input_per_mtok,
-            )
-        self.pricing = pricing
+        self.target = target = resolve_target(config, facts)
+        self.context_window = target.context_window
+        self.max_output_tokens = target.max_output_tokens
+        self.pricing = target.pricing
         self.in_flight = 0
         # How its provider counts image tokens, and the learned ratio of the prompt tokens it
         # reports to the gateway's estimate: budget reservations use both.
         family = facts.provider_family if facts else None
         self.image_rule = rule_for(family, config.model, provider_type)
         self.prompt_correction = PromptCorrection()
+
+
+def resolve_target(config: DeploymentConfig, facts: CatalogModel | None) -> Target:
+    """The deployment's own values, else the catalog's."""
+    pricing = facts.pricing if facts else None
+    if config.pricing is not None:
+        pricing = Pricing(
+            config.pricing.input_per_mtok,
+            config.pricing.output_per_mtok,
+            config.pricing.cached_input_per_mtok,
+        )
+    return Target(
+        deployment_id=config.id,
+        provider_model=config.upstream_model,
+        model=config.model,
+        max_output_tokens=config.max_output_tokens or (facts.max_output_tokens if facts else None),
+        context_window=config.context_window or (facts.context_window if facts else 0),
+        pricing=pricing,
+    )
 
 
 class DeploymentPool:

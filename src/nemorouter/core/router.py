@@ -14,6 +14,11 @@ now; when none has any, it waits in the FIFO queue of the one that frees up firs
 `queue_timeout_s`, and a timeout fails the link (the chain moves on). The reservation
 counts the request's token estimate and is settled with the real usage after the call
 (a stream: when it is closed), or released when nothing reached the provider.
+
+Each attempt translates the request for its deployment's adapter before it reserves quota
+or takes a breaker probe: a request the provider cannot take is the client's 400, with
+nothing reserved. Remote images are fetched once per request, before the first link whose
+provider needs them inline, and every later attempt and link reuses them.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from nemorouter.core.breaker import BreakerStore
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
+from nemorouter.core.errors import GatewayError
 from nemorouter.core.request import ChatRequest, reserve_tokens
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.route_failures import (
@@ -36,15 +43,18 @@ from nemorouter.core.route_failures import (
     circuit_open,
     client_error,
     log_fallback,
-    never_sent,
-    quota_failure,
 )
+from nemorouter.core.route_quota import reserve_in_link, settle_usage, unreserve
 from nemorouter.core.routed import HeldStream, Routed, peek
-from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure
+from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure, UpstreamRequest
+from nemorouter.providers.image_fetch import fetch_remote_images
+from nemorouter.providers.media import InlineMedia
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
 
 log = logging.getLogger("nemorouter.router")
+NO_MEDIA: Mapping[str, InlineMedia] = MappingProxyType({})
+Call = Callable[[Deployment, UpstreamRequest], Awaitable[Any]]
 
 
 class _DeadlineReached(Exception):
@@ -58,6 +68,7 @@ class _Run:
         "calls",
         "deadline",
         "failures",
+        "media",
         "queue_s",
         "request_id",
         "tokens",
@@ -74,6 +85,7 @@ class _Run:
         self.calls = 0  # upstream calls made (a skipped open circuit is not one)
         self.tokens = -1  # the quota reservation's estimate, computed once if a quota needs it
         self.too_small = -1  # context window that refused the prompt (-1: none did)
+        self.media: Mapping[str, InlineMedia] | None = None  # remote images, once fetched
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -107,11 +119,11 @@ class Router:
     async def complete(
         self, request: ChatRequest, links: list[Link], request_id: str, job_id: str | None = None
     ) -> Routed:
-        async def call(deployment: Deployment) -> dict[str, Any]:
-            return await deployment.adapter.complete(deployment.config, request.body)
+        async def call(deployment: Deployment, upstream: UpstreamRequest) -> dict[str, Any]:
+            return await deployment.adapter.complete(upstream)
 
         routed, response, reservation = await self._route(
-            request, links, request_id, job_id, call, hold=False
+            request, links, request_id, job_id, call, stream=False
         )
         routed.response = response
         if reservation is not None:
@@ -124,11 +136,11 @@ class Router:
         """A stream fails over until its first chunk arrived (nothing has reached the client
         before it); a failure after that ends the stream (the pipeline sends an error event)."""
 
-        async def call(deployment: Deployment) -> ChunkStream:
-            return await peek(await deployment.adapter.open_stream(deployment.config, request.body))
+        async def call(deployment: Deployment, upstream: UpstreamRequest) -> ChunkStream:
+            return await peek(await deployment.adapter.open_stream(upstream))
 
         routed, stream, reservation = await self._route(
-            request, links, request_id, job_id, call, hold=True
+            request, links, request_id, job_id, call, stream=True
         )
         routed.stream = HeldStream(stream, routed.deployment, self.settle_usage, reservation)
         return routed
@@ -136,30 +148,7 @@ class Router:
     async def settle_usage(self, reservation: Reservation, usage: Any) -> None:
         """Count the call's real tokens instead of its estimate (kept if none reported)."""
         assert self.quotas is not None
-        if not isinstance(usage, dict):
-            return
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
-            return
-        try:
-            await self.quotas.settle(reservation, prompt + completion)
-        except Exception:  # the answer is already here: a state hiccup must not lose it
-            log.exception("settling quota reservation %s failed", reservation.id)
-
-    async def _unreserve(
-        self, reservation: Reservation, failure: UpstreamFailure | None, request: ChatRequest
-    ) -> None:
-        """After a failed call: give the reservation back if the request never reached
-        the provider (or no call was made: `failure` None); else keep the request counted
-        (providers count failed requests) and only its prompt's tokens."""
-        assert self.quotas is not None
-        try:
-            if failure is None or never_sent(failure):
-                await self.quotas.release(reservation)
-            else:
-                await self.quotas.settle(reservation, request.prompt_tokens_estimate)
-        except Exception:
-            log.exception("returning quota reservation %s failed", reservation.id)
+        await settle_usage(self.quotas, reservation, usage)
 
     def _pick(self, candidates: list[Deployment], exclude: set[str]) -> Deployment | None:
         """The least busy candidate not in `exclude` whose circuit lets a call through;
@@ -175,63 +164,18 @@ class Router:
                 best = deployment
         return best
 
-    async def _reserve(
-        self,
-        candidates: list[Deployment],
-        first: Deployment,
-        exclude: set[str],
-        tokens: int,
-        timeout_s: float,
-    ) -> tuple[Deployment, Reservation | None, float, UpstreamFailure | None]:
-        """A deployment of the link with a quota reservation: `first` (the pick) if it has
-        room, else the least busy other one with room, else, after a FIFO wait of at most
-        `timeout_s` on the one with the shortest queue (then the earliest room), that one.
-        Returns (deployment, reservation, seconds waited, failure); the failure, when
-        set, fails the link."""
-        quotas = self.quotas
-        assert quotas is not None
-        decision = await quotas.try_acquire(first.id, tokens)
-        if decision.allowed:
-            return first, decision.reservation, 0.0, None
-        refused = [(first, decision)]
-        others = [
-            d
-            for d in candidates
-            if d is not first and d.id not in exclude and self.breakers.available(d.id)
-        ]
-        others.sort(key=lambda d: d.in_flight)  # stable: keeps the link's order on ties
-        for other in others:
-            if not quotas.gated(other.id):
-                return other, None, 0.0, None
-            decision = await quotas.try_acquire(other.id, tokens)
-            if decision.allowed:
-                return other, decision.reservation, 0.0, None
-            refused.append((other, decision))
-        waitable = [(d, dec) for d, dec in refused if not dec.never]
-        if not waitable:  # too large for every quota: waiting cannot help
-            return first, None, 0.0, quota_failure(refused[0][1], None)
-        # the shortest queue, then the earliest room: requests spread over the siblings'
-        # queues in arrival order, so the model as a whole serves them first come first served
-        target, _ = min(
-            waitable, key=lambda pair: (quotas.queued(pair[0].id), pair[1].retry_after_s)
-        )
-        decision = await quotas.acquire(target.id, tokens, max(timeout_s, 0.0))
-        if decision.allowed:
-            return target, decision.reservation, decision.waited_s, None
-        return target, None, decision.waited_s, quota_failure(decision, decision.retry_after_s)
-
     async def _route(
         self,
         request: ChatRequest,
         links: list[Link],
         request_id: str,
         job_id: str | None,
-        call: Callable[[Deployment], Awaitable[Any]],
-        hold: bool,
+        call: Call,
+        stream: bool,
     ) -> tuple[Routed, Any, Reservation | None]:
         """Try each link of the plan, each with its retries; return the first success.
 
-        With `hold`, the winning deployment stays counted as in flight (a stream that
+        For a `stream`, the winning deployment stays counted as in flight (a stream that
         is still running); the caller releases it.
         """
         run = _Run(request_id, time.monotonic() + self.deadline_s)
@@ -246,7 +190,7 @@ class Router:
                     if window <= run.too_small:
                         reason = f"context window {window} not larger than {run.too_small}"
                         continue
-                outcome = await self._link(request, link, run, call, hold)
+                outcome = await self._link(request, link, run, call, stream)
                 if isinstance(outcome, str):
                     reason = outcome
                     continue
@@ -272,12 +216,18 @@ class Router:
         request: ChatRequest,
         link: Link,
         run: _Run,
-        call: Callable[[Deployment], Awaitable[Any]],
-        hold: bool,
+        call: Call,
+        stream: bool,
     ) -> tuple[Deployment, Any, Reservation | None, float] | str:
         """One link with its retries: (deployment, result, reservation, seconds of the
-        successful call), or why the link failed. Raises for a client error and at the
-        deadline."""
+        successful call), or why the link failed. Raises for a client error (a request
+        its adapter cannot translate too) and at the deadline."""
+        if (
+            run.media is None
+            and request.images
+            and any(d.adapter.inlines_images for d in link.deployments)
+        ):
+            await self._fetch_media(request, run)
         tried: set[str] = set()
         lost: set[str] = set()  # half-open deployments whose probe another caller holds
         used: dict[FailureKind, int] = {}  # retries spent, per failure class
@@ -305,6 +255,7 @@ class Router:
                         run.failures.append((open_one, circuit_open(self.breakers.cooldown_s)))
                     return "circuit open"
                 return reason
+            upstream = self._translate(request, deployment, run, stream)  # before reserving
             reservation: Reservation | None = None
             if self._gated(deployment):  # each attempt takes its own reservation
                 if run.tokens < 0:
@@ -312,9 +263,11 @@ class Router:
                         request, deployment.image_rule, deployment.prompt_correction
                     )
                 timeout = min(self.queue_timeout_s, run.remaining())
-                deployment, reservation, waited, refusal = await self._reserve(
-                    link.deployments, deployment, exclude, run.tokens, timeout
-                )
+                picked = deployment
+                deployment, reservation, waited, refusal = await reserve_in_link(
+                    self.quotas, self.breakers, link.deployments, deployment, exclude,
+                    run.tokens, timeout,
+                )  # fmt: skip
                 run.upstream_s += waited
                 run.queue_s += waited
                 if refusal is not None:  # no room in time: this link has failed
@@ -324,13 +277,22 @@ class Router:
                         run.request_id, deployment.id, refusal.describe(),
                     )  # fmt: skip
                     return f"quota: {refusal.message}"
+                if deployment is not picked:  # a sibling with room takes the call
+                    try:
+                        upstream = self._translate(request, deployment, run, stream)
+                    except BaseException:
+                        if reservation is not None:  # nothing was sent
+                            await unreserve(self.quotas, reservation, None, request)
+                        raise
             tried.add(deployment.id)
             if not await self.breakers.attempt(deployment.id):  # its probe is someone else's
                 lost.add(deployment.id)
                 if reservation is not None:
-                    await self._unreserve(reservation, None, request)
+                    await unreserve(self.quotas, reservation, None, request)
                 continue
-            outcome = await self._call(request, deployment, reservation, run, call, hold)
+            outcome = await self._call(
+                request, deployment, upstream, reservation, run, call, stream
+            )
             if not isinstance(outcome, UpstreamFailure):
                 return deployment, outcome[0], reservation, outcome[1]
             kind = outcome.kind
@@ -345,14 +307,34 @@ class Router:
             if used[kind] > self.policy.retries(kind):
                 return reason
 
+    async def _fetch_media(self, request: ChatRequest, run: _Run) -> None:
+        """The request's remote images, fetched once (a refusal is the client's 400)."""
+        started = time.perf_counter()
+        remaining = run.remaining()
+        try:
+            async with asyncio.timeout(remaining if remaining < math.inf else None):
+                run.media = await fetch_remote_images(request.body)
+        except TimeoutError:
+            raise _DeadlineReached from None
+        finally:
+            run.upstream_s += time.perf_counter() - started  # like any wait on the network
+
+    def _translate(
+        self, request: ChatRequest, deployment: Deployment, run: _Run, stream: bool
+    ) -> UpstreamRequest:
+        """The request in the deployment's wire format, for one attempt (no I/O)."""
+        media = run.media or NO_MEDIA
+        return deployment.adapter.prepare(deployment.target, request.body, media, stream)
+
     async def _call(
         self,
         request: ChatRequest,
         deployment: Deployment,
+        upstream: UpstreamRequest,
         reservation: Reservation | None,
         run: _Run,
-        call: Callable[[Deployment], Awaitable[Any]],
-        hold: bool,
+        call: Call,
+        stream: bool,
     ) -> tuple[Any, float] | UpstreamFailure:
         """One upstream call, judged for the breaker: (result, seconds) or the failure."""
         run.calls += 1
@@ -363,14 +345,14 @@ class Router:
         try:
             if remaining < self.call_timeout_s:  # the deadline comes first: it cuts the call
                 async with asyncio.timeout(remaining):
-                    result = await call(deployment)
+                    result = await call(deployment, upstream)
             else:
-                result = await call(deployment)
+                result = await call(deployment, upstream)
         except UpstreamFailure as failure:
             deployment.in_flight -= 1
             run.upstream_s += time.perf_counter() - started
             if reservation is not None:
-                await self._unreserve(reservation, failure, request)
+                await unreserve(self.quotas, reservation, failure, request)
             run.failures.append((deployment, failure))
             if failure.kind in DOWN:
                 self.breakers.failure(deployment.id, began)
@@ -388,6 +370,14 @@ class Router:
             cut = UpstreamFailure(FailureKind.TIMEOUT, "cut short by the request deadline")
             run.failures.append((deployment, cut))
             raise _DeadlineReached from None
+        except GatewayError:
+            # the request could not be encoded for the provider (a 400): nothing was sent,
+            # so its reservation goes back and the breaker has no verdict
+            deployment.in_flight -= 1
+            self.breakers.release(deployment.id)
+            if reservation is not None:
+                await unreserve(self.quotas, reservation, None, request)
+            raise
         except BaseException:
             # cancelled mid-call: the request may have reached the provider, so
             # its reservation stays counted (nothing to await in a cancelled task)
@@ -395,6 +385,6 @@ class Router:
             self.breakers.release(deployment.id)
             raise
         self.breakers.success(deployment.id, began)
-        if not hold:
+        if not stream:  # a stream keeps its deployment counted until it is closed
             deployment.in_flight -= 1
         return result, time.perf_counter() - started

@@ -73,8 +73,7 @@ class ChatCompletionsEndpoint:
             await _send_stream(send, receive, routed, request_id, started)
             return
         response = routed.response
-        assert response is not None
-        response["model"] = routed.model
+        assert response is not None  # labelled with its model by the adapter (or the cache)
         body = _encode(response)
         await send_bytes(send, 200, body, _headers(routed, request_id, started))
 
@@ -113,7 +112,6 @@ async def _send_stream(
     """
     stream = routed.stream
     assert stream is not None
-    model = routed.model
     headers = _headers(routed, request_id, started)
     headers += [
         (b"content-type", b"text/event-stream"),
@@ -125,7 +123,6 @@ async def _send_stream(
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
             async for chunk in stream:
-                chunk["model"] = model
                 await _event(send, chunk)
         except UpstreamFailure as failure:
             log.warning("request %s: stream broke: %s", request_id, failure.describe())

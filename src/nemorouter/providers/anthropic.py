@@ -11,19 +11,20 @@ Errors come in Anthropic's shape (`overloaded_error` on 529, `rate_limit_error` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-import orjson
-
-from nemorouter.config import ConfigError, DeploymentConfig, ProviderConfig, Settings
+from nemorouter.config import ConfigError, ProviderConfig, Settings
 from nemorouter.providers.answer_check import translated
 from nemorouter.providers.anthropic_request import VERTEX_VERSION, anthropic_request
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion
-from nemorouter.providers.image_fetch import fetch_remote_images
+from nemorouter.providers.base import UpstreamRequest
+from nemorouter.providers.media import InlineMedia
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
-from nemorouter.providers.request_fields import translated_request
+from nemorouter.providers.request_fields import encoded, translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
+from nemorouter.types.target import Target
 
 ANTHROPIC_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -45,43 +46,40 @@ class AnthropicAdapter(AuthedAdapter):
             )
         super().__init__(name, base_url, provider, settings)
 
-    async def _prepare(
-        self, deployment: DeploymentConfig, body: dict[str, Any], stream: bool
-    ) -> tuple[str, bytes, str | None]:
-        """(path, payload, structured-output tool name)."""
-        fetched = await fetch_remote_images(body)
+    inlines_images = True  # Claude takes images only as base64 blocks
 
-        def translate() -> tuple[bytes, str | None]:
-            request, structured = anthropic_request(
-                {**body, "stream": stream}, fetched, deployment.max_output_tokens
+    def prepare(
+        self,
+        target: Target,
+        body: dict[str, Any],
+        fetched: Mapping[str, InlineMedia],
+        stream: bool,
+    ) -> UpstreamRequest:
+        def translate() -> tuple[dict[str, Any], str | None]:
+            wire, structured = anthropic_request(
+                {**body, "stream": stream}, fetched, target.max_output_tokens
             )
             if self.vertex:
-                request = {"anthropic_version": VERTEX_VERSION, **request}
-            else:
-                request = {"model": deployment.upstream_model, **request}
-            return orjson.dumps(request), structured
+                return {"anthropic_version": VERTEX_VERSION, **wire}, structured
+            return {"model": target.provider_model, **wire}, structured
 
-        payload, structured = translated_request("Claude", translate)
-        model = deployment.upstream_model
+        wire, structured = translated_request("Claude", translate)
         if self.vertex:
-            path = f"{self._prefix}{model}:{'streamRawPredict' if stream else 'rawPredict'}"
+            verb = "streamRawPredict" if stream else "rawPredict"
+            path = f"{self._prefix}{target.provider_model}:{verb}"
         else:
             path = "/v1/messages"
-        return path, payload, structured
+        return UpstreamRequest(target, path, wire, wants_usage(body), structured)
 
-    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
-        path, payload, structured = await self._prepare(deployment, body, stream=False)
-        data = await self._post(path, payload, "Claude")
-        model = body.get("model") or deployment.model
-        return translated("Claude", partial(to_completion, data, model, structured))
+    async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
+        data = await self._post(request.path, encoded("Claude", request.wire), "Claude")
+        answer = partial(to_completion, data, request.target.model, request.structured)
+        return translated("Claude", answer)
 
-    async def open_stream(
-        self, deployment: DeploymentConfig, body: dict[str, Any]
-    ) -> AnthropicStream:
-        path, payload, structured = await self._prepare(deployment, body, stream=True)
-        response = await self._open(path, payload)
-        model = body.get("model") or deployment.model
-        translator = StreamTranslator(model, wants_usage(body), structured)
+    async def open_stream(self, request: UpstreamRequest) -> AnthropicStream:
+        response = await self._open(request.path, encoded("Claude", request.wire))
+        target = request.target
+        translator = StreamTranslator(target.model, request.include_usage, request.structured)
         return AnthropicStream(response, translator, self.max_event)
 
 

@@ -9,6 +9,7 @@ shape (`request_fields`) is a 400 naming the field, before any call is made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nemorouter.core.errors import invalid_request
@@ -35,7 +36,11 @@ from nemorouter.providers.request_fields import (
 )
 from nemorouter.providers.request_fields import max_tokens as requested_max_tokens
 
-DEFAULT_MAX_TOKENS = 4096  # Messages requires max_tokens; the client named none
+# Messages requires max_tokens. Sent: the client's limit, else the target's max output (the
+# deployment's, else the catalog's: what the budget's worst case assumes), else, for a model
+# neither knows, this: the smallest max output of any Claude model, so it is never refused
+# (the budget then assumes more, its DEFAULT_MAX_OUTPUT, which errs on the safe side).
+DEFAULT_MAX_TOKENS = 4096
 VERTEX_VERSION = "vertex-2023-10-16"
 STRUCTURED_TOOL = "structured_output"  # the forced tool's name when the schema has none
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -44,7 +49,7 @@ _TOOL_MODES = frozenset(_TOOL_CHOICE)
 
 
 def anthropic_request(
-    body: dict[str, Any], fetched: dict[str, InlineMedia], max_tokens: int | None = None
+    body: dict[str, Any], fetched: Mapping[str, InlineMedia], max_output: int | None = None
 ) -> tuple[dict[str, Any], str | None]:
     """(the Messages body without `model`, the forced structured-output tool's name or None)."""
     messages = body.get("messages")
@@ -88,7 +93,7 @@ def anthropic_request(
             raise bad_part(f"unsupported message role {role!r}")
     limit = requested_max_tokens(body)
     request: dict[str, Any] = {
-        "max_tokens": limit if limit is not None else (max_tokens or DEFAULT_MAX_TOKENS),
+        "max_tokens": limit if limit is not None else (max_output or DEFAULT_MAX_TOKENS),
         "messages": turns,
     }
     if system:
@@ -147,7 +152,7 @@ def _texts(content: Any, role: str, i: int) -> list[str]:
     raise field_error(f"messages[{i}].content", f"must be text ({role} message)")
 
 
-def _content(content: Any, fetched: dict[str, InlineMedia], i: int) -> Any:
+def _content(content: Any, fetched: Mapping[str, InlineMedia], i: int) -> Any:
     if content is None or isinstance(content, str):
         return content
     if not isinstance(content, list):

@@ -10,20 +10,21 @@ which is how tests point an adapter at `nemorouter.testing.SimulatedGemini`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-import orjson
-
-from nemorouter.config import ConfigError, DeploymentConfig, ProviderConfig, Settings
+from nemorouter.config import ConfigError, ProviderConfig, Settings
 from nemorouter.providers.answer_check import malformed, translated
+from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.gemini_request import gemini_request
 from nemorouter.providers.gemini_response import StreamTranslator, to_completion
 from nemorouter.providers.google_errors import stream_error
-from nemorouter.providers.image_fetch import fetch_remote_images
+from nemorouter.providers.media import InlineMedia
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
-from nemorouter.providers.request_fields import translated_request
+from nemorouter.providers.request_fields import encoded, translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
+from nemorouter.types.target import Target
 
 GEMINI_API_URL = "https://generativelanguage.googleapis.com"
 
@@ -42,22 +43,30 @@ class GeminiAdapter(AuthedAdapter):
             self.auth = KeyAuth(f"x-goog-api-key: {provider.api_key}\r\n".encode())
         super().__init__(name, base_url, provider, settings)
 
-    async def _payload(self, body: dict[str, Any]) -> bytes:
-        fetched = await fetch_remote_images(body)
-        return translated_request("Gemini", lambda: orjson.dumps(gemini_request(body, fetched)))
+    inlines_images = True  # http(s) images go inline; gs:// ones stay references
 
-    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
-        payload = await self._payload(body)
-        path = f"{self._prefix}{deployment.upstream_model}:generateContent"
-        data = await self._post(path, payload, "Gemini")
-        model = body.get("model") or deployment.model
-        return translated("Gemini", partial(to_completion, data, model))
+    def prepare(
+        self,
+        target: Target,
+        body: dict[str, Any],
+        fetched: Mapping[str, InlineMedia],
+        stream: bool,
+    ) -> UpstreamRequest:
+        # No maxOutputTokens unless the client set one: the field is optional (the official
+        # google-genai SDK sends none) and Gemini's own default is at most the model's
+        # maximum output, the catalog's figure the budget's worst case assumes.
+        wire = translated_request("Gemini", lambda: gemini_request(body, fetched))
+        verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        path = f"{self._prefix}{target.provider_model}:{verb}"
+        return UpstreamRequest(target, path, wire, wants_usage(body))
 
-    async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> GeminiStream:
-        payload = await self._payload(body)
-        path = f"{self._prefix}{deployment.upstream_model}:streamGenerateContent?alt=sse"
-        response = await self._open(path, payload)
-        translator = StreamTranslator(body.get("model") or deployment.model, wants_usage(body))
+    async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
+        data = await self._post(request.path, encoded("Gemini", request.wire), "Gemini")
+        return translated("Gemini", partial(to_completion, data, request.target.model))
+
+    async def open_stream(self, request: UpstreamRequest) -> GeminiStream:
+        response = await self._open(request.path, encoded("Gemini", request.wire))
+        translator = StreamTranslator(request.target.model, request.include_usage)
         return GeminiStream(response, translator, self.max_event)
 
 

@@ -7,6 +7,7 @@ field, before any call is made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nemorouter.core.errors import invalid_request
@@ -39,7 +40,7 @@ _ROLES = {"user": "user", "assistant": "model"}
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
 
-def gemini_request(body: dict[str, Any], fetched: dict[str, InlineMedia]) -> dict[str, Any]:
+def gemini_request(body: dict[str, Any], fetched: Mapping[str, InlineMedia]) -> dict[str, Any]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid_request("messages must be a non-empty list", param="messages")
@@ -133,7 +134,7 @@ def _text_parts(content: Any, role: str, i: int) -> list[dict[str, Any]]:
     raise field_error(f"messages[{i}].content", f"must be text ({role} message)")
 
 
-def _parts(content: Any, fetched: dict[str, InlineMedia], i: int) -> list[dict[str, Any]]:
+def _parts(content: Any, fetched: Mapping[str, InlineMedia], i: int) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,7 +103,7 @@ def remote_image_urls(body: dict[str, Any]) -> list[str]:
     return list(urls)
 
 
-def resolve_image(url: str, fetched: dict[str, InlineMedia]) -> Media:
+def resolve_image(url: str, fetched: Mapping[str, InlineMedia]) -> Media:
     """An image URL as inline bytes or a stored-file reference."""
     if url.startswith("data:"):
         return parse_data_url(url)

@@ -1,25 +1,27 @@
 """Adapter for OpenAI and any OpenAI-compatible endpoint (vLLM, Vertex MaaS, ...).
 
 The canonical request already is this wire format, so the adapter only swaps in the
-provider's model name, checks that a 200 is an answer (`answer_check`), and classifies every
-failure for the router.
+provider's model name (and, in answers, the target's model label for the provider's),
+checks that a 200 is an answer (`answer_check`), and classifies every failure for the router.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
 
-from nemorouter.config import DeploymentConfig, ProviderConfig, Settings
+from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import check_chunk, check_completion
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.providers.base import FailureKind, UpstreamFailure, UpstreamRequest
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.http import StreamResponse
+from nemorouter.providers.media import InlineMedia
 from nemorouter.providers.pooled import PooledAdapter, json_object
-from nemorouter.providers.request_fields import translated_request
+from nemorouter.providers.request_fields import encoded
 from nemorouter.providers.sse import sse_data
+from nemorouter.types.target import Target
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 CHAT_PATH = "/chat/completions"
@@ -34,14 +36,21 @@ class OpenAIAdapter(PooledAdapter):
         if provider.api_key and provider.api_key.lower() != "none":
             self._auth = f"Authorization: Bearer {provider.api_key}\r\n".encode()
 
-    def _payload(self, deployment: DeploymentConfig, body: dict[str, Any]) -> bytes:
-        request = {**body, "model": deployment.upstream_model}
-        return translated_request("the provider", lambda: orjson.dumps(request))
+    inlines_images = False  # OpenAI fetches image URLs itself
 
-    async def complete(self, deployment: DeploymentConfig, body: dict[str, Any]) -> dict[str, Any]:
+    def prepare(
+        self,
+        target: Target,
+        body: dict[str, Any],
+        fetched: Mapping[str, InlineMedia],
+        stream: bool,
+    ) -> UpstreamRequest:
+        return UpstreamRequest(target, CHAT_PATH, {**body, "model": target.provider_model})
+
+    async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
         try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent
             response = await self.pool.post(
-                CHAT_PATH, self._payload(deployment, body), self._auth, self._timeout
+                request.path, encoded("the provider", request.wire), self._auth, self._timeout
             )
         except OSError as exc:  # timeouts and dropped connections
             raise classify_exception(exc) from None
@@ -50,26 +59,30 @@ class OpenAIAdapter(PooledAdapter):
         data = json_object(
             response.body, "provider answered 200 with a body that is not a JSON object"
         )
-        return check_completion(data, "provider")
+        answer = check_completion(data, "provider")
+        answer["model"] = request.target.model  # the label, not the provider's dated name
+        return answer
 
-    async def open_stream(self, deployment: DeploymentConfig, body: dict[str, Any]) -> _SSEStream:
-        payload = self._payload(deployment, body)
+    async def open_stream(self, request: UpstreamRequest) -> _SSEStream:
         try:
-            response = await self.pool.stream(CHAT_PATH, payload, self._auth, self._timeout)
+            response = await self.pool.stream(
+                request.path, encoded("the provider", request.wire), self._auth, self._timeout
+            )
             if response.status != 200:
                 raw = await response.read()
                 raise classify_status(response.status, response.headers, raw)
         except OSError as exc:
             raise classify_exception(exc) from None
-        return _SSEStream(response, self.max_event)
+        return _SSEStream(response, self.max_event, request.target.model)
 
 
 class _SSEStream:
     """Chunks of an OpenAI server-sent-event stream, decoded."""
 
-    def __init__(self, response: StreamResponse, max_event: int) -> None:
+    def __init__(self, response: StreamResponse, max_event: int, model: str) -> None:
         self._response = response
         self._max_event = max_event
+        self._model = model
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._chunks()
@@ -93,7 +106,9 @@ class _SSEStream:
                         FailureKind.SERVER_ERROR,
                         f"provider reported an error mid-stream: {chunk['error']}",
                     )
-                yield check_chunk(chunk, "provider")
+                check_chunk(chunk, "provider")
+                chunk["model"] = self._model  # the label, not the provider's dated name
+                yield chunk
         except OSError as exc:
             raise classify_exception(exc) from None
         except orjson.JSONDecodeError:

@@ -197,6 +197,12 @@ def tool_result_text(content: Any, i: int) -> str:
     return "".join(texts)
 
 
+def encoded(who: str, wire: dict[str, Any]) -> bytes:
+    """A translated body as JSON, for `who`: what orjson refuses (nesting beyond 254
+    levels, integers beyond 64 bits) is the request's fault, a 400."""
+    return translated_request(who, lambda: orjson.dumps(wire))
+
+
 def translated_request(who: str, translate: Callable[[], T]) -> T:
     """`translate()` (the request in `who`'s wire format, encoded): a shape no check above
     caught is still the request's, a 400, never a 500."""

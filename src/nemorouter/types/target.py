@@ -1,0 +1,23 @@
+"""A deployment as an adapter sees it: where a call goes and what the model can do.
+
+Built once at start from the deployment's configuration merged with the catalog's facts
+(the deployment's own values win), so the adapter that sends a call, the budget that
+reserves its worst case and the router that checks the context window all read the same
+numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nemorouter.types.prices import Pricing
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    deployment_id: str
+    provider_model: str  # the model name sent upstream
+    model: str  # the configured model name: the label every answer reports
+    max_output_tokens: int | None  # the most the model may write; None (or 0): unknown
+    context_window: int  # tokens; 0: unknown
+    pricing: Pricing | None  # None: unknown, the call is not costed
