@@ -74,8 +74,9 @@ def test_claude_max_tokens_and_the_budget_worst_case_agree(configured: int | Non
     upstream = deployment.adapter.prepare(deployment.target, request.body, {}, stream=False)
     sent = upstream.wire["max_tokens"]
     assert sent == (configured or SONNET.max_output_tokens)
-    # the budget reserves exactly that output at the deployment's prices
-    prompt = request.prompt_tokens_estimate
+    # the budget reserves exactly that output at the deployment's prices (and the prompt
+    # as estimated under the deployment's image rule and learned correction)
+    prompt = deployment.prompt_correction.apply(request.prompt_tokens_for(deployment.image_rule))
     rates = SONNET.pricing.rates(prompt)
     expected = (prompt * rates.input_per_mtok + sent * rates.output_per_mtok) / MILLION_TOKENS
     links = plan(pool, "claude-sonnet-4-5", frozenset(), prompt, "r")
