@@ -25,6 +25,7 @@ from nemorouter.gateway.admin_keys import key_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
+from nemorouter.gateway.openapi import openapi_json
 from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui import ui_routes
@@ -57,6 +58,7 @@ def create_app(config: Config) -> GatewayApp:
     pipeline = Pipeline(config)
     chat = ChatCompletionsEndpoint(pipeline)
     created = int(time.time())
+    contract = openapi_json()  # built once; served as is
 
     async def list_models(request: Request) -> Response:
         await pipeline.auth.resolve(request.headers.get("authorization", "").encode() or None)
@@ -73,6 +75,9 @@ def create_app(config: Config) -> GatewayApp:
     async def metrics(request: Request) -> Response:
         body, content_type = pipeline.metrics.exposition()
         return Response(body, media_type=content_type)
+
+    async def openapi(request: Request) -> Response:
+        return Response(contract, media_type="application/json")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,6 +99,7 @@ def create_app(config: Config) -> GatewayApp:
             Route("/health", health, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(pipeline),
             *key_routes(pipeline),
             *dashboard_admin_routes(pipeline),  # the dashboard's /admin/* reads
