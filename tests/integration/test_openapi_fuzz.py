@@ -101,3 +101,28 @@ def _with_model(pair: tuple[schemathesis.Case, str]) -> schemathesis.Case:
     if isinstance(case.body, dict):
         case.body = {**case.body, "model": model}
     return case
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/admin/keys", "GET, HEAD, POST"),  # two routes on one path: both counted
+        ("/admin/keys/key_1", "DELETE, GET, HEAD, PATCH"),
+        ("/v1/chat/completions", "POST"),
+        ("/openapi.json", "GET, HEAD"),
+    ],
+)
+def test_a_method_the_path_does_not_take_is_a_405_with_allow(
+    fuzz_gateway: BackgroundGateway, path: str, allowed: str
+) -> None:
+    response = requests.request("TRACE", f"{fuzz_gateway.url}{path}", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_document_is_served_without_a_key(fuzz_gateway: BackgroundGateway) -> None:
+    response = requests.get(f"{fuzz_gateway.url}/openapi.json", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == openapi_document()

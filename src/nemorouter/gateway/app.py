@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from nemorouter.config import Config
 from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
@@ -125,6 +125,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = not_found_route(request.url.path)
     elif exc.status_code == 405:
         error = method_not_allowed(request.method, request.url.path)
+        # RFC 9110: a 405 lists the methods the path takes, over every route on it.
+        allowed = _allowed_methods(request)
+        error.headers = {"allow": allowed} if allowed else dict(exc.headers or {})
     else:
         error = GatewayError(exc.status_code, "http_error", str(exc.detail))
     return await _gateway_error(request, error)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Methods of every route on this path (several routes may share one path)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
