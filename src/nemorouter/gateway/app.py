@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from nemorouter.config import Config
 from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
@@ -25,6 +25,7 @@ from nemorouter.gateway.admin_keys import key_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
+from nemorouter.gateway.openapi import openapi_json
 from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui import ui_routes
@@ -57,6 +58,7 @@ def create_app(config: Config) -> GatewayApp:
     pipeline = Pipeline(config)
     chat = ChatCompletionsEndpoint(pipeline)
     created = int(time.time())
+    contract = openapi_json()  # built once; served as is
 
     async def list_models(request: Request) -> Response:
         await pipeline.auth.resolve(request.headers.get("authorization", "").encode() or None)
@@ -73,6 +75,9 @@ def create_app(config: Config) -> GatewayApp:
     async def metrics(request: Request) -> Response:
         body, content_type = pipeline.metrics.exposition()
         return Response(body, media_type=content_type)
+
+    async def openapi(request: Request) -> Response:
+        return Response(contract, media_type="application/json")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,6 +99,7 @@ def create_app(config: Config) -> GatewayApp:
             Route("/health", health, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(pipeline),
             *key_routes(pipeline),
             *dashboard_admin_routes(pipeline),  # the dashboard's /admin/* reads
@@ -119,6 +125,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = not_found_route(request.url.path)
     elif exc.status_code == 405:
         error = method_not_allowed(request.method, request.url.path)
+        # RFC 9110: a 405 lists the methods the path takes, over every route on it.
+        allowed = _allowed_methods(request)
+        error.headers = {"allow": allowed} if allowed else dict(exc.headers or {})
     else:
         error = GatewayError(exc.status_code, "http_error", str(exc.detail))
     return await _gateway_error(request, error)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Methods of every route on this path (several routes may share one path)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
