@@ -31,6 +31,9 @@ def gateway_config(sim: SimulatedProvider, **settings: Any) -> dict[str, Any]:
         "settings": {
             "master_key": MASTER_KEY,
             "database_url": fresh_sqlite_url(),
+            # A gateway on PostgreSQL would journal and dead-letter into the working folder.
+            "spend_journal_dir": str(STORE_DIR),
+            "spend_dead_letter_path": str(STORE_DIR / f"deadletter-{next(_stores)}.jsonl"),
             # Tests inject failures one after another: keep circuits closed unless a test opens them.
             "breaker": {"consecutive_failures": 50},
             # Tests repeat identical requests and count provider calls: the response cache is
