@@ -123,3 +123,13 @@ async def test_a_failed_call_gives_its_reservations_back() -> None:
     assert tokens > 0 and used == 0
     [row] = harness.rows.rows
     assert row["status"] >= 500 and row["cost_pico"] is None
+
+
+async def test_an_answered_call_settles_to_its_real_cost_and_tokens() -> None:
+    harness = Harness({b"Bearer sk-k1": key(budget_pico=10**15, tpm=10**6)})
+    routed = await harness.chat(body())
+    [row] = harness.rows.rows
+    assert row["cost_pico"] > 0 and routed.response["usage"]["cost"]  # costed
+    [(reserved, actual)] = harness.budgets.settled
+    assert actual == row["cost_pico"] and reserved >= actual
+    assert [used for _, used in harness.windows.settled] == [1500]

@@ -46,7 +46,19 @@ class CallEnd:
         if limit is not None:
             await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)
 
+    async def finished(
+        self, record: CallRecord, cost: Decimal | None, deployment: Deployment | None = None
+    ) -> None:
+        """The hook every call that ran to its end goes through (answered, served from the
+        cache, a stream closed): settle, then record. As cheap as the two calls it replaces
+        (the record step is inline: one coroutine fewer)."""
+        await self.settle(record, cost, deployment)
+        row = record.row()
+        self.metrics.observe(row)
+        await self.writer.add(row)
+
     async def record(self, record: CallRecord) -> None:
+        """A call refused or failed (its reservations already given back): record it."""
         row = record.row()
         self.metrics.observe(row)
         await self.writer.add(row)

@@ -189,8 +189,7 @@ class Pipeline:
         assert routed.response is not None
         record.usage(routed.response.get("usage"))
         record.cost = routed.cost
-        await self.end.settle(record, routed.cost, routed.deployment)
-        await self.end.record(record)
+        await self.end.finished(record, routed.cost, routed.deployment)
         return routed
 
     async def _complete(
@@ -227,8 +226,7 @@ class Pipeline:
         response = hit_response(entry)
         if not request.stream:
             routed.response = response
-            await self.end.settle(record, Decimal(0))
-            await self.end.record(record)
+            await self.end.finished(record, Decimal(0))
             return routed
         record.stream = True
         options = request.body.get("stream_options")
@@ -237,8 +235,7 @@ class Pipeline:
         async def closed(stream: ReplayStream) -> None:
             if not stream.ended:
                 record.error_code = "client_disconnected"
-            await self.end.settle(record, Decimal(0))
-            await self.end.record(record)
+            await self.end.finished(record, Decimal(0))
 
         routed.stream = ReplayStream(response, wants_usage, closed)
         return routed
@@ -264,20 +261,21 @@ class Pipeline:
         async def closed(stream: CostedStream) -> None:
             record.usage(stream.usage)
             record.cost = stream.cost
-            await self.end.settle(record, stream.cost, routed.deployment)
-            if stream.failure is not None:
-                record.error_code = "stream_interrupted"
-            elif not stream.ended:
-                record.error_code = "client_disconnected"
-            elif builder is not None and cache_plan is not None:
-                await self.cache.store(
-                    cache_plan,
-                    builder.completion(),
-                    stream.cost,
-                    routed.model,
-                    routed.deployment_id,
-                )
-            await self.end.record(record)
+            try:
+                if stream.failure is not None:
+                    record.error_code = "stream_interrupted"
+                elif not stream.ended:
+                    record.error_code = "client_disconnected"
+                elif builder is not None and cache_plan is not None:
+                    await self.cache.store(
+                        cache_plan,
+                        builder.completion(),
+                        stream.cost,
+                        routed.model,
+                        routed.deployment_id,
+                    )
+            finally:  # settled and recorded whatever the cache did
+                await self.end.finished(record, stream.cost, routed.deployment)
 
         routed.stream = CostedStream(
             routed.stream,
