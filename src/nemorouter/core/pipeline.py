@@ -6,7 +6,6 @@ The HTTP layer calls `chat`, nothing else.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
@@ -39,8 +38,6 @@ from nemorouter.state.budgets import BudgetStore
 from nemorouter.state.unavailable import Unavailable
 from nemorouter.store.writer import SpendWriter
 from nemorouter.types.budget import BudgetRefused
-
-log = logging.getLogger("nemorouter.pipeline")
 
 
 class Inbound:
