@@ -27,10 +27,12 @@ import orjson
 from PIL import Image
 
 from nemorouter.config import parse_config
-from nemorouter.core.budget import Budgets, BudgetSubject, worst_case_pico
+from nemorouter.core.budget import worst_case_pico
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.request import ChatRequest, parse_chat_request
+from nemorouter.state.budget_memory import MemoryBudgets
+from nemorouter.types.budget import BudgetSubject
 
 
 def page_url() -> str:
@@ -88,7 +90,7 @@ async def reserve_and_settle_us(worst: int, iterations: int) -> float:
     async def load_spent(column: str, subject_id: str, since: datetime | None) -> int:
         return 0
 
-    budgets = Budgets(load_spent)
+    budgets = MemoryBudgets(load_spent)
     subjects = [BudgetSubject("key_id", "k", "key 'k'", 10**18, "daily")]
     await budgets.settle(await budgets.reserve(subjects, worst), worst)  # the ledger loaded
     best = float("inf")

@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
+from nemorouter import wiring
 from nemorouter.batch.prompts import free_prompt
 from nemorouter.batch.runner import BatchOptions, run_batch
-from nemorouter.core import pipeline
 from nemorouter.serving import BackgroundGateway
 from nemorouter.state import build_state
 from nemorouter.testing import SimulatedProvider
@@ -36,7 +36,7 @@ def limited(
     sim: SimulatedProvider, start_gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> BackgroundGateway:
     monkeypatch.setattr(
-        pipeline, "build_state", functools.partial(build_state, window_s=WINDOW_S, guard_s=0.0)
+        wiring, "build_state", functools.partial(build_state, window_s=WINDOW_S, guard_s=0.0)
     )
     return start_gateway(gateway_config(sim))
 

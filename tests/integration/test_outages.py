@@ -180,7 +180,7 @@ def test_postgres_outage_serves_cached_keys_and_503s_the_rest(
 ) -> None:
     with PrivatePostgres() as pg:
         gateway = start_gateway(_config(sim, database_url=pg.url))
-        auth = gateway.app.chat.pipeline.auth
+        auth = gateway.app.services.auth
         auth.ttl_s = 0.5  # the cache entry expires during the outage
         cached = _new_key(gateway, name="cached", rpm=100_000, budget_usd="10")
         uncached = _new_key(gateway, name="uncached")

@@ -20,7 +20,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from nemorouter.core import pipeline
+from nemorouter import wiring
 from nemorouter.state import build_state
 from nemorouter.testing import SimulatedProvider
 from tests.integration.conftest import MASTER_KEY, GatewayFactory, gateway_config
@@ -43,7 +43,7 @@ def provider() -> Iterator[SimulatedProvider]:
 
 def short_windows(monkeypatch: pytest.MonkeyPatch, prefix: str = "nemo:rl:") -> None:
     monkeypatch.setattr(
-        pipeline,
+        wiring,
         "build_state",
         functools.partial(build_state, prefix=prefix, window_s=WINDOW_S, guard_s=GUARD_S),
     )

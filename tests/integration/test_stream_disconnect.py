@@ -84,7 +84,7 @@ def test_client_disconnect_drops_the_upstream_stream(start_gateway: GatewayFacto
         first = next(response.iter_lines())
         assert '"content":"Hel"' in first
         left_at = time.monotonic()
-    deployment = gateway.app.chat.pipeline.pool.by_model["gemini-2.5-flash"][0]
+    deployment = gateway.app.services.pool.by_model["gemini-2.5-flash"][0]
     deadline = time.monotonic() + 5
     while upstream.closed_at is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -84,7 +84,7 @@ def client(routed: tuple[BackgroundGateway, SimulatedProvider]) -> openai.OpenAI
 
 
 def deployment_tags(gateway: BackgroundGateway, deployment_id: str) -> frozenset[str]:
-    pool = gateway.app.chat.pipeline.pool
+    pool = gateway.app.services.pool
     return next(d.tags for deps in pool.by_model.values() for d in deps if d.id == deployment_id)
 
 

@@ -16,7 +16,7 @@ import sys
 
 from redis.asyncio import Redis
 
-from nemorouter.core.breaker import FailureCounter
+from nemorouter.state.breaker_memory import FailureCounter
 from nemorouter.state.breaker_redis import RedisBreakers
 
 REFRESH_S = 0.05

@@ -3,14 +3,23 @@ only when reservations of calls in flight (not spending) hold the budget."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 import pytest
 from redis.asyncio import Redis
 
-from nemorouter.core.budget import BudgetSubject
+from nemorouter.core.budget import budget_exceeded
 from nemorouter.core.errors import GatewayError
 from nemorouter.state.budget_redis import RedisBudgets
+from nemorouter.types.budget import BudgetRefused, BudgetSubject
+
+
+async def refusal(reserving: Awaitable[object]) -> GatewayError:
+    """The 402 the pipeline answers for the store's refusal."""
+    with pytest.raises(BudgetRefused) as refused:
+        await reserving
+    return budget_exceeded(refused.value)
 
 
 async def test_refusal_tells_spent_from_held_by_calls_in_flight(
@@ -23,9 +32,8 @@ async def test_refusal_tells_spent_from_held_by_calls_in_flight(
     other = RedisBudgets(redis_client, load, prefix=prefix)  # another gateway instance
     key = BudgetSubject("key_id", "k", "key 'k'", 1_000_000_000, None)  # $0.001, lifetime
     first = await budgets.reserve([key], 500_000_000)
-    with pytest.raises(GatewayError) as held:  # 0.0006 + 0.0005 reserved >= 0.001
-        await other.reserve([key], 250_000_000)
-    error = held.value
+    held = await refusal(other.reserve([key], 250_000_000))  # 0.0006 + 0.0005 reserved >= 0.001
+    error = held
     assert error.status == 402 and error.code == "budget_exceeded"
     assert error.headers["retry-after"] == "1"
     assert error.headers["x-nemo-budget-limit"] == "0.001"
@@ -35,9 +43,8 @@ async def test_refusal_tells_spent_from_held_by_calls_in_flight(
     assert "budget of key 'k' is held by calls in flight" in error.message
 
     await budgets.settle(first, 450_000_000)
-    with pytest.raises(GatewayError) as spent:
-        await other.reserve([key], 250_000_000)
-    error = spent.value
+    spent = await refusal(other.reserve([key], 250_000_000))
+    error = spent
     assert "retry-after" not in error.headers
     assert error.headers["x-nemo-budget-spent"] == "0.00105"
     assert error.headers["x-nemo-budget-reserved"] == "0"
@@ -53,6 +60,5 @@ async def test_reserved_sum_is_exact_beyond_a_float_exponent(
     budgets = RedisBudgets(redis_client, load, prefix=prefix)
     key = BudgetSubject("key_id", "big", "key 'big'", 10**15, None)  # $1000
     await budgets.reserve([key], 10**15)  # $1000 in flight: 1e15 as a Lua number
-    with pytest.raises(GatewayError) as held:
-        await budgets.reserve([key], 1)
-    assert held.value.headers["x-nemo-budget-reserved"] == "1000"
+    held = await refusal(budgets.reserve([key], 1))
+    assert held.headers["x-nemo-budget-reserved"] == "1000"

@@ -68,7 +68,7 @@ async def test_an_outage_is_a_miss_not_an_error() -> None:
 
 
 async def test_factory_picks_redis_with_a_url(redis_client: Redis, prefix: str) -> None:
-    cache = build_cache(REDIS_URL, prefix=prefix)
+    cache = build_cache(redis_client, prefix=prefix)
     assert isinstance(cache, RedisCache)
     await cache.set(KEY, b"v", 60)
     assert await redis_client.get(prefix + KEY) == b"\x00v"

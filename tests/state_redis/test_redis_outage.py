@@ -10,13 +10,13 @@ from datetime import datetime
 
 import pytest
 
-from nemorouter.core.breaker import FailureCounter
-from nemorouter.core.budget import BudgetSubject
+from nemorouter.state.breaker_memory import FailureCounter
 from nemorouter.state.breaker_redis import RedisBreakers
 from nemorouter.state.budget_redis import RedisBudgets
 from nemorouter.state.key_events import KeyEvents
 from nemorouter.state.redis_client import TIMEOUT_S, redis_client
 from nemorouter.state.unavailable import Unavailable
+from nemorouter.types.budget import BudgetSubject
 from tests.private_services import PrivateRedis
 
 

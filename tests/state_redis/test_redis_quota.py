@@ -1,4 +1,4 @@
-"""build_state with a redis_url, and the quota gate waiting on a Redis window."""
+"""build_state with a Redis client, and the quota gate waiting on a Redis window."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from redis.asyncio import Redis
 from nemorouter.state import QuotaGate, build_state
 from nemorouter.state.factory import QUOTA_GUARD_S
 from nemorouter.state.redis_windows import RedisWindows
-from tests.state_redis.conftest import REDIS_URL
 
 
 async def test_build_state_with_redis(redis_client: Redis, prefix: str) -> None:
     deployment = SimpleNamespace(id="pro", rpm=1, tpm=None)
-    state = build_state(SimpleNamespace(redis_url=REDIS_URL), [deployment], prefix=prefix)
+    state = build_state(redis_client, [deployment], prefix=prefix)
     assert isinstance(state.windows, RedisWindows)
     assert (await state.quotas.try_acquire("pro", 0)).allowed
     refused = await state.quotas.try_acquire("pro", 0)

@@ -44,7 +44,7 @@ async def test_loads_the_script_on_noscript(
     A never-loaded variant of the script (a unique comment) instead of SCRIPT FLUSH, which
     would disturb whoever else uses this server.
     """
-    fresh = redis_windows._Script(f"{ACQUIRE}\n-- {uuid.uuid4().hex}")
+    fresh = redis_windows.LuaScript(f"{ACQUIRE}\n-- {uuid.uuid4().hex}")
     assert (await redis_client.script_exists(fresh.sha)) == [False]
     monkeypatch.setattr(redis_windows, "_ACQUIRE", fresh)
     store = RedisWindows(redis_client, prefix=prefix)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nemorouter.core.breaker import Breakers, FailureCounter
+from nemorouter.state.breaker_memory import Breakers, FailureCounter
 
 
 class Clock:

@@ -13,11 +13,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from nemorouter.config import ConfigError, parse_config
 from nemorouter.core import auth as auth_module
 from nemorouter.core.auth import Authenticator
-from nemorouter.core.breaker import FailureCounter
-from nemorouter.core.budget import BudgetSubject
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.keys import KeyRecord, hash_secret, new_secret
 from nemorouter.core.limits import KeyLimits
+from nemorouter.state.breaker_memory import FailureCounter
 from nemorouter.state.breaker_redis import RedisBreakers
 from nemorouter.state.budget_redis import RedisBudgets
 from nemorouter.state.quota import QuotaGate
@@ -25,6 +24,7 @@ from nemorouter.state.redis_client import redis_client
 from nemorouter.state.redis_windows import RedisWindows
 from nemorouter.state.types import Reservation
 from nemorouter.state.unavailable import Unavailable
+from nemorouter.types.budget import BudgetSubject
 from tests.private_services import free_port
 
 # --- Redis: a port nothing listens on ---------------------------------------------------------

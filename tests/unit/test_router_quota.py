@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from nemorouter.config import parse_config
-from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
@@ -28,6 +27,7 @@ from nemorouter.core.request import (
 from nemorouter.core.router import Router
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state import MemoryWindows, QuotaGate
+from nemorouter.state.breaker_memory import Breakers
 from nemorouter.types.target import Target
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}

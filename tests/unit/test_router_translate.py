@@ -10,7 +10,6 @@ import pytest
 
 from nemorouter.config import parse_config
 from nemorouter.core import router as router_module
-from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError, invalid_request
@@ -18,6 +17,7 @@ from nemorouter.core.router import Router
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state import MemoryWindows, QuotaGate
+from nemorouter.state.breaker_memory import Breakers
 from nemorouter.types.target import Target
 
 from .test_router_quota import Setup, fill, make_request

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.budget import BudgetSubject
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
+from nemorouter.types.budget import BudgetSubject
 
 
 def allowed_links(

@@ -11,22 +11,19 @@ flight, this call's worst case): a budget truly spent (no `retry-after`: asking 
 not help), or one whose rest is held by the reservations of calls in flight (`retry-after`:
 they settle to their real, usually much smaller, cost within seconds).
 
-Spent amounts per period are loaded from the spend log the first time a key or team is seen
-(per process and period), then kept in memory and updated as calls settle.
+The stores that keep the numbers (memory, Redis) live in state/ and raise
+types.budget.BudgetRefused; `budget_exceeded` turns that into the 402.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from decimal import Decimal
 
 from nemorouter.core.candidates import Link
 from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import utcnow
 from nemorouter.core.money import MILLION_TOKENS, pico_usd, to_pico
 from nemorouter.core.request import ChatRequest
+from nemorouter.types.budget import BudgetRefused
 
 # Output assumed for the worst case when neither the request nor the catalog bounds it.
 DEFAULT_MAX_OUTPUT = 8192
@@ -34,114 +31,12 @@ DEFAULT_MAX_OUTPUT = 8192
 # as they finish (seconds); a refusal costs no provider call, so polling each second is cheap.
 BUDGET_RETRY_AFTER_S = 1
 
-LoadSpent = Callable[[str, str, datetime | None], Awaitable[int]]
 
-
-class BudgetSubject:
-    """A key or a team with a budget: `column` is its spend-log column (key_id | team_id)."""
-
-    __slots__ = ("column", "id", "label", "limit_pico", "period")
-
-    def __init__(
-        self, column: str, subject_id: str, label: str, limit_pico: int, period: str | None
-    ) -> None:
-        self.column = column
-        self.id = subject_id
-        self.label = label  # for the error message: "key 'ocr-batch'"
-        self.limit_pico = limit_pico
-        self.period = period
-
-
-def period_start(period: str | None, now: datetime) -> datetime | None:
-    """Start of the current budget period (UTC); None for a lifetime budget."""
-    if period == "daily":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "monthly":
-        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return None
-
-
-class _Ledger:
-    __slots__ = ("reserved", "since", "spent")
-
-    def __init__(self, since: datetime | None, spent: int) -> None:
-        self.since = since
-        self.spent = spent
-        self.reserved = 0
-
-
-class Reservation:
-    __slots__ = ("ledgers", "pico", "settled")
-
-    def __init__(self, ledgers: list[_Ledger], pico: int) -> None:
-        self.ledgers = ledgers
-        self.pico = pico
-        self.settled = False
-
-
-class Budgets:
-    def __init__(self, load_spent: LoadSpent, clock: Callable[[], datetime] = utcnow) -> None:
-        self._load_spent = load_spent
-        self._clock = clock
-        self._ledgers: dict[tuple[str, str], _Ledger] = {}
-        self._loading: dict[tuple[str, str, datetime | None], asyncio.Future[_Ledger]] = {}
-
-    async def _ledger(self, subject: BudgetSubject) -> _Ledger:
-        since = period_start(subject.period, self._clock())
-        key = (subject.column, subject.id)
-        ledger = self._ledgers.get(key)
-        if ledger is not None and ledger.since == since:
-            return ledger
-        loading_key = (subject.column, subject.id, since)
-        future = self._loading.get(loading_key)
-        if future is None:  # one load per subject and period, however many callers wait
-            future = asyncio.get_running_loop().create_future()
-            self._loading[loading_key] = future
-            try:
-                spent = await self._load_spent(subject.column, subject.id, since)
-            except BaseException as exc:
-                del self._loading[loading_key]
-                future.set_exception(exc)
-                future.exception()  # retrieved: a failed load is reported to the caller only
-                raise
-            ledger = _Ledger(since, spent)
-            self._ledgers[key] = ledger
-            del self._loading[loading_key]
-            future.set_result(ledger)
-            return ledger
-        return await asyncio.shield(future)
-
-    async def reserve(self, subjects: list[BudgetSubject], worst_pico: int) -> Reservation | None:
-        """Admit the call against every subject's budget, or raise 402."""
-        if not subjects:
-            return None
-        ledgers = [await self._ledger(subject) for subject in subjects]
-        for subject, ledger in zip(subjects, ledgers, strict=True):
-            if ledger.spent + ledger.reserved >= subject.limit_pico:
-                raise budget_exceeded(subject, ledger.spent, ledger.reserved, worst_pico)
-        for ledger in ledgers:
-            ledger.reserved += worst_pico
-        return Reservation(ledgers, worst_pico)
-
-    async def settle(self, reservation: Reservation | None, actual_pico: int) -> None:
-        """Replace the reserved worst case by the real cost (0 for a call that failed)."""
-        if reservation is None or reservation.settled:
-            return
-        reservation.settled = True
-        for ledger in reservation.ledgers:
-            ledger.reserved -= reservation.pico
-            ledger.spent += actual_pico
-
-    def spent_pico(self, column: str, subject_id: str) -> int | None:
-        ledger = self._ledgers.get((column, subject_id))
-        return None if ledger is None else ledger.spent
-
-
-def budget_exceeded(
-    subject: BudgetSubject, spent_pico: int, reserved_pico: int, worst_pico: int
-) -> GatewayError:
+def budget_exceeded(refused: BudgetRefused) -> GatewayError:
     """402 `budget_exceeded` with the numbers in the message and in `x-nemo-budget-*` headers
     (decimal USD); `retry-after` only when calls in flight, not spending, hold the budget."""
+    subject, spent_pico = refused.subject, refused.spent_pico
+    reserved_pico, worst_pico = refused.reserved_pico, refused.worst_pico
     period = f"{subject.period} " if subject.period else ""
     limit, spent = pico_usd(subject.limit_pico), pico_usd(spent_pico)
     reserved, worst = pico_usd(reserved_pico), pico_usd(worst_pico)

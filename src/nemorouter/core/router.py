@@ -4,7 +4,7 @@ Each link (a model) is tried with its retries before the next (core/retry.py): a
 goes to another deployment of the link when there is one, else to the same one after the
 provider's hint or a backoff. A client error (4xx) ends the request; a prompt too long
 for the model's context window moves on to the next link with a larger window. An open
-circuit (core/breaker.py) is skipped with no call. Every attempt, wait and quota queue of
+circuit (state/breaker_memory.py) is skipped with no call. Every attempt, wait and quota queue of
 a request ends at its deadline (a 504 listing the attempts so far). Each move from one
 link to the next is one structured log line (request id, job id, from, to, reason).
 
@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from nemorouter.core.breaker import BreakerStore
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.errors import GatewayError
@@ -49,6 +48,7 @@ from nemorouter.core.routed import HeldStream, Routed, peek
 from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure, UpstreamRequest
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.media import InlineMedia
+from nemorouter.state.breaker_memory import BreakerStore
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
 

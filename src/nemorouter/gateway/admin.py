@@ -9,16 +9,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nemorouter.core.errors import GatewayError, invalid_request
-from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.store_read import bounded_query, flushed
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
 from nemorouter.store.analytics import GROUP_BY, job_report, jobs_list, spend_report
+from nemorouter.wiring import Services
 
 MAX_JOBS_LISTED = 1000
 
 
-def admin_routes(pipeline: Pipeline) -> list[Route]:
+def admin_routes(pipeline: Services) -> list[Route]:
     async def authorized(request: Request) -> None:
         await admin_read(pipeline, request)
 
@@ -62,7 +62,7 @@ def admin_routes(pipeline: Pipeline) -> list[Route]:
     ]
 
 
-async def admin_read(pipeline: Pipeline, request: Request) -> None:
+async def admin_read(pipeline: Services, request: Request) -> None:
     """Every admin read: the master key or a dashboard session, then this instance's
     waiting spend records written (read-your-writes: what it answered is in the numbers).
     Its query then goes through `bounded_query`: neither step may hang (503 instead)."""

@@ -9,15 +9,15 @@ from starlette.routing import Route
 
 from nemorouter.core.errors import invalid_request
 from nemorouter.core.keys import utcnow
-from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.store_read import bounded_query
 from nemorouter.gateway.admin import admin_read, parse_limit, parse_text, parse_when
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.store.analytics_budgets import budget_usage
 from nemorouter.store.analytics_timeline import BUCKETS, EVENT_KINDS, recent_events, spend_timeline
+from nemorouter.wiring import Services
 
 
-def dashboard_admin_routes(pipeline: Pipeline) -> list[Route]:
+def dashboard_admin_routes(pipeline: Services) -> list[Route]:
     async def authorized(request: Request) -> None:
         await admin_read(pipeline, request)
 

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nemorouter.core.budget import period_start
 from nemorouter.core.errors import GatewayError, invalid_request
 from nemorouter.core.keys import (
     KeyCreate,
@@ -27,15 +26,16 @@ from nemorouter.core.keys import (
     utcnow,
 )
 from nemorouter.core.money import pico_usd
-from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.store_read import bounded_query, flushed
 from nemorouter.gateway.admin import parse_text
 from nemorouter.gateway.bodies import ADMIN_BODY_BYTES, bounded_body
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
+from nemorouter.types.budget import period_start
+from nemorouter.wiring import Services
 
 
-def key_routes(pipeline: Pipeline) -> list[Route]:
+def key_routes(pipeline: Services) -> list[Route]:
     repo = pipeline.keys
 
     def authorized(request: Request) -> None:
@@ -171,7 +171,7 @@ def _check_budget(has_budget: bool, period: str | None) -> None:
         raise invalid_request("'budget_period' needs 'budget_usd'.", "budget_period")
 
 
-async def _spend(pipeline: Pipeline, record: KeyRecord) -> dict[str, Any]:
+async def _spend(pipeline: Services, record: KeyRecord) -> dict[str, Any]:
     """The key's spend in its budget period (all time without a period)."""
     await flushed(pipeline.store.writer)  # bounded: a store that cannot answer is a 503
     since: datetime | None = period_start(record.budget_period, utcnow())

@@ -17,7 +17,6 @@ from starlette.routing import Match, Route
 
 from nemorouter.config import Config
 from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
-from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.tags import parse_tags
 from nemorouter.gateway.admin import admin_routes
 from nemorouter.gateway.admin_dashboard import dashboard_admin_routes
@@ -30,6 +29,7 @@ from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui import ui_routes
 from nemorouter.gateway.ui_session import SessionGate
+from nemorouter.wiring import Services
 
 log = logging.getLogger("nemorouter.gateway")
 
@@ -39,9 +39,12 @@ class GatewayApp:
     through Starlette. The hot path skips Starlette's middleware and router, which cost
     more than the gateway's own work on a small request."""
 
-    def __init__(self, starlette: Starlette, chat: ChatCompletionsEndpoint) -> None:
+    def __init__(
+        self, starlette: Starlette, chat: ChatCompletionsEndpoint, services: Services
+    ) -> None:
         self.starlette = starlette
         self.chat = chat
+        self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in CHAT_PATHS and scope["method"] == "POST":
@@ -55,25 +58,25 @@ CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 
 def create_app(config: Config) -> GatewayApp:
     """Build the gateway for `config`; providers connect when the server starts."""
-    pipeline = Pipeline(config)
-    chat = ChatCompletionsEndpoint(pipeline)
+    services = Services(config)  # every service, built once (nemorouter.wiring)
+    chat = ChatCompletionsEndpoint(services.pipeline, config.max_body_bytes)
     created = int(time.time())
     contract = openapi_json()  # built once; served as is
 
     async def list_models(request: Request) -> Response:
-        await pipeline.auth.resolve(request.headers.get("authorization", "").encode() or None)
+        await services.auth.resolve(request.headers.get("authorization", "").encode() or None)
         tags = parse_tags(request.query_params.get("tags"), "tags")
-        return JSONResponse(models_listing(pipeline.pool, created, tags))
+        return JSONResponse(models_listing(services.pool, created, tags))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def ready(request: Request) -> Response:
-        status, body = await readiness(pipeline)
+        status, body = await readiness(services)
         return JSONResponse(body, status_code=status)
 
     async def metrics(request: Request) -> Response:
-        body, content_type = pipeline.metrics.exposition()
+        body, content_type = services.metrics.exposition()
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request) -> Response:
@@ -81,7 +84,7 @@ def create_app(config: Config) -> GatewayApp:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await pipeline.start()
+        await services.start()
         # Start-up objects live for the whole process: keep them out of every GC pass.
         gc.collect()
         gc.freeze()
@@ -89,7 +92,7 @@ def create_app(config: Config) -> GatewayApp:
         try:
             yield
         finally:
-            await pipeline.close()
+            await services.close()
 
     app = Starlette(
         routes=[
@@ -100,16 +103,17 @@ def create_app(config: Config) -> GatewayApp:
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            *admin_routes(pipeline),
-            *key_routes(pipeline),
-            *dashboard_admin_routes(pipeline),  # the dashboard's /admin/* reads
-            *ui_routes(pipeline),
+            # Key administration and spend queries: services of `services` (issue 17, item 6).
+            *admin_routes(services),
+            *key_routes(services),
+            *dashboard_admin_routes(services),  # the dashboard's /admin/* reads
+            *ui_routes(services),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
-        middleware=[Middleware(SessionGate, pipeline=pipeline)],  # signed-out sessions
+        middleware=[Middleware(SessionGate, services=services)],  # signed-out sessions
         lifespan=lifespan,
     )
-    return GatewayApp(app, chat)
+    return GatewayApp(app, chat, services)
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:

@@ -35,9 +35,9 @@ TAG_HEADERS = (b"x-nemo-tags", b"x-litellm-tags")
 
 
 class ChatCompletionsEndpoint:
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, max_body_bytes: int) -> None:
         self.pipeline = pipeline
-        self.limit = pipeline.config.max_body_bytes
+        self.limit = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

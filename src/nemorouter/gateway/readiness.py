@@ -7,37 +7,37 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nemorouter.core.pipeline import Pipeline
+from nemorouter.wiring import Services
 
 CHECK_TIMEOUT_S = 2.0
 
 
-async def readiness(pipeline: Pipeline) -> tuple[int, dict[str, Any]]:
+async def readiness(services: Services) -> tuple[int, dict[str, Any]]:
     """(status code, body): 200 `ready`, or 503 `unavailable` naming what is down."""
-    if not pipeline.started:
+    if not services.started:
         return 503, {"status": "starting"}
     store_ok, redis_ok = await asyncio.gather(
-        pipeline.store.ready(),  # bounded by store.engine.ping
-        _redis_answers(pipeline),
+        services.store.ready(),  # bounded by store.engine.ping
+        _redis_answers(services),
     )
     checks = {"store": "ok" if store_ok else "unreachable"}
-    if pipeline.redis is not None:
+    if services.redis is not None:
         checks["redis"] = "ok" if redis_ok else "unreachable"
-    checks["spend_writer"] = "ok" if pipeline.store.writer.healthy else "failing"
+    checks["spend_writer"] = "ok" if services.store.writer.healthy else "failing"
     down = [name for name, state in checks.items() if state != "ok"]
     if down:
         body = {"status": "unavailable", "down": down, "checks": checks}
-        body["store"] = pipeline.store.description
+        body["store"] = services.store.description
         return 503, body
-    return 200, {"status": "ready", "deployments": len(pipeline.config.deployments)}
+    return 200, {"status": "ready", "deployments": len(services.config.deployments)}
 
 
-async def _redis_answers(pipeline: Pipeline) -> bool:
-    if pipeline.redis is None:
+async def _redis_answers(services: Services) -> bool:
+    if services.redis is None:
         return True
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await pipeline.redis.ping()
+            await services.redis.ping()
     except Exception:  # any failure is "not ready"; the reason is in the gateway's log
         return False
     return True

@@ -18,7 +18,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from nemorouter.core.pipeline import Pipeline
 from nemorouter.gateway.bodies import LOGIN_FORM_BYTES, bounded_body
 from nemorouter.gateway.ui_session import (
     COOKIE,
@@ -30,6 +29,7 @@ from nemorouter.gateway.ui_session import (
     sign_out,
 )
 from nemorouter.gateway.ui_throttle import LoginThrottle
+from nemorouter.wiring import Services
 
 PAGES = {  # page name → (title, nav label)
     "overview": "Overview",
@@ -69,13 +69,13 @@ def _safe_next(value: str | None) -> str:
     return "/ui"
 
 
-def ui_routes(pipeline: Pipeline) -> list[BaseRoute]:
-    sessions = sessions_for(pipeline)
+def ui_routes(services: Services) -> list[BaseRoute]:
+    sessions = sessions_for(services)
     throttle = LoginThrottle()
 
     def page(name: str) -> Callable[[Request], Awaitable[Response]]:
         async def show(request: Request) -> Response:
-            if not has_session(pipeline, request):
+            if not has_session(services, request):
                 target = quote(request.url.path, safe="/")
                 return RedirectResponse(f"/ui/login?next={target}", status_code=303)
             job_id = request.path_params.get("job_id", "")
@@ -84,7 +84,7 @@ def ui_routes(pipeline: Pipeline) -> list[BaseRoute]:
         return show
 
     async def login_form(request: Request) -> Response:
-        if has_session(pipeline, request):
+        if has_session(services, request):
             return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
         return _html("login.html", next=_safe_next(request.query_params.get("next")), error="")
 
@@ -106,7 +106,7 @@ def ui_routes(pipeline: Pipeline) -> list[BaseRoute]:
 
     async def logout(request: Request) -> Response:
         refuse_foreign(request)
-        await sign_out(pipeline, request.cookies.get(COOKIE))
+        await sign_out(services, request.cookies.get(COOKIE))
         response = RedirectResponse("/ui/login", status_code=303)
         clear_session(response, secure=request.url.scheme == "https")
         return response

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nemorouter.core.errors import GatewayError
-from nemorouter.core.pipeline import Pipeline
+from nemorouter.wiring import Services
 
 COOKIE = "nemo_session"
 REVOKED_KEY = "nemo:ui:revoked:"  # + nonce, in Redis until the session's own expiry
@@ -89,28 +89,28 @@ def _sessions(master_key: str) -> Sessions:
     return Sessions(master_key)
 
 
-def sessions_for(pipeline: Pipeline) -> Sessions:
-    return _sessions(pipeline.config.settings.master_key)
+def sessions_for(services: Services) -> Sessions:
+    return _sessions(services.config.settings.master_key)
 
 
-def has_session(pipeline: Pipeline, request: Request) -> bool:
+def has_session(services: Services, request: Request) -> bool:
     if request.scope.get(REVOKED_ELSEWHERE):
         return False
-    return sessions_for(pipeline).valid(request.cookies.get(COOKIE))
+    return sessions_for(services).valid(request.cookies.get(COOKIE))
 
 
-async def sign_out(pipeline: Pipeline, token: str | None) -> None:
+async def sign_out(services: Services, token: str | None) -> None:
     """Revoke the session server-side: here at once, and with Redis on every instance
     (SessionGate reads it there) until the session would have expired."""
-    sessions = sessions_for(pipeline)
+    sessions = sessions_for(services)
     parsed = sessions.parse(token)
     if parsed is None:
         return
     nonce, expires = parsed
     sessions.revoke(nonce, expires)
-    if pipeline.redis is not None:
+    if services.redis is not None:
         try:
-            await pipeline.redis.set(REVOKED_KEY + nonce, b"1", exat=expires)
+            await services.redis.set(REVOKED_KEY + nonce, b"1", exat=expires)
         except RedisError as exc:
             log.warning("sign-out: Redis unreachable (%s); revoked on this instance only", exc)
 
@@ -121,25 +121,25 @@ class SessionGate:
     (`has_session`, `check_admin`) refuse it. Without Redis there is one instance (several
     workers need Redis), and its own revocations are in memory."""
 
-    def __init__(self, app: ASGIApp, pipeline: Pipeline) -> None:
+    def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
-        self.pipeline = pipeline
+        self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        redis = self.pipeline.redis
+        redis = self.services.redis
         if (
             redis is not None
             and scope["type"] == "http"
             and scope["path"].startswith(("/ui", "/admin"))
         ):
             token = _cookie(scope)
-            parsed = sessions_for(self.pipeline).parse(token)
+            parsed = sessions_for(self.services).parse(token)
             if parsed is not None:
                 scope[REVOKED_ELSEWHERE] = await self._revoked(redis, *parsed)
         await self.app(scope, receive, send)
 
     async def _revoked(self, redis: Redis, nonce: str, expires: int) -> bool:
-        sessions = sessions_for(self.pipeline)
+        sessions = sessions_for(self.services)
         if sessions.revoked_here(nonce):
             return True
         try:
@@ -160,16 +160,16 @@ def _cookie(scope: Scope) -> str | None:
     return None
 
 
-def check_admin(pipeline: Pipeline, request: Request) -> None:
+def check_admin(services: Services, request: Request) -> None:
     """Admin endpoints: the master key as a bearer token, or, for reads only, a dashboard
     session cookie (so the pages fetch the very JSON the API answers with)."""
     if (
         request.method in _SAFE_METHODS
         and "authorization" not in request.headers
-        and has_session(pipeline, request)
+        and has_session(services, request)
     ):
         return
-    pipeline.auth.check_master(request.headers.get("authorization", "").encode() or None)
+    services.auth.check_master(request.headers.get("authorization", "").encode() or None)
 
 
 def same_origin(request: Request) -> bool:

@@ -1,4 +1,4 @@
-"""Circuit breakers shared by every gateway instance through Redis (see core/breaker.py).
+"""Circuit breakers shared by every gateway instance through Redis (see state/breaker_memory.py).
 
 What is shared is the verdict, not the counting. Each instance counts its own calls
 (consecutive failures, failure rate: a load-balanced instance sees a fair sample of a
@@ -93,7 +93,7 @@ return out
 
 
 class Counter(Protocol):
-    """core.breaker.FailureCounter."""
+    """state.breaker_memory.FailureCounter."""
 
     def ok(self, deployment_id: str, started: float | None = None) -> None: ...
 
@@ -103,7 +103,7 @@ class Counter(Protocol):
 
 
 class RedisBreakers:
-    """A BreakerStore (core/breaker.py) whose open/half-open state lives in Redis."""
+    """A BreakerStore (state/breaker_memory.py) whose open/half-open state lives in Redis."""
 
     def __init__(
         self,

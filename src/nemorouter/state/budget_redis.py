@@ -20,16 +20,10 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from nemorouter.core.budget import (
-    BudgetSubject,
-    LoadSpent,
-    Reservation,
-    budget_exceeded,
-    period_start,
-)
-from nemorouter.core.keys import utcnow
-from nemorouter.state.redis_windows import _Script
+from nemorouter.state.budget_memory import Reservation
+from nemorouter.state.redis_windows import LuaScript
 from nemorouter.state.unavailable import REDIS_DOWN, OutageLog, Unavailable
+from nemorouter.types.budget import BudgetRefused, BudgetSubject, LoadSpent, period_start, utcnow
 
 log = logging.getLogger("nemorouter.budget")
 _outages = OutageLog(log)
@@ -41,7 +35,7 @@ SPENT_TTL_MS = 40 * 86_400_000  # past any period; re-read from the spend log if
 # ARGV: now_ms, id, worst, expiry_ms, then one limit per subject
 # -> {0} admitted; {1, i, spent, reserved} refused by subject i (for the 402's numbers;
 # reserved as a digit string, never a float's exponent form); {2, i} subject i's spent is unknown
-_RESERVE = _Script(
+_RESERVE = LuaScript(
     """
 local now, id, worst, expiry = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = #KEYS / 3
@@ -71,7 +65,7 @@ return {0}
 )
 
 # KEYS: per subject (spent, expiries, amounts); ARGV: id, actual, spent ttl ms
-_SETTLE = _Script(
+_SETTLE = LuaScript(
     """
 for i = 1, #KEYS / 3 do
   redis.call('ZREM', KEYS[3*i-1], ARGV[1])
@@ -141,7 +135,7 @@ class RedisBudgets:
                 return RedisReservation(keys, reservation_id, worst_pico)
             index = int(reply[1]) - 1
             if status == 1:
-                raise budget_exceeded(subjects[index], int(reply[2]), int(reply[3]), worst_pico)
+                raise BudgetRefused(subjects[index], int(reply[2]), int(reply[3]), worst_pico)
             # First use of this budget in this period: its spend comes from the log.
             subject = subjects[index]
             spent = await self._load_spent(subject.column, subject.id, periods[index])

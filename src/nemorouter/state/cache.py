@@ -2,12 +2,14 @@
 
 Values are opaque bytes (core.cache_entry encodes them); keys are core.cache_key digests.
 Memory (one process, bounded in bytes, LRU) by default; Redis when settings.redis_url is
-set, so every instance serves every other instance's answers.
+set (the wiring hands its one client), so every instance serves every other instance's answers.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from redis.asyncio import Redis
 
 from nemorouter.state.cache_memory import DEFAULT_MAX_BYTES, MemoryCache
 
@@ -27,12 +29,11 @@ class ResponseCache(Protocol):
 
 
 def build_cache(
-    redis_url: str | None, prefix: str = "nemo:cache:", max_bytes: int = DEFAULT_MAX_BYTES
+    redis: Redis | None, prefix: str = "nemo:cache:", max_bytes: int = DEFAULT_MAX_BYTES
 ) -> ResponseCache:
     """`max_bytes` bounds the memory backend; Redis is bounded by its own maxmemory."""
-    if redis_url is None:
+    if redis is None:
         return MemoryCache(max_bytes)
     from nemorouter.state.cache_redis import RedisCache  # imported only when configured
-    from nemorouter.state.redis_client import redis_client
 
-    return RedisCache(redis_client(redis_url), prefix=prefix)
+    return RedisCache(redis, prefix=prefix)

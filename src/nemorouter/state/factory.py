@@ -1,4 +1,5 @@
-"""Choose the state backend once, at start: Redis when a redis_url is configured, else memory.
+"""Rate windows and the deployment quota gate over one backend: Redis when the wiring hands
+a client (a redis_url is configured), else memory.
 
 Deployment quotas are counted over a window QUOTA_GUARD_S longer than the provider's.
 The gateway reserves a request a moment before the provider counts it (the dispatch:
@@ -17,17 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from redis.asyncio import Redis
+
 from nemorouter.state.memory import MemoryWindows
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import WINDOW_S
 from nemorouter.state.windows import WindowStore
 
 QUOTA_GUARD_S = 1.0  # see the module docstring
-
-
-class _HasRedisUrl(Protocol):
-    @property
-    def redis_url(self) -> str | None: ...
 
 
 class _HasQuota(Protocol):
@@ -50,14 +48,13 @@ class State:
 
 
 def build_windows(
-    redis_url: str | None, prefix: str = "nemo:rl:", window_s: float = WINDOW_S
+    redis: Redis | None, prefix: str = "nemo:rl:", window_s: float = WINDOW_S
 ) -> WindowStore:
-    if redis_url is None:
+    if redis is None:
         return MemoryWindows(window_s=window_s)
-    from nemorouter.state.redis_client import redis_client  # imported only when configured
-    from nemorouter.state.redis_windows import RedisWindows
+    from nemorouter.state.redis_windows import RedisWindows  # imported only when configured
 
-    return RedisWindows(redis_client(redis_url), prefix=prefix, window_s=window_s)
+    return RedisWindows(redis, prefix=prefix, window_s=window_s)
 
 
 def _quota_windows(windows: WindowStore, window_s: float) -> WindowStore:
@@ -71,17 +68,17 @@ def _quota_windows(windows: WindowStore, window_s: float) -> WindowStore:
 
 
 def build_state(
-    settings: _HasRedisUrl,
+    redis: Redis | None,
     deployments: Iterable[_HasQuota] = (),
     prefix: str = "nemo:rl:",
     window_s: float = WINDOW_S,
     guard_s: float = QUOTA_GUARD_S,
 ) -> State:
-    """`settings` is config.Settings, `deployments` config.Config.deployments.
+    """`redis` is the worker's one client (None: memory), `deployments` config.Config's.
 
     `window_s` other than 60 s is for tests (short windows); `guard_s` widens the quota
     windows only (see the module docstring)."""
-    windows = build_windows(settings.redis_url, prefix, window_s)
+    windows = build_windows(redis, prefix, window_s)
     quota_windows = _quota_windows(windows, window_s + guard_s) if guard_s else windows
     quotas = QuotaGate(quota_windows, {d.id: (d.rpm, d.tpm) for d in deployments})
     return State(windows, quotas)

@@ -31,7 +31,7 @@ from nemorouter.state.unavailable import REDIS_DOWN, Unavailable
 _TTL_MARGIN_MS = 1000  # the hash's TTL past the window; the log keeps one more second
 
 
-class _Script:
+class LuaScript:
     """EVALSHA, loading the script on NOSCRIPT."""
 
     def __init__(self, source: str) -> None:
@@ -49,8 +49,8 @@ class _Script:
         return cast(list[Any], reply)
 
 
-_ACQUIRE = _Script(ACQUIRE)
-_ADJUST = _Script(ADJUST)
+_ACQUIRE = LuaScript(ACQUIRE)
+_ADJUST = LuaScript(ADJUST)
 
 
 class RedisWindows:

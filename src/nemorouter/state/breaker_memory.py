@@ -10,8 +10,8 @@ when a deployment dies, the calls already in flight still finish well for a whil
 takes seconds), and would otherwise keep resetting the count while new calls all fail.
 
 `Breakers` keeps this in the process; with Redis, state/breaker_redis.py shares the open /
-half-open state between instances (each counts its own calls: see there). `build_breakers`
-picks one at start.
+half-open state between instances (each counts its own calls: see there). The wiring picks
+one at start.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger("nemorouter.breaker")
 
@@ -223,26 +223,3 @@ class Breakers:
 
     async def aclose(self) -> None:
         pass
-
-
-def build_breakers(settings: Any, deployment_ids: Iterable[str]) -> BreakerStore:
-    """From config.Settings: shared through Redis when `redis_url` is set, else in-process."""
-    breaker = settings.breaker
-    counter = FailureCounter(
-        breaker.consecutive_failures, breaker.failure_rate, breaker.window_s, breaker.min_calls
-    )
-    if settings.redis_url is None:
-        memory = Breakers(breaker.consecutive_failures, breaker.cooldown_s)
-        memory.counter = counter
-        return memory
-    from nemorouter.state.breaker_redis import RedisBreakers  # imported only when configured
-    from nemorouter.state.redis_client import redis_client
-
-    return RedisBreakers(
-        redis_client(settings.redis_url),
-        counter,
-        breaker.cooldown_s,
-        deployment_ids,
-        probe_ttl_s=settings.deadline_s,
-        fail_closed=settings.redis_down.breakers == "closed",
-    )
