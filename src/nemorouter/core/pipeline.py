@@ -39,7 +39,7 @@ from nemorouter.core.reservation_check import check_reservation, learn_prompt_ra
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.routed import Routed
 from nemorouter.core.router import Router
-from nemorouter.core.store_read import bounded_query, flushed
+from nemorouter.core.spend_queries import spent_so_far
 from nemorouter.core.tags import required_tags
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
@@ -376,10 +376,7 @@ class Pipeline:
             await self.limits.settle(limit, record.prompt_tokens + record.completion_tokens)
 
     async def _spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
-        """A budget's spend in its period, from the log (this instance's rows written first);
-        bounded: a store that cannot answer is a 503 (budgets fail closed)."""
-        await flushed(self.store.writer)
-        return await bounded_query(self.keys.spent_pico(column, subject_id, since))
+        return await spent_so_far(self.store.writer, self.keys, column, subject_id, since)
 
     async def _finish(self, record: CallRecord) -> None:
         row = record.row()

@@ -27,6 +27,7 @@ from nemorouter.gateway.chat import ChatCompletionsEndpoint
 from nemorouter.gateway.models import models_listing
 from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
+from nemorouter.gateway.services import admin_services
 from nemorouter.gateway.ui import ui_routes
 from nemorouter.gateway.ui_session import SessionGate
 
@@ -56,6 +57,7 @@ def create_app(config: Config) -> GatewayApp:
     """Build the gateway for `config`; providers connect when the server starts."""
     pipeline = Pipeline(config)
     chat = ChatCompletionsEndpoint(pipeline)
+    services = admin_services(pipeline)
     created = int(time.time())
 
     async def list_models(request: Request) -> Response:
@@ -94,9 +96,9 @@ def create_app(config: Config) -> GatewayApp:
             Route("/health", health, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-            *admin_routes(pipeline),
-            *key_routes(pipeline),
-            *dashboard_admin_routes(pipeline),  # the dashboard's /admin/* reads
+            *admin_routes(pipeline, services.spend),
+            *key_routes(pipeline, services.keys, services.spend),
+            *dashboard_admin_routes(pipeline, services.spend),  # the dashboard's /admin/* reads
             *ui_routes(pipeline),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
