@@ -15,10 +15,9 @@ from typing import Any, TypeVar
 from nemorouter.core.budget import period_start
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.keys import KeyRecord, utcnow
-from nemorouter.core.money import pico_usd
 from nemorouter.core.store_read import FLUSH_WAIT_S, QUERY_WAIT_S, bounded_query, flushed
 from nemorouter.store.analytics import GroupBy, job_report, jobs_list, spend_report
-from nemorouter.store.analytics_budgets import budget_usage
+from nemorouter.store.analytics_budgets import budget_usage, spend_in_period
 from nemorouter.store.analytics_timeline import Bucket, EventKind, recent_events, spend_timeline
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.writer import SpendWriter
@@ -63,7 +62,8 @@ class SpendQueries:
     async def key_spend(self, record: KeyRecord) -> dict[str, Any]:
         """The key's spend in its budget period (all time without a period), as
         GET /admin/keys/{id} and /admin/budgets show it."""
-        since = period_start(record.budget_period, self._clock())
+        now = self._clock()
+        since = period_start(record.budget_period, now)
         spent = await spent_so_far(
             self._writer,
             self._repo,
@@ -73,10 +73,7 @@ class SpendQueries:
             flush_wait_s=self._flush_wait_s,
             query_wait_s=self._query_wait_s,
         )
-        return {
-            "period_start": None if since is None else since.isoformat() + "Z",
-            "usd": pico_usd(spent),
-        }
+        return spend_in_period(record.budget_period, now, spent)
 
     async def spend(
         self,

@@ -125,3 +125,14 @@ async def test_a_query_that_does_not_answer_in_time_is_a_503(
     with pytest.raises(GatewayError) as info:
         await READS[read](queries(writer, repo, query_wait_s=0))
     assert_unavailable(info.value)
+
+
+@pytest.mark.parametrize("period", ["daily", "monthly", None])
+async def test_a_keys_spend_reads_the_same_in_budgets(
+    writer: SpendWriter, repo: KeysRepo, period: str | None
+) -> None:
+    """GET /admin/keys/{id} and /admin/budgets show a key's spend the same way."""
+    await repo.add_key(key(period))
+    service = queries(writer, repo)
+    (listed,) = (await service.budgets())["keys"]
+    assert listed["spend"] == await service.key_spend(key(period))
