@@ -21,13 +21,14 @@ from redis.asyncio import Redis
 from nemorouter.config import Config, Settings
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.cache_stage import CacheStage
-from nemorouter.core.deployments import DeploymentPool
+from nemorouter.core.deployments import AUTO, DeploymentPool
+from nemorouter.core.key_admin import KeyAdmin
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.pipeline import Pipeline
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.router import Router
-from nemorouter.core.store_read import bounded_query, flushed
+from nemorouter.core.spend_queries import SpendQueries, spent_so_far
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
 from nemorouter.state.breaker_memory import Breakers, BreakerStore, FailureCounter
@@ -47,10 +48,8 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 class Services:
-    """Everything the gateway serves, built once from the config.
-
-    Key administration and spend queries (issue 17, item 6) become services here, next to
-    `keys` and `store`, for the admin routes to call."""
+    """Everything the gateway serves, built once from the config: the request pipeline and
+    the services the admin routes call (key administration, spend queries)."""
 
     def __init__(self, config: Config) -> None:
         settings = config.settings
@@ -81,6 +80,8 @@ class Services:
         self.breakers = build_breakers(self.redis, settings, [d.id for d in config.deployments])
         self.budgets = build_budgets(self.redis, self.spent_so_far)
         self.metrics = Metrics()
+        self.key_admin = KeyAdmin(self.keys, [*self.pool.names, AUTO], self.key_changed)
+        self.spend = SpendQueries(self.store.writer, self.keys)
         self.pipeline = Pipeline(
             auth=self.auth,
             pool=self.pool,
@@ -138,8 +139,7 @@ class Services:
     async def spent_so_far(self, column: str, subject_id: str, since: datetime | None) -> int:
         """A budget's spend in its period, from the log (this instance's rows written first);
         bounded: a store that cannot answer is a 503 (budgets fail closed)."""
-        await flushed(self.store.writer)
-        return await bounded_query(self.keys.spent_pico(column, subject_id, since))
+        return await spent_so_far(self.store.writer, self.keys, column, subject_id, since)
 
 
 def build_budgets(redis: Redis | None, load_spent: LoadSpent) -> BudgetStore:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nemorouter.config import parse_config
-from nemorouter.core.candidates import plan
+from nemorouter.core.candidates import Offer, plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.errors import GatewayError
 from nemorouter.core.request import parse_chat_request
@@ -159,3 +159,29 @@ def test_bad_fallback_fields_are_400(fallbacks: object, disable: object, param: 
         plan(pool(), "docs", frozenset(), 10, "r", fallbacks=fallbacks, disable_fallbacks=disable)
     assert info.value.status == 400
     assert info.value.param == param
+
+
+@pytest.mark.parametrize(
+    "tags", [frozenset(), frozenset({"vision"}), frozenset({"eu"}), frozenset({"vision", "eu"})]
+)
+def test_models_listing_offers_what_a_request_with_those_tags_could_reach(
+    tags: frozenset[str],
+) -> None:
+    """/v1/models?tags= filters with the route plan's own tag rule: a model is listed
+    exactly when `auto` with those tags (and a prompt any window holds) may use it, with
+    all of its deployments; a group is listed with its models that qualify."""
+    deployments = pool()
+    offer = Offer(deployments, tags)
+    reachable = {link.model for link in plan(deployments, "auto", tags, 0, "r")}
+    assert set(offer.models) == reachable
+    assert all(offer.models[m] == deployments.by_model[m] for m in offer.models)
+    try:
+        docs = [link.model for link in plan(deployments, "docs", tags, 0, "r")]
+    except GatewayError:  # no model of the group qualifies
+        docs = []
+    assert offer.groups == ({"docs": docs} if docs else {})
+
+
+def test_models_listing_with_unsatisfiable_tags_is_empty() -> None:
+    offer = Offer(pool(), frozenset({"no-such-capability"}))
+    assert (offer.models, offer.groups) == ({}, {})

@@ -28,9 +28,33 @@ class Link:
         self.deployments = deployments
 
 
+def has_tags(deployment: Deployment, required: frozenset[str]) -> bool:
+    """The tag half of eligibility: what /v1/models filters on, before any prompt exists."""
+    return required <= deployment.tags
+
+
 def eligible(deployment: Deployment, required: frozenset[str], prompt_tokens: int) -> bool:
     window = deployment.context_window
-    return required <= deployment.tags and (not window or prompt_tokens <= window)
+    return has_tags(deployment, required) and (not window or prompt_tokens <= window)
+
+
+class Offer:
+    """The models (with all their deployments) and the groups (with their models) that
+    have at least one deployment with every tag in `required`."""
+
+    __slots__ = ("groups", "models")
+
+    def __init__(self, pool: DeploymentPool, required: frozenset[str]) -> None:
+        self.models = {
+            name: deployments
+            for name, deployments in pool.by_model.items()
+            if any(has_tags(d, required) for d in deployments)
+        }
+        offered = {
+            name: [model for model in chain if model in self.models]
+            for name, chain in pool.groups.items()
+        }
+        self.groups = {name: chain for name, chain in offered.items() if chain}
 
 
 def plan(
@@ -89,7 +113,7 @@ def _why_not(deployments: list[Deployment], required: frozenset[str], prompt_tok
     missing = required - frozenset.union(*(d.tags for d in deployments))
     if missing:
         return f"lacks {_names(missing)}"
-    if any(required <= d.tags for d in deployments):
+    if any(has_tags(d, required) for d in deployments):
         windows = max(d.context_window for d in deployments)
         return f"its context window ({windows} tokens) cannot hold the prompt (~{prompt_tokens})"
     return f"no single deployment has all of {_names(required)}"

@@ -37,6 +37,11 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+def shown_prefix(secret: str) -> str:
+    """The part of a secret kept in the clear, to recognise the key in lists and errors."""
+    return secret[:SHOWN_PREFIX_CHARS]
+
+
 def new_id(kind: str) -> str:
     return f"{kind}_{secrets.token_hex(8)}"
 

@@ -1,4 +1,6 @@
-"""Admin API (master key only): spend analytics and jobs (DESIGN §2.3)."""
+"""Admin API (master key only): spend analytics and jobs (DESIGN §2.3): decode the query,
+call the spend queries (core/spend_queries), encode. Also the query-parameter decoders
+the other admin routes share."""
 
 from __future__ import annotations
 
@@ -8,52 +10,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nemorouter.core.errors import GatewayError, invalid_request
-from nemorouter.core.store_read import bounded_query, flushed
+from nemorouter.core.errors import invalid_request
+from nemorouter.core.spend_queries import SpendQueries
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
-from nemorouter.store.analytics import GROUP_BY, job_report, jobs_list, spend_report
+from nemorouter.store.analytics import GROUP_BY
 from nemorouter.wiring import Services
 
 MAX_JOBS_LISTED = 1000
 
 
-def admin_routes(pipeline: Services) -> list[Route]:
-    async def authorized(request: Request) -> None:
-        await admin_read(pipeline, request)
+def admin_routes(pipeline: Services, queries: SpendQueries) -> list[Route]:
+    def authorized(request: Request) -> None:
+        check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def spend(request: Request) -> Response:
-        await authorized(request)
+        authorized(request)
         query = request.query_params
-        group_by = query.get("group_by", "job")
-        if group_by not in GROUP_BY:
-            raise invalid_request(
-                f"'group_by' must be one of {', '.join(GROUP_BY)} (got {group_by!r}).", "group_by"
-            )
-        report = await bounded_query(
-            spend_report(
-                pipeline.store.engine,
-                group_by,  # type: ignore[arg-type]
-                start=parse_when(query.get("start"), "start", end=False),
-                end=parse_when(query.get("end"), "end", end=True),
-                job_id=parse_text(query.get("job_id"), "job_id"),
-                model=parse_text(query.get("model"), "model"),
-            )
+        group_by = parse_choice(query.get("group_by", "job"), GROUP_BY, "group_by")
+        report = await queries.spend(
+            group_by,  # type: ignore[arg-type]
+            start=parse_when(query.get("start"), "start", end=False),
+            end=parse_when(query.get("end"), "end", end=True),
+            job_id=parse_text(query.get("job_id"), "job_id"),
+            model=parse_text(query.get("model"), "model"),
         )
         return JSONResponse(report)
 
     async def jobs(request: Request) -> Response:
-        await authorized(request)
+        authorized(request)
         limit = parse_limit(request.query_params.get("limit"))
-        return JSONResponse({"jobs": await bounded_query(jobs_list(pipeline.store.engine, limit))})
+        return JSONResponse({"jobs": await queries.jobs(limit)})
 
     async def job(request: Request) -> Response:
-        await authorized(request)
+        authorized(request)
         job_id = parse_text(request.path_params["job_id"], "job_id") or ""
-        report = await bounded_query(job_report(pipeline.store.engine, job_id))
-        if report is None:
-            raise GatewayError(404, "job_not_found", f"No request carried the job id {job_id!r}.")
-        return JSONResponse(report)
+        return JSONResponse(await queries.job(job_id))
 
     return [
         Route("/admin/spend", spend, methods=["GET"]),
@@ -62,12 +54,12 @@ def admin_routes(pipeline: Services) -> list[Route]:
     ]
 
 
-async def admin_read(pipeline: Services, request: Request) -> None:
-    """Every admin read: the master key or a dashboard session, then this instance's
-    waiting spend records written (read-your-writes: what it answered is in the numbers).
-    Its query then goes through `bounded_query`: neither step may hang (503 instead)."""
-    check_admin(pipeline, request)
-    await flushed(pipeline.store.writer)  # bounded: a writer that cannot write is a 503
+def parse_choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise invalid_request(
+            f"'{name}' must be one of {', '.join(allowed)} (got {value!r}).", name
+        )
+    return value
 
 
 def parse_when(value: str | None, name: str, *, end: bool) -> datetime | None:

@@ -104,9 +104,9 @@ def create_app(config: Config) -> GatewayApp:
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             # Key administration and spend queries: services of `services` (issue 17, item 6).
-            *admin_routes(services),
-            *key_routes(services),
-            *dashboard_admin_routes(services),  # the dashboard's /admin/* reads
+            *admin_routes(services, services.spend),
+            *key_routes(services, services.key_admin, services.spend),
+            *dashboard_admin_routes(services, services.spend),  # the dashboard's /admin/* reads
             *ui_routes(services),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from nemorouter.core.candidates import Offer
 from nemorouter.core.deployments import Deployment, DeploymentPool
 
 
 def models_listing(pool: DeploymentPool, created: int, tags: frozenset[str]) -> dict[str, Any]:
-    """Models (and groups) that have every tag in `tags` on at least one deployment."""
-    offered = {
-        name: deps for name, deps in pool.by_model.items() if any(tags <= d.tags for d in deps)
-    }
-    data = [_model_entry(name, deps, created) for name, deps in offered.items()]
-    for name, chain in pool.groups.items():
-        if any(model in offered for model in chain):
-            data.append(
-                {"id": name, "object": "model", "created": created, "owned_by": "nemorouter",
-                 "group": [model for model in chain if model in offered]}
-            )  # fmt: skip
+    """Models (and groups) that have every tag in `tags` on at least one deployment: the
+    same tag filter a request's route plan applies (core/candidates)."""
+    offer = Offer(pool, tags)
+    data = [_model_entry(name, deps, created) for name, deps in offer.models.items()]
+    for name, chain in offer.groups.items():
+        data.append(
+            {"id": name, "object": "model", "created": created, "owned_by": "nemorouter",
+             "group": chain}
+        )  # fmt: skip
     return {"object": "list", "data": data}
 
 

@@ -29,11 +29,11 @@ async def budget_usage(engine: AsyncEngine, now: datetime) -> dict[str, list[dic
     team_spent = await _spent(engine, spend.c.team_id, team_periods, now)
     return {
         "keys": [
-            {**k.public(), "spend": _spend(k.budget_period, now, key_spent.get(k.id, 0))}
+            {**k.public(), "spend": spend_in_period(k.budget_period, now, key_spent.get(k.id, 0))}
             for k in key_records
         ],
         "teams": [
-            {**t.public(), "spend": _spend(t.budget_period, now, team_spent.get(t.id, 0))}
+            {**t.public(), "spend": spend_in_period(t.budget_period, now, team_spent.get(t.id, 0))}
             for t in team_records
         ],
     }
@@ -59,7 +59,8 @@ async def _spent(
     return out
 
 
-def _spend(period: str | None, now: datetime, pico: int) -> dict[str, Any]:
+def spend_in_period(period: str | None, now: datetime, pico: int) -> dict[str, Any]:
+    """How a key's or team's spend is shown: since the start of its budget period."""
     since = period_start(period, now)
     return {
         "period_start": None if since is None else since.isoformat() + "Z",
