@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from nemorouter.core.budget import BudgetSubject
-from nemorouter.core.errors import GatewayError
 from nemorouter.state.budget_redis import RedisBudgets
+from nemorouter.types.errors import GatewayError
 
 
 async def test_refusal_tells_spent_from_held_by_calls_in_flight(

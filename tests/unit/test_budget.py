@@ -7,8 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from nemorouter.core.budget import Budgets, BudgetSubject, period_start
-from nemorouter.core.errors import GatewayError
+from nemorouter.core.budget import Budgets, BudgetSubject
+from nemorouter.types.clock import period_start
+from nemorouter.types.errors import GatewayError
 
 
 class Clock:

@@ -15,8 +15,7 @@ from nemorouter.core import auth as auth_module
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.breaker import FailureCounter
 from nemorouter.core.budget import BudgetSubject
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import KeyRecord, hash_secret, new_secret
+from nemorouter.core.keys import hash_secret, new_secret
 from nemorouter.core.limits import KeyLimits
 from nemorouter.state.breaker_redis import RedisBreakers
 from nemorouter.state.budget_redis import RedisBudgets
@@ -25,6 +24,8 @@ from nemorouter.state.redis_client import redis_client
 from nemorouter.state.redis_windows import RedisWindows
 from nemorouter.state.types import Reservation
 from nemorouter.state.unavailable import Unavailable
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord
 from tests.private_services import free_port
 
 # --- Redis: a port nothing listens on ---------------------------------------------------------

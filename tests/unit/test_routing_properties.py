@@ -16,11 +16,11 @@ from nemorouter.config import parse_config
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
 from nemorouter.core.request import ChatRequest
 from nemorouter.core.router import Router
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.errors import GatewayError
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 TAGS = [*sorted(CAPABILITIES - {"long-context"}), "eu", "cheap"]
 

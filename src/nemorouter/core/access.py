@@ -6,7 +6,7 @@ from nemorouter.core.auth import Caller
 from nemorouter.core.budget import BudgetSubject
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
+from nemorouter.types.errors import GatewayError
 
 
 def allowed_links(

@@ -27,6 +27,7 @@ from nemorouter.core.errors import GatewayError
 from nemorouter.core.keys import utcnow
 from nemorouter.core.money import MILLION_TOKENS, pico_usd, to_pico
 from nemorouter.core.request import ChatRequest
+from nemorouter.types.clock import period_start
 
 # Output assumed for the worst case when neither the request nor the catalog bounds it.
 DEFAULT_MAX_OUTPUT = 8192
@@ -50,15 +51,6 @@ class BudgetSubject:
         self.label = label  # for the error message: "key 'ocr-batch'"
         self.limit_pico = limit_pico
         self.period = period
-
-
-def period_start(period: str | None, now: datetime) -> datetime | None:
-    """Start of the current budget period (UTC); None for a lifetime budget."""
-    if period == "daily":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "monthly":
-        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return None
 
 
 class _Ledger:

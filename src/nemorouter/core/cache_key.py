@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from nemorouter.core.errors import invalid_request
 from nemorouter.core.request import GATEWAY_FIELDS
+from nemorouter.types.errors import invalid_request
 
 try:  # SIMD base64: ~75 µs per MB against binascii's ~2,900 (see bench/cache)
     import pybase64 as _pybase64

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nemorouter.core.deployments import AUTO, Deployment, DeploymentPool
-from nemorouter.core.errors import GatewayError, invalid_request, model_not_found
+from nemorouter.types.errors import GatewayError, invalid_request, model_not_found
 
 log = logging.getLogger("nemorouter.routing")
 

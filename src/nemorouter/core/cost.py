@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from nemorouter.core.money import quantize, usd
 from nemorouter.core.request import ChatRequest
-from nemorouter.providers.base import ChunkStream, UpstreamFailure
+from nemorouter.types.money import quantize, usd
 from nemorouter.types.prices import Pricing
+from nemorouter.types.upstream import ChunkStream, UpstreamFailure
 
 MILLION = Decimal(1_000_000)
 

@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.errors import invalid_request
-from nemorouter.core.money import to_pico
 from nemorouter.core.request import ChatRequest
 from nemorouter.core.tags import JOB_TAG_PREFIX
 from nemorouter.store.schema import spend
+from nemorouter.types.errors import invalid_request
+from nemorouter.types.money import to_pico
 
 log = logging.getLogger("nemorouter.record")
 

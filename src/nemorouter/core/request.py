@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from nemorouter.core.errors import invalid_request
 from nemorouter.core.image_size import data_url_image_size
 from nemorouter.core.image_tokens import ANY, image_tokens
 from nemorouter.core.prompt_correction import PromptCorrection
+from nemorouter.types.errors import invalid_request
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields of ours (and LiteLLM's) that an upstream OpenAI API must not see.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nemorouter.core.errors import invalid_request
 from nemorouter.core.request import ChatRequest
+from nemorouter.types.errors import invalid_request
 
 _TAG = re.compile(r"^[a-z0-9][a-z0-9._:-]*$")
 # LiteLLM users put job ids among their tags as `job:<id>`; those are not capabilities.

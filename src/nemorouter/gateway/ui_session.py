@@ -23,8 +23,8 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nemorouter.core.errors import GatewayError
 from nemorouter.core.pipeline import Pipeline
+from nemorouter.types.errors import GatewayError
 
 COOKIE = "nemo_session"
 REVOKED_KEY = "nemo:ui:revoked:"  # + nonce, in Redis until the session's own expiry

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from nemorouter.providers.answer_check import check_usage, malformed, token_count
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 WHO = "Claude"
 

@@ -14,7 +14,7 @@ import orjson
 
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import check_chunk, check_completion
-from nemorouter.providers.base import FailureKind, UpstreamFailure, UpstreamRequest
+from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.http import StreamResponse
 from nemorouter.providers.media import InlineMedia
@@ -22,6 +22,7 @@ from nemorouter.providers.pooled import PooledAdapter, json_object
 from nemorouter.providers.request_fields import encoded
 from nemorouter.providers.sse import sse_data
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 CHAT_PATH = "/chat/completions"

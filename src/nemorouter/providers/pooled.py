@@ -13,12 +13,12 @@ import orjson
 
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import translated
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception
 from nemorouter.providers.google_errors import classify_google
 from nemorouter.providers.http import HTTPPool, StreamResponse
 from nemorouter.providers.sse import sse_data
 from nemorouter.providers.upstream_auth import KeyAuth, VertexAuth, with_auth
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 
 def json_object(raw: bytes, message: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from nemorouter.core.errors import GatewayError, invalid_request
+from nemorouter.types.errors import GatewayError, invalid_request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

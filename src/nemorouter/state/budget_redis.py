@@ -28,7 +28,7 @@ from nemorouter.core.budget import (
     period_start,
 )
 from nemorouter.core.keys import utcnow
-from nemorouter.state.redis_windows import _Script
+from nemorouter.state.lua_script import LuaScript
 from nemorouter.state.unavailable import REDIS_DOWN, OutageLog, Unavailable
 
 log = logging.getLogger("nemorouter.budget")
@@ -41,7 +41,7 @@ SPENT_TTL_MS = 40 * 86_400_000  # past any period; re-read from the spend log if
 # ARGV: now_ms, id, worst, expiry_ms, then one limit per subject
 # -> {0} admitted; {1, i, spent, reserved} refused by subject i (for the 402's numbers;
 # reserved as a digit string, never a float's exponent form); {2, i} subject i's spent is unknown
-_RESERVE = _Script(
+_RESERVE = LuaScript(
     """
 local now, id, worst, expiry = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = #KEYS / 3
@@ -71,7 +71,7 @@ return {0}
 )
 
 # KEYS: per subject (spent, expiries, amounts); ARGV: id, actual, spent ttl ms
-_SETTLE = _Script(
+_SETTLE = LuaScript(
     """
 for i = 1, #KEYS / 3 do
   redis.call('ZREM', KEYS[3*i-1], ARGV[1])

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from nemorouter.core.cache_key import cache_controls
-from nemorouter.core.errors import GatewayError
+from nemorouter.types.errors import GatewayError
 
 
 @pytest.mark.parametrize(
