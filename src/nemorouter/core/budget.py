@@ -163,7 +163,7 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
     for that deployment (its provider's image rule, times the ratio it has been seen to
     report above the estimate) at input prices, plus the output bound (max_tokens, else the
     model's max output)."""
-    asked = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+    asked = request.max_output
     worst = Decimal(0)
     for link in links:
         for deployment in link.deployments:
@@ -173,8 +173,7 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
             prompt = deployment.prompt_correction.apply(
                 request.prompt_tokens_for(deployment.image_rule)
             )
-            output = asked if isinstance(asked, int) and asked > 0 else None
-            output = output or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
+            output = asked or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
             rates = pricing.rates(prompt)
             cost = (prompt * rates.input_per_mtok + output * rates.output_per_mtok) / MILLION_TOKENS
             worst = max(worst, cost)

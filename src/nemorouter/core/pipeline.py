@@ -27,7 +27,7 @@ from nemorouter.core.cache_stage import (
     hit_response,
 )
 from nemorouter.core.candidates import Link, plan
-from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
+from nemorouter.core.cost import CostedStream, call_cost, usd
 from nemorouter.core.deployments import Deployment, DeploymentPool
 from nemorouter.core.errors import GatewayError, service_unavailable
 from nemorouter.core.limits import KeyLimits
@@ -204,8 +204,8 @@ class Pipeline:
             required,
             request.prompt_tokens_estimate,
             inbound.request_id,
-            request.extras.get("fallbacks"),
-            request.extras.get("disable_fallbacks", False),
+            request.options.fallbacks,
+            request.options.disable_fallbacks,
         )
         links = allowed_links(caller, request.model, links, self.pool)
         record.limit = limit = await self.limits.admit(caller, reserve_tokens(request))
@@ -300,8 +300,7 @@ class Pipeline:
             await self._finish(record)
             return routed
         record.stream = True
-        options = request.body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        wants_usage = request.wants_usage
 
         async def closed(stream: ReplayStream) -> None:
             if not stream.ended:
@@ -321,7 +320,7 @@ class Pipeline:
         cache_plan: CachePlan | None,
     ) -> Routed:
         record.stream = True
-        wants_usage = ask_for_stream_usage(request)
+        wants_usage = request.wants_usage
         routed = await self.router.open_stream(request, links, inbound.request_id, record.job_id)
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)

@@ -13,11 +13,13 @@ import orjson
 from nemorouter.core.image_size import data_url_image_size
 from nemorouter.core.image_tokens import ANY, image_tokens
 from nemorouter.core.prompt_correction import PromptCorrection
+from nemorouter.types.body import max_output_of, wants_usage_of
 from nemorouter.types.errors import invalid_request
+from nemorouter.types.options import GATEWAY_FIELDS, NO_OPTIONS, GatewayOptions, decode_options
+
+__all__ = ["GATEWAY_FIELDS", "ChatRequest", "parse_chat_request", "reserve_tokens"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-# Fields of ours (and LiteLLM's) that an upstream OpenAI API must not see.
-GATEWAY_FIELDS = ("tags", "metadata", "nemo_cache", "cache", "fallbacks", "disable_fallbacks")
 # Text is estimated at 3 characters a token, not the ~4 of English prose: digits, OCR'd text,
 # JSON, code and most non-English scripts split finer, and Claude's tokenizer counts more
 # tokens than OpenAI's or Gemini's for the same text. What is still missed is learned per
@@ -57,19 +59,21 @@ class ChatRequest:
     __slots__ = (
         "_estimates",
         "body",
-        "extras",
         "image_sizes",
         "images",
+        "max_output",
         "messages",
         "model",
+        "options",
         "stream",
         "text_chars",
+        "wants_usage",
     )
 
     def __init__(
         self,
         body: dict[str, Any],
-        extras: dict[str, Any],
+        options: GatewayOptions,
         model: str,
         stream: bool,
         images: int,
@@ -78,7 +82,12 @@ class ChatRequest:
         messages: int = 1,
     ) -> None:
         self.body = body  # the OpenAI body, gateway fields removed
-        self.extras = extras  # the gateway fields (tags, metadata, cache and fallback controls)
+        self.options = options  # the gateway fields (tags, metadata, cache and fallback controls)
+        # The client's output limit (max_completion_tokens, else max_tokens), None if unset.
+        self.max_output = max_output_of(body)
+        # A stream's final usage chunk was asked for (the gateway asks the provider for
+        # usage on every stream to cost it, and drops that chunk when this is False).
+        self.wants_usage = wants_usage_of(body)
         self.model = model
         self.stream = stream
         self.images = images  # image parts, over all messages
@@ -146,9 +155,13 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     image_sizes: list[tuple[ImageSize, bool]] = []
     for i, message in enumerate(messages):
         text_chars += _check_message(message, i, image_sizes)
-    extras = {name: body.pop(name) for name in GATEWAY_FIELDS if name in body}
+    options = NO_OPTIONS
+    for name in GATEWAY_FIELDS:
+        if name in body:  # rare: most requests carry none, and allocate nothing for them
+            options = decode_options({f: body.pop(f) for f in GATEWAY_FIELDS if f in body})
+            break
     return ChatRequest(
-        body, extras, model, stream, len(image_sizes), text_chars, image_sizes, len(messages)
+        body, options, model, stream, len(image_sizes), text_chars, image_sizes, len(messages)
     )
 
 
@@ -231,12 +244,7 @@ def reserve_tokens(
     """Tokens a request reserves against a tpm quota: its prompt estimate (for a known
     deployment: under its image rule and learned correction) plus the output it allows
     itself (max_completion_tokens / max_tokens), else DEFAULT_COMPLETION_TOKENS."""
-    body = request.body
-    out = body.get("max_completion_tokens")
-    if out is None:
-        out = body.get("max_tokens")
-    if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
-        out = DEFAULT_COMPLETION_TOKENS
+    out = request.max_output or DEFAULT_COMPLETION_TOKENS
     prompt = request.prompt_tokens_for(rule)
     if correction is not None:
         prompt = correction.apply(prompt)

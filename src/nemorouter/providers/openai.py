@@ -46,7 +46,14 @@ class OpenAIAdapter(PooledAdapter):
         fetched: Mapping[str, InlineMedia],
         stream: bool,
     ) -> UpstreamRequest:
-        return UpstreamRequest(target, CHAT_PATH, {**body, "model": target.provider_model})
+        wire = {**body, "model": target.provider_model}
+        if stream:  # the gateway costs every stream: ask for the final usage chunk
+            options = body.get("stream_options")
+            wire["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+        return UpstreamRequest(target, CHAT_PATH, wire, stream)
 
     async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
         try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent

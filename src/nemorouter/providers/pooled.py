@@ -32,12 +32,6 @@ def json_object(raw: bytes, message: str) -> dict[str, Any]:
     return data
 
 
-def wants_usage(body: dict[str, Any]) -> bool:
-    """Whether the client asked for a final usage chunk (`stream_options.include_usage`)."""
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
 class PooledAdapter:
     """One provider endpoint's name, origin, timeouts and pooled keep-alive connections."""
 
