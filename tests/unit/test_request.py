@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nemorouter.core.image_tokens import ANY
-from nemorouter.core.request import MAX_JSON_DEPTH, parse_chat_request
 from nemorouter.types.errors import GatewayError
+from nemorouter.types.image_tokens import ANY
+from nemorouter.types.request import MAX_JSON_DEPTH, parse_chat_request
 
 
 def raw(body: object) -> bytes:

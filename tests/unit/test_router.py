@@ -13,9 +13,9 @@ from nemorouter.core import router as router_module
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.request import parse_chat_request
 from nemorouter.core.router import Router
 from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import parse_chat_request
 from nemorouter.types.target import Target
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 

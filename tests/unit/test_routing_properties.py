@@ -16,9 +16,9 @@ from nemorouter.config import parse_config
 from nemorouter.core.breaker import Breakers
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.request import ChatRequest
 from nemorouter.core.router import Router
 from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import ChatRequest
 from nemorouter.types.target import Target
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 

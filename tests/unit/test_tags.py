@@ -11,9 +11,9 @@ import pytest
 from nemorouter.config import parse_config
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.request import parse_chat_request
 from nemorouter.core.tags import parse_tags, required_tags
 from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import parse_chat_request
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
 SCHEMA = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}

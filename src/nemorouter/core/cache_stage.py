@@ -18,9 +18,9 @@ from nemorouter.core.cache_entry import (
     new_entry,
 )
 from nemorouter.core.cache_key import cache_key, cache_scope
-from nemorouter.core.request import ChatRequest
 from nemorouter.state.cache import ResponseCache
 from nemorouter.state.single_flight import SingleFlight
+from nemorouter.types.request import ChatRequest
 
 HIT, MISS, SKIP = "HIT", "MISS", "SKIP"
 

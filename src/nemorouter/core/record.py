@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.request import ChatRequest
 from nemorouter.store.schema import spend
 from nemorouter.types.money import to_pico
 from nemorouter.types.options import checked_job_id
+from nemorouter.types.request import ChatRequest
 
 log = logging.getLogger("nemorouter.record")
 

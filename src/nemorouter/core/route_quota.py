@@ -9,10 +9,10 @@ from typing import Any
 
 from nemorouter.core.breaker import BreakerStore
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.request import ChatRequest
 from nemorouter.core.route_failures import never_sent, quota_failure
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
+from nemorouter.types.request import ChatRequest
 from nemorouter.types.upstream import UpstreamFailure
 
 log = logging.getLogger("nemorouter.router")

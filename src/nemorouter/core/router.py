@@ -34,7 +34,7 @@ from typing import Any
 from nemorouter.core.breaker import BreakerStore
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.request import ChatRequest, reserve_tokens
+from nemorouter.core.request import reserve_tokens
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.route_failures import (
     DOWN,
@@ -51,6 +51,7 @@ from nemorouter.providers.media import InlineMedia
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
 from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import ChatRequest
 from nemorouter.types.upstream import ChunkStream, FailureKind, UpstreamFailure
 
 log = logging.getLogger("nemorouter.router")

@@ -7,8 +7,8 @@ tags: an image part needs `vision`, a `json_schema` response format `structured-
 
 from __future__ import annotations
 
-from nemorouter.core.request import ChatRequest
 from nemorouter.types.options import JOB_TAG_PREFIX, parse_tags
+from nemorouter.types.request import ChatRequest
 
 __all__ = ["JOB_TAG_PREFIX", "explicit_tags", "implied_tags", "parse_tags", "required_tags"]
 
