@@ -46,7 +46,6 @@ class GatewayOptions:
 
     def __init__(
         self,
-        *,
         tags: frozenset[str] = frozenset(),
         metadata: dict[str, Any] | None = None,
         job_id: str | None = None,
@@ -81,13 +80,13 @@ def decode_options(fields: dict[str, Any]) -> GatewayOptions:
         value = metadata.get("job_id")
         if value is not None:
             job_id = checked_job_id(value, "metadata.job_id")
-        job_tag = _job_tag(metadata.get("tags"))
     cache_read, cache_write = cache_controls(fields)
     tags = parse_tags(fields.get("tags"), "tags")
     if metadata is not None and not isinstance(metadata, dict):
         raise invalid_request("'metadata' must be an object.", "metadata")
     if metadata:
-        tags |= parse_tags(metadata.get("tags"), "metadata.tags")
+        named, job_tag = _tags_and_job(metadata.get("tags"), "metadata.tags")
+        tags |= named
     disable = fields.get("disable_fallbacks", False)
     if not isinstance(disable, bool):
         raise invalid_request("'disable_fallbacks' must be a boolean.", "disable_fallbacks")
@@ -97,21 +96,20 @@ def decode_options(fields: dict[str, Any]) -> GatewayOptions:
     ):
         raise invalid_request("'fallbacks' must be a list of model names.", "fallbacks")
     return GatewayOptions(
-        tags=tags,
-        metadata=metadata,
-        job_id=job_id,
-        job_tag=job_tag,
-        cache_read=cache_read,
-        cache_write=cache_write,
-        fallbacks=fallbacks,
-        disable_fallbacks=disable,
+        tags, metadata, job_id, job_tag, cache_read, cache_write, fallbacks, disable
     )
 
 
 def parse_tags(value: Any, where: str) -> frozenset[str]:
-    """A list of tags or one comma-separated string, normalised to lower case."""
+    """A list of tags or one comma-separated string, normalised to lower case; `job:<id>`
+    entries are left out (they name a job, not a capability)."""
+    return _tags_and_job(value, where)[0]
+
+
+def _tags_and_job(value: Any, where: str) -> tuple[frozenset[str], str | None]:
+    """The capability tags, and the first `job:<id>`'s id (as written), in one pass."""
     if value is None:
-        return frozenset()
+        return frozenset(), None
     if isinstance(value, str):
         items: list[Any] = value.split(",")
     elif isinstance(value, list):
@@ -121,24 +119,21 @@ def parse_tags(value: Any, where: str) -> frozenset[str]:
             f"'{where}' must be a list of tags or a comma-separated string.", where
         )
     tags = set()
+    job = None
     for item in items:
         if not isinstance(item, str):
             raise invalid_request(f"'{where}' must contain only strings.", where)
         tag = item.strip().lower()
-        if not tag or tag.startswith(JOB_TAG_PREFIX):
+        if not tag:
+            continue
+        if tag.startswith(JOB_TAG_PREFIX):
+            if job is None:
+                job = item.strip()[len(JOB_TAG_PREFIX) :]
             continue
         if len(tag) > 64 or not _TAG.match(tag):
             raise invalid_request(f"'{where}' has an invalid tag {item!r}.", where)
         tags.add(tag)
-    return frozenset(tags)
-
-
-def _job_tag(tags: Any) -> str | None:
-    items = tags.split(",") if isinstance(tags, str) else tags
-    for tag in items if isinstance(items, list) else ():
-        if isinstance(tag, str) and tag.strip().lower().startswith(JOB_TAG_PREFIX):
-            return tag.strip()[len(JOB_TAG_PREFIX) :]
-    return None
+    return frozenset(tags), job
 
 
 def checked_job_id(value: Any, where: str) -> str:
