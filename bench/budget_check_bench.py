@@ -30,9 +30,9 @@ from nemorouter.config import parse_config
 from nemorouter.core.budget import worst_case_pico
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.request import ChatRequest, parse_chat_request
 from nemorouter.state.budget_memory import MemoryBudgets
 from nemorouter.types.budget import BudgetSubject
+from nemorouter.types.request import ChatRequest, parse_chat_request
 
 
 def page_url() -> str:

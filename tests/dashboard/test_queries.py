@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nemorouter.core.keys import KeyRecord, TeamRecord
 from nemorouter.store.analytics import job_report
 from nemorouter.store.analytics_budgets import budget_usage
 from nemorouter.store.analytics_timeline import recent_events, spend_timeline
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.schema import spend
+from nemorouter.types.keys import KeyRecord, TeamRecord
 from tests.store.rows import spend_row
 
 T0 = datetime(2026, 11, 20, 9, 0, 10)

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from nemorouter.core.money import usd
 from nemorouter.demo import INVOICE_SCHEMA, invoice_page, sample_documents
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import Fault, SimulatedProvider
+from nemorouter.types.money import usd
 
 from .conftest import MASTER_KEY, GatewayFactory, gateway_config
 

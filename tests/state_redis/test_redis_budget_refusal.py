@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 
 from nemorouter.core.budget import budget_exceeded
-from nemorouter.core.errors import GatewayError
 from nemorouter.state.budget_redis import RedisBudgets
 from nemorouter.types.budget import BudgetRefused, BudgetSubject
+from nemorouter.types.errors import GatewayError
 
 
 async def refusal(reserving: Awaitable[object]) -> GatewayError:

@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from nemorouter.state import key_subject, redis_windows, team_subject
+from nemorouter.state.lua_script import LuaScript
 from nemorouter.state.redis_lua import ACQUIRE
 from nemorouter.state.redis_windows import RedisWindows
 from tests.unit.state.fakes import FakeClock
@@ -44,7 +45,7 @@ async def test_loads_the_script_on_noscript(
     A never-loaded variant of the script (a unique comment) instead of SCRIPT FLUSH, which
     would disturb whoever else uses this server.
     """
-    fresh = redis_windows.LuaScript(f"{ACQUIRE}\n-- {uuid.uuid4().hex}")
+    fresh = LuaScript(f"{ACQUIRE}\n-- {uuid.uuid4().hex}")
     assert (await redis_client.script_exists(fresh.sha)) == [False]
     monkeypatch.setattr(redis_windows, "_ACQUIRE", fresh)
     store = RedisWindows(redis_client, prefix=prefix)

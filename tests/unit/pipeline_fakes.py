@@ -13,20 +13,20 @@ from nemorouter.config import parse_config
 from nemorouter.core.auth import Caller
 from nemorouter.core.cache_stage import CacheStage
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import KeyRecord
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.pipeline import Inbound, Pipeline
 from nemorouter.core.router import Router
-from nemorouter.providers.base import UpstreamFailure
 from nemorouter.state.breaker_memory import Breakers
 from nemorouter.state.budget_memory import MemoryBudgets
 from nemorouter.state.budget_memory import Reservation as BudgetReservation
 from nemorouter.state.cache_memory import MemoryCache
 from nemorouter.state.memory import MemoryWindows
 from nemorouter.state.types import Reservation
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import UpstreamFailure
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 

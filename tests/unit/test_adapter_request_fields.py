@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import parse_chat_request
 from nemorouter.providers.anthropic_request import anthropic_request
 from nemorouter.providers.gemini_request import gemini_request
 from nemorouter.providers.request_fields import translated_request
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import parse_chat_request
 
 USER = {"role": "user", "content": "hi"}
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}

@@ -14,10 +14,10 @@ from nemorouter.config import parse_config
 from nemorouter.core.budget import worst_case_pico
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.money import MILLION_TOKENS, to_pico
-from nemorouter.core.request import parse_chat_request
 from nemorouter.providers import build_adapter
+from nemorouter.types.money import MILLION_TOKENS, to_pico
 from nemorouter.types.prices import Pricing
+from nemorouter.types.request import parse_chat_request
 
 SONNET = load_catalog()["claude-sonnet-4-5"]
 

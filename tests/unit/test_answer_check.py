@@ -15,7 +15,7 @@ from nemorouter.providers.answer_check import (
     check_completion,
     translated,
 )
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 MESSAGE = {"role": "assistant", "content": "ok"}
 GOOD = {"choices": [{"index": 0, "message": MESSAGE}], "usage": {"prompt_tokens": 3}}

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 
 from nemorouter.core.auth import Authenticator
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import KeyRecord, TeamRecord, hash_secret, new_secret, utcnow
+from nemorouter.core.keys import hash_secret, new_secret
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord, TeamRecord, utcnow
 
 SECRET = new_secret()
 

@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 
 from nemorouter.core.budget import budget_exceeded
-from nemorouter.core.errors import GatewayError
 from nemorouter.state.budget_memory import MemoryBudgets
 from nemorouter.types.budget import BudgetRefused, BudgetSubject, period_start
+from nemorouter.types.errors import GatewayError
 
 
 async def refusal(reserving: Awaitable[object]) -> GatewayError:

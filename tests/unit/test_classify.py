@@ -11,7 +11,6 @@ from email.utils import formatdate
 
 import pytest
 
-from nemorouter.providers.base import FailureKind
 from nemorouter.providers.classify import (
     classify_exception,
     classify_status,
@@ -20,6 +19,7 @@ from nemorouter.providers.classify import (
 )
 from nemorouter.providers.google_errors import classify_google
 from nemorouter.providers.http import UpstreamDisconnected, UpstreamTimeout
+from nemorouter.types.upstream import FailureKind
 
 
 def test_retry_after_forms() -> None:

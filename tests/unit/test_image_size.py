@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nemorouter.core.image_size import data_url_image_size
+from nemorouter.types.image_size import data_url_image_size
 
 CORPUS = Path("/work/shared/corpus")  # real page scans and photos, read in place
 

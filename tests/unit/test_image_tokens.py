@@ -10,8 +10,8 @@ import orjson
 import pytest
 from PIL import Image
 
-from nemorouter.core import image_tokens as rules
-from nemorouter.core.image_tokens import (
+from nemorouter.types import image_tokens as rules
+from nemorouter.types.image_tokens import (
     ANY,
     CLAUDE,
     GEMINI,
@@ -25,7 +25,7 @@ from nemorouter.core.image_tokens import (
     openai_tokens,
     rule_for,
 )
-from nemorouter.core.request import parse_chat_request
+from nemorouter.types.request import parse_chat_request
 
 A4_150 = (1240, 1754)
 A4_300 = (2480, 3508)

@@ -13,8 +13,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from nemorouter.config import ConfigError, parse_config
 from nemorouter.core import auth as auth_module
 from nemorouter.core.auth import Authenticator
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import KeyRecord, hash_secret, new_secret
+from nemorouter.core.keys import hash_secret, new_secret
 from nemorouter.core.limits import KeyLimits
 from nemorouter.state.breaker_memory import FailureCounter
 from nemorouter.state.breaker_redis import RedisBreakers
@@ -25,6 +24,8 @@ from nemorouter.state.redis_windows import RedisWindows
 from nemorouter.state.types import Reservation
 from nemorouter.state.unavailable import Unavailable
 from nemorouter.types.budget import BudgetSubject
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord
 from tests.private_services import free_port
 
 # --- Redis: a port nothing listens on ---------------------------------------------------------

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from nemorouter.core.errors import GatewayError
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 from tests.unit.pipeline_fakes import Harness, key
 
 MASTER = b"Bearer sk-master"

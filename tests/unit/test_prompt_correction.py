@@ -14,10 +14,11 @@ from nemorouter.core.budget import worst_case_pico
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.metrics import Metrics
-from nemorouter.core.money import to_pico
 from nemorouter.core.prompt_correction import DECAY, MAX_FACTOR, PromptCorrection
-from nemorouter.core.request import parse_chat_request, reserve_tokens
+from nemorouter.core.request import reserve_tokens
 from nemorouter.core.reservation_check import check_reservation, learn_prompt_ratio
+from nemorouter.types.money import to_pico
+from nemorouter.types.request import parse_chat_request
 
 
 def test_rises_at_once_and_decays_slowly_never_below_one() -> None:

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from nemorouter.core.errors import GatewayError
 from nemorouter.providers.anthropic_request import anthropic_request
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion, usage
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.google_errors import classify_google
 from nemorouter.providers.media import InlineMedia
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 JPEG = "/9j/4AAQSkZJRgABAQ=="
 

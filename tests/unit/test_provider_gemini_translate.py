@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from nemorouter.core.errors import GatewayError
-from nemorouter.providers.base import FailureKind
 from nemorouter.providers.gemini_request import gemini_request
 from nemorouter.providers.gemini_response import StreamTranslator, to_completion, usage
 from nemorouter.providers.gemini_schema import to_gemini_schema
 from nemorouter.providers.google_errors import classify_google, parse_duration
 from nemorouter.providers.media import InlineMedia
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.upstream import FailureKind
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 

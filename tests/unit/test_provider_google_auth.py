@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from nemorouter.config import ConfigError
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.google_auth import (
     REFRESH_MARGIN_S,
     ServiceAccountTokens,
     load_service_account,
 )
 from nemorouter.testing import FakeOAuthServer, Fault, SimServiceAccount
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from nemorouter.core.errors import GatewayError
 from nemorouter.providers import image_fetch
 from nemorouter.providers.image_fetch import fetch_image, is_public
+from nemorouter.types.errors import GatewayError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.money import to_pico
 from nemorouter.core.record import MAX_INT16, MAX_INT32, CallRecord
+from nemorouter.types.money import to_pico
 
 
 def test_counts_beyond_the_columns_are_bounded_money_kept_exact(

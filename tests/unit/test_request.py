@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.image_tokens import ANY
-from nemorouter.core.request import MAX_JSON_DEPTH, parse_chat_request
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.image_tokens import ANY
+from nemorouter.types.request import MAX_JSON_DEPTH, parse_chat_request
 
 
 def raw(body: object) -> bytes:
@@ -34,7 +34,11 @@ def test_parses_and_strips_gateway_fields() -> None:
         "messages": [{"role": "user", "content": "hi"}],
         "temperature": 0,
     }
-    assert request.extras == {"tags": ["vision"], "metadata": {"job_id": "j1"}, "nemo_cache": False}
+    options = request.options
+    assert options.tags == {"vision"}
+    assert options.metadata == {"job_id": "j1"}
+    assert options.job_id == "j1"
+    assert (options.cache_read, options.cache_write) == (False, False)
 
 
 def test_detects_image_parts_and_stream() -> None:

@@ -13,11 +13,11 @@ from nemorouter.config import parse_config
 from nemorouter.core import router as router_module
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.router import Router
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state.breaker_memory import Breakers
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 from .test_router import ScriptedAdapter, fail, request
 

@@ -12,12 +12,12 @@ from nemorouter.config import Config, parse_config
 from nemorouter.core import router as router_module
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import parse_chat_request
 from nemorouter.core.router import Router
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state.breaker_memory import Breakers
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import parse_chat_request
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 OK = {"choices": [{"message": {"content": "ok"}}]}
 

@@ -17,18 +17,14 @@ import pytest
 from nemorouter.config import parse_config
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import (
-    DEFAULT_COMPLETION_TOKENS,
-    ChatRequest,
-    parse_chat_request,
-    reserve_tokens,
-)
+from nemorouter.core.request import reserve_tokens
 from nemorouter.core.router import Router
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state import MemoryWindows, QuotaGate
 from nemorouter.state.breaker_memory import Breakers
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import DEFAULT_COMPLETION_TOKENS, ChatRequest, parse_chat_request
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
 

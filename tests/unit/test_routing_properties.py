@@ -15,12 +15,12 @@ from nemorouter.catalog import CAPABILITIES
 from nemorouter.config import parse_config
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import ChatRequest
 from nemorouter.core.router import Router
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state.breaker_memory import Breakers
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import ChatRequest
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 TAGS = [*sorted(CAPABILITIES - {"long-context"}), "eu", "cheap"]
 

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from nemorouter.providers.base import FailureKind
 from nemorouter.providers.classify import classify_exception
 from nemorouter.providers.http import HTTPPool, UpstreamMalformed
 from nemorouter.providers.sse import sse_data
 from nemorouter.testing.sim_malformed import gzip_bomb
+from nemorouter.types.upstream import FailureKind
 
 CHAT = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
 LIMIT = 4 << 20

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nemorouter.core.auth import Caller
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError
 from nemorouter.types.budget import BudgetSubject
+from nemorouter.types.errors import GatewayError
 
 
 def allowed_links(

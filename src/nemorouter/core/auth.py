@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 
-from nemorouter.core.errors import GatewayError, invalid_api_key, service_unavailable
-from nemorouter.core.keys import SECRET_PREFIX, KeyRecord, TeamRecord, hash_secret
+from nemorouter.core.keys import SECRET_PREFIX, hash_secret
 from nemorouter.state.unavailable import OutageLog
 from nemorouter.store.failures import is_unreachable
 from nemorouter.store.keys_repo import KeysRepo
+from nemorouter.types.errors import GatewayError, invalid_api_key, service_unavailable
+from nemorouter.types.keys import KeyRecord, TeamRecord
 
 log = logging.getLogger("nemorouter.auth")
 _outages = OutageLog(log)

@@ -20,10 +20,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from nemorouter.core.candidates import Link
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.money import MILLION_TOKENS, pico_usd, to_pico
-from nemorouter.core.request import ChatRequest
 from nemorouter.types.budget import BudgetRefused
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.money import MILLION_TOKENS, pico_usd, to_pico
+from nemorouter.types.request import ChatRequest
 
 # Output assumed for the worst case when neither the request nor the catalog bounds it.
 DEFAULT_MAX_OUTPUT = 8192
@@ -66,7 +66,7 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
     for that deployment (its provider's image rule, times the ratio it has been seen to
     report above the estimate) at input prices, plus the output bound (max_tokens, else the
     model's max output)."""
-    asked = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+    asked = request.max_output
     worst = Decimal(0)
     for link in links:
         for deployment in link.deployments:
@@ -76,8 +76,7 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
             prompt = deployment.prompt_correction.apply(
                 request.prompt_tokens_for(deployment.image_rule)
             )
-            output = asked if isinstance(asked, int) and asked > 0 else None
-            output = output or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
+            output = asked or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
             rates = pricing.rates(prompt)
             cost = (prompt * rates.input_per_mtok + output * rates.output_per_mtok) / MILLION_TOKENS
             worst = max(worst, cost)

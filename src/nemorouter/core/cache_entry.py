@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from nemorouter.types.envelopes import chunk, completion, delta_choice, message_choice, usage_chunk
+
 
 class CachedCompletion(msgspec.Struct, frozen=True):
     response: dict[str, Any]  # the OpenAI chat.completion, as sent to the client
@@ -61,27 +63,21 @@ def chunks_from_completion(
     a content chunk (with tool calls, indexed), a finish chunk; then, when
     `include_usage`, the usage-only chunk (`choices: []`), other chunks carrying
     `usage: null` as OpenAI's do. The caller adds `data: [DONE]`."""
-    base: dict[str, Any] = {
-        "id": response.get("id"),
-        "object": "chat.completion.chunk",
-        "created": response.get("created"),
-        "model": response.get("model"),
-    }
-    if response.get("system_fingerprint") is not None:
-        base["system_fingerprint"] = response["system_fingerprint"]
-    if include_usage:
-        base["usage"] = None
+    head = (response.get("id"), response.get("created"), response.get("model"))
+    fingerprint = response.get("system_fingerprint")
 
-    def chunk(index: int, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
-        return {**base, "choices": [{**choice, **extra}]}
+    def one(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> dict[str, Any]:
+        choices = [delta_choice(index, delta, finish, logprobs)]
+        return chunk(*head, choices, include_usage, fingerprint)
 
     chunks: list[dict[str, Any]] = []
     choices = response.get("choices")
     for position, choice in enumerate(choices if isinstance(choices, list) else ()):
         index = choice.get("index", position)
         message = choice.get("message") or {}
-        chunks.append(chunk(index, {"role": message.get("role", "assistant"), "content": ""}))
+        chunks.append(one(index, {"role": message.get("role", "assistant"), "content": ""}))
         delta: dict[str, Any] = {}
         for name in _DELTA_FIELDS:
             value = message.get(name)
@@ -91,10 +87,10 @@ def chunks_from_completion(
                 value = [{"index": i, **call} for i, call in enumerate(value)]
             delta[name] = value
         if delta:
-            chunks.append(chunk(index, delta, logprobs=choice.get("logprobs")))
-        chunks.append(chunk(index, {}, finish_reason=choice.get("finish_reason") or "stop"))
+            chunks.append(one(index, delta, logprobs=choice.get("logprobs")))
+        chunks.append(one(index, {}, choice.get("finish_reason") or "stop"))
     if include_usage:
-        chunks.append({**base, "choices": [], "usage": response.get("usage")})
+        chunks.append(usage_chunk(*head, response.get("usage"), fingerprint))
     return chunks
 
 
@@ -157,20 +153,16 @@ class CompletionBuilder:
                 message["tool_calls"] = [
                     {"type": "function", **state["calls"][i]} for i in sorted(state["calls"])
                 ]
-            choices.append(
-                {
-                    "index": index,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": state.get("finish_reason"),
-                }
-            )
-        out = {**self._head, "object": "chat.completion", "choices": choices}
-        if out.get("system_fingerprint") is None:
-            out.pop("system_fingerprint", None)
-        if self.usage is not None:
-            out["usage"] = self.usage
-        return out
+            choices.append(message_choice(index, message, state.get("finish_reason")))
+        head = self._head
+        return completion(
+            head.get("id"),
+            head.get("created"),
+            head.get("model"),
+            choices,
+            self.usage,
+            head.get("system_fingerprint"),
+        )
 
 
 __all__ = [

@@ -16,8 +16,7 @@ from typing import Any
 
 import orjson
 
-from nemorouter.core.errors import invalid_request
-from nemorouter.core.request import GATEWAY_FIELDS
+from nemorouter.types.options import GATEWAY_FIELDS
 
 try:  # SIMD base64: ~75 µs per MB against binascii's ~2,900 (see bench/cache)
     import pybase64 as _pybase64
@@ -39,7 +38,6 @@ IGNORED = frozenset(
     }
 )
 SCOPES = ("key", "team", "global")
-_LITELLM_CACHE = {"no-cache": bool, "no-store": bool, "ttl": int, "s-maxage": int, "namespace": str}
 
 
 def cache_scope(scope: str, key_id: str, team_id: str | None) -> str:
@@ -161,45 +159,4 @@ def _text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def cache_controls(extras: Mapping[str, Any]) -> tuple[bool, bool]:
-    """(read, write) for one request, from `nemo_cache` and LiteLLM's `cache` object.
-
-    `nemo_cache: false` turns both off; `cache: {"no-cache": true}` skips the read and
-    `{"no-store": true}` the write. LiteLLM's ttl, s-maxage and namespace are accepted
-    (type-checked) but not applied. Malformed values are a 400, not silently ignored."""
-    read = write = True
-    flag = extras.get("nemo_cache")
-    if flag is not None:
-        if not isinstance(flag, bool):
-            raise invalid_request("'nemo_cache' must be a boolean.", "nemo_cache")
-        read = write = flag
-    spec = extras.get("cache")
-    if spec is None:
-        return read, write
-    if not isinstance(spec, dict):
-        raise invalid_request(
-            '\'cache\' must be an object such as {"no-cache": true} or {"no-store": true}.',
-            "cache",
-        )
-    for name, value in spec.items():
-        expected = _LITELLM_CACHE.get(name)
-        if expected is None:
-            known = ", ".join(_LITELLM_CACHE)
-            raise invalid_request(
-                f"'cache.{name}' is not a cache control; known: {known}.", "cache"
-            )
-        if value is None:
-            continue
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            kind = {bool: "a boolean", int: "an integer", str: "a string"}[expected]
-            raise invalid_request(f"'cache.{name}' must be {kind}.", "cache")
-        if expected is int and value < 0:
-            raise invalid_request(f"'cache.{name}' must not be negative.", "cache")
-    if spec.get("no-cache") is True:
-        read = False
-    if spec.get("no-store") is True:
-        write = False
-    return read, write
-
-
-__all__ = ["IGNORED", "KEY_VERSION", "SCOPES", "cache_controls", "cache_key", "cache_scope"]
+__all__ = ["IGNORED", "KEY_VERSION", "SCOPES", "cache_key", "cache_scope"]

@@ -17,10 +17,10 @@ from nemorouter.core.cache_entry import (
     encode_entry,
     new_entry,
 )
-from nemorouter.core.cache_key import cache_controls, cache_key, cache_scope
-from nemorouter.core.request import ChatRequest
+from nemorouter.core.cache_key import cache_key, cache_scope
 from nemorouter.state.cache import ResponseCache
 from nemorouter.state.single_flight import SingleFlight
+from nemorouter.types.request import ChatRequest
 
 HIT, MISS, SKIP = "HIT", "MISS", "SKIP"
 
@@ -51,7 +51,8 @@ class CacheStage:
 
     def plan(self, request: ChatRequest, caller: Caller) -> CachePlan | None:
         """None: the cache is skipped for this request (x-nemo-cache: SKIP)."""
-        read, write = cache_controls(request.extras)  # validated even when the cache is off
+        options = request.options  # checked at the edge, even when the cache is off
+        read, write = options.cache_read, options.cache_write
         if not self.enabled or not (read or write):
             return None
         scope = cache_scope(self.scope, caller.key_id, caller.team_id)

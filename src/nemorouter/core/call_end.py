@@ -12,11 +12,11 @@ from decimal import Decimal
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
-from nemorouter.core.money import to_pico
 from nemorouter.core.record import CallRecord
 from nemorouter.core.reservation_check import check_reservation, learn_prompt_ratio
 from nemorouter.state.budgets import BudgetStore
 from nemorouter.store.writer import SpendWriter
+from nemorouter.types.money import to_pico
 
 
 class CallEnd:

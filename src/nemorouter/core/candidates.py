@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from nemorouter.core.deployments import AUTO, Deployment, DeploymentPool
-from nemorouter.core.errors import GatewayError, invalid_request, model_not_found
+from nemorouter.types.errors import GatewayError, invalid_request, model_not_found
 
 log = logging.getLogger("nemorouter.routing")
 
@@ -63,8 +62,8 @@ def plan(
     required: frozenset[str],
     prompt_tokens: int,
     request_id: str,
-    fallbacks: Any = None,
-    disable_fallbacks: Any = False,
+    fallbacks: list[str] | None = None,
+    disable_fallbacks: bool = False,
 ) -> list[Link]:
     chain = _chain(pool, name, fallbacks, disable_fallbacks)
     links: list[Link] = []
@@ -86,20 +85,19 @@ def plan(
     return links
 
 
-def _chain(pool: DeploymentPool, name: str, fallbacks: Any, disable: Any) -> list[str]:
+def _chain(
+    pool: DeploymentPool, name: str, fallbacks: list[str] | None, disable: bool
+) -> list[str]:
     """The configured chain for `name`, or its first link followed by the request's own
-    `fallbacks` (which override the configured ones), or only the first link."""
+    `fallbacks` (which override the configured ones), or only the first link. Their types
+    were checked at the edge (types/options.py); the names are checked here."""
     chain = pool.chain(name)
     if chain is None:
         raise model_not_found(name, pool.names)
-    if not isinstance(disable, bool):
-        raise invalid_request("'disable_fallbacks' must be a boolean.", "disable_fallbacks")
     if disable:
         return chain[:1]
     if fallbacks is None:
         return chain
-    if not isinstance(fallbacks, list) or not all(isinstance(m, str) for m in fallbacks):
-        raise invalid_request("'fallbacks' must be a list of model names.", "fallbacks")
     unknown = [m for m in fallbacks if m not in pool.by_model]
     if unknown:
         raise invalid_request(

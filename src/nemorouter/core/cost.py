@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from nemorouter.core.money import quantize, usd
-from nemorouter.core.request import ChatRequest
-from nemorouter.providers.base import ChunkStream, UpstreamFailure
+from nemorouter.types.money import quantize, usd
 from nemorouter.types.prices import Pricing
+from nemorouter.types.upstream import ChunkStream, UpstreamFailure
 
 MILLION = Decimal(1_000_000)
 
@@ -46,18 +45,6 @@ def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
     return quantize(total / MILLION)
 
 
-def ask_for_stream_usage(request: ChatRequest) -> bool:
-    """Make the provider report usage at the end of a stream (so it can be costed);
-    return whether the client asked for that usage chunk itself."""
-    options = request.body.get("stream_options")
-    wanted = isinstance(options, dict) and options.get("include_usage") is True
-    request.body["stream_options"] = {
-        **(options if isinstance(options, dict) else {}),
-        "include_usage": True,
-    }
-    return wanted
-
-
 def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
@@ -67,8 +54,7 @@ def _count(value: Any) -> int | None:
 class CostedStream:
     """Relays a stream's chunks, costing the call from its final usage chunk.
 
-    The provider is always asked for usage (see `ask_for_stream_usage`); the usage-only
-    chunk reaches the client only if the client asked for it, with `usage.cost` added.
+    Every adapter asks the provider for usage on a stream; the usage-only chunk reaches the client only if the client asked for it, with `usage.cost` added.
     `on_close` runs once when the stream is closed, however it ended; `observe` sees
     every chunk (the response cache rebuilds the answer from them)."""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from nemorouter.catalog import CatalogModel, load_catalog
 from nemorouter.config import Config, DeploymentConfig
-from nemorouter.core.image_tokens import rule_for
 from nemorouter.core.prompt_correction import PromptCorrection
 from nemorouter.providers.base import ProviderAdapter
+from nemorouter.types.image_tokens import rule_for
 from nemorouter.types.prices import Pricing
 from nemorouter.types.target import Target
 

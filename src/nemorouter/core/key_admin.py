@@ -14,22 +14,21 @@ from typing import Any
 
 import msgspec
 
-from nemorouter.core.errors import GatewayError, invalid_request
 from nemorouter.core.keys import (
     KeyCreate,
-    KeyRecord,
     KeyUpdate,
     TeamCreate,
-    TeamRecord,
     budget_pico,
     hash_secret,
     naive_utc,
     new_id,
     new_secret,
     shown_prefix,
-    utcnow,
 )
 from nemorouter.store.keys_repo import KeysRepo
+from nemorouter.types.clock import utcnow
+from nemorouter.types.errors import GatewayError, invalid_request
+from nemorouter.types.keys import KeyRecord, TeamRecord
 
 # Called with a key's id after it changed: drop every cached copy (this instance and,
 # through the shared channel, the others), so the change holds from the next request on.

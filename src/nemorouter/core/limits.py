@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.errors import GatewayError, service_unavailable
 from nemorouter.state.types import Decision, key_subject, team_subject
 from nemorouter.state.unavailable import OutageLog, Unavailable
 from nemorouter.state.windows import WindowStore
+from nemorouter.types.errors import GatewayError, service_unavailable
 
 log = logging.getLogger("nemorouter.limits")
 _outages = OutageLog(log)

@@ -24,13 +24,12 @@ from nemorouter.core.cache_stage import (
 )
 from nemorouter.core.call_end import CallEnd
 from nemorouter.core.candidates import Link, plan
-from nemorouter.core.cost import CostedStream, ask_for_stream_usage, call_cost, usd
+from nemorouter.core.cost import CostedStream, call_cost, usd
 from nemorouter.core.deployments import DeploymentPool
-from nemorouter.core.errors import GatewayError, service_unavailable
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.record import CallRecord, job_id_of
-from nemorouter.core.request import ChatRequest, parse_chat_request, reserve_tokens
+from nemorouter.core.request import reserve_tokens
 from nemorouter.core.routed import Routed
 from nemorouter.core.router import Router
 from nemorouter.core.tags import required_tags
@@ -38,6 +37,8 @@ from nemorouter.state.budgets import BudgetStore
 from nemorouter.state.unavailable import Unavailable
 from nemorouter.store.writer import SpendWriter
 from nemorouter.types.budget import BudgetRefused
+from nemorouter.types.errors import GatewayError, service_unavailable
+from nemorouter.types.request import ChatRequest, parse_chat_request
 
 
 class Inbound:
@@ -127,8 +128,8 @@ class Pipeline:
             required,
             request.prompt_tokens_estimate,
             inbound.request_id,
-            request.extras.get("fallbacks"),
-            request.extras.get("disable_fallbacks", False),
+            request.options.fallbacks,
+            request.options.disable_fallbacks,
         )
         links = allowed_links(caller, request.model, links, self.pool)
         record.limit = limit = await self.limits.admit(caller, reserve_tokens(request))
@@ -226,8 +227,7 @@ class Pipeline:
             await self.end.finished(record, Decimal(0))
             return routed
         record.stream = True
-        options = request.body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        wants_usage = request.wants_usage
 
         async def closed(stream: ReplayStream) -> None:
             if not stream.ended:
@@ -246,7 +246,7 @@ class Pipeline:
         cache_plan: CachePlan | None,
     ) -> Routed:
         record.stream = True
-        wants_usage = ask_for_stream_usage(request)
+        wants_usage = request.wants_usage
         routed = await self.router.open_stream(request, links, inbound.request_id, record.job_id)
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)

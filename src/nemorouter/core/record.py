@@ -12,11 +12,10 @@ from typing import Any
 import orjson
 
 from nemorouter.core.auth import Caller
-from nemorouter.core.errors import invalid_request
-from nemorouter.core.money import to_pico
-from nemorouter.core.request import ChatRequest
-from nemorouter.core.tags import JOB_TAG_PREFIX
 from nemorouter.store.schema import spend
+from nemorouter.types.money import to_pico
+from nemorouter.types.options import checked_job_id
+from nemorouter.types.request import ChatRequest
 
 log = logging.getLogger("nemorouter.record")
 
@@ -35,37 +34,19 @@ _METADATA_NOT_STORED = ("metadata", "tags", "job_id")
 
 def job_id_of(request: ChatRequest, header: bytes | None) -> str | None:
     """`metadata.job_id`, else the `x-nemo-job-id` header, else a `job:<id>` metadata tag."""
-    metadata = request.extras.get("metadata")
-    if isinstance(metadata, dict):
-        value = metadata.get("job_id")
-        if value is not None:
-            return _checked_job_id(value, "metadata.job_id")
+    options = request.options
+    if options.job_id is not None:
+        return options.job_id
     if header:
-        return _checked_job_id(header.decode("latin-1").strip(), "x-nemo-job-id")
-    if isinstance(metadata, dict):
-        tags = metadata.get("tags")
-        items = tags.split(",") if isinstance(tags, str) else tags
-        for tag in items if isinstance(items, list) else ():
-            if isinstance(tag, str) and tag.strip().lower().startswith(JOB_TAG_PREFIX):
-                return _checked_job_id(tag.strip()[len(JOB_TAG_PREFIX) :], "metadata.tags")
+        return checked_job_id(header.decode("latin-1").strip(), "x-nemo-job-id")
+    if options.job_tag is not None:
+        return checked_job_id(options.job_tag, "metadata.tags")
     return None
 
 
-def _checked_job_id(value: Any, where: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value or len(value) > MAX_JOB_ID or "\x00" in value:
-        raise invalid_request(
-            f"'{where}' must be a non-empty string of at most {MAX_JOB_ID} characters, "
-            "without NUL.",
-            where,
-        )
-    return value
-
-
 def _metadata_json(request: ChatRequest | None) -> str | None:
-    metadata = request.extras.get("metadata") if request is not None else None
-    if not isinstance(metadata, dict):
+    metadata = request.options.metadata if request is not None else None
+    if not metadata:
         return None
     kept = {k: v for k, v in metadata.items() if k not in _METADATA_NOT_STORED}
     if not kept:

@@ -13,8 +13,8 @@ import logging
 
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.metrics import Metrics
-from nemorouter.core.money import pico_usd
-from nemorouter.core.request import ChatRequest
+from nemorouter.types.money import pico_usd
+from nemorouter.types.request import ChatRequest
 
 log = logging.getLogger("nemorouter.budget")
 

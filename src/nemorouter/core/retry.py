@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 # The classes a policy names; any other kind is never retried on the same link.
 CLASSES = (

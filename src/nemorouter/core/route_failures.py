@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.errors import GatewayError, invalid_request
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.state.types import Decision
+from nemorouter.types.errors import GatewayError, invalid_request
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 log = logging.getLogger("nemorouter.router")
 # Judged as the deployment failing (the breaker counts them); any other answer shows it up.

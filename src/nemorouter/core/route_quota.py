@@ -8,12 +8,12 @@ import logging
 from typing import Any
 
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.request import ChatRequest
 from nemorouter.core.route_failures import never_sent, quota_failure
-from nemorouter.providers.base import UpstreamFailure
 from nemorouter.state.breaker_memory import BreakerStore
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
+from nemorouter.types.request import ChatRequest
+from nemorouter.types.upstream import UpstreamFailure
 
 log = logging.getLogger("nemorouter.router")
 

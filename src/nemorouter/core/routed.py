@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from nemorouter.core.deployments import Deployment
-from nemorouter.providers.base import ChunkStream
 from nemorouter.state.types import Reservation
+from nemorouter.types.upstream import ChunkStream
 
 
 class Routed:

@@ -33,8 +33,7 @@ from typing import Any
 
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.request import ChatRequest, reserve_tokens
+from nemorouter.core.request import reserve_tokens
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.route_failures import (
     DOWN,
@@ -45,12 +44,15 @@ from nemorouter.core.route_failures import (
 )
 from nemorouter.core.route_quota import reserve_in_link, settle_usage, unreserve
 from nemorouter.core.routed import HeldStream, Routed, peek
-from nemorouter.providers.base import ChunkStream, FailureKind, UpstreamFailure, UpstreamRequest
+from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.media import InlineMedia
 from nemorouter.state.breaker_memory import BreakerStore
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.request import ChatRequest
+from nemorouter.types.upstream import ChunkStream, FailureKind, UpstreamFailure
 
 log = logging.getLogger("nemorouter.router")
 NO_MEDIA: Mapping[str, InlineMedia] = MappingProxyType({})

@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import KeyRecord, utcnow
 from nemorouter.core.store_read import FLUSH_WAIT_S, QUERY_WAIT_S, bounded_query, flushed
 from nemorouter.store.analytics import GroupBy, job_report, jobs_list, spend_report
 from nemorouter.store.analytics_budgets import budget_usage, spend_in_period
@@ -21,6 +19,9 @@ from nemorouter.store.analytics_timeline import Bucket, EventKind, recent_events
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.writer import SpendWriter
 from nemorouter.types.budget import period_start
+from nemorouter.types.clock import utcnow
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord
 
 T = TypeVar("T")
 

@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from nemorouter.core.errors import service_unavailable
 from nemorouter.store.failures import is_unreachable
 from nemorouter.store.writer import SpendWriter
+from nemorouter.types.errors import service_unavailable
 
 FLUSH_WAIT_S = 2.0
 QUERY_WAIT_S = 10.0

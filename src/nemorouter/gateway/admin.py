@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nemorouter.core.errors import invalid_request
 from nemorouter.core.spend_queries import SpendQueries
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
 from nemorouter.store.analytics import GROUP_BY
+from nemorouter.types.errors import invalid_request
 from nemorouter.wiring import Services
 
 MAX_JOBS_LISTED = 1000

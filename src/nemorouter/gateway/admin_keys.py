@@ -8,13 +8,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nemorouter.core.key_admin import KeyAdmin
-from nemorouter.core.keys import KeyCreate, KeyRecord, KeyUpdate, TeamCreate, decode_input
+from nemorouter.core.keys import KeyCreate, KeyUpdate, TeamCreate, decode_input
 from nemorouter.core.spend_queries import SpendQueries
 from nemorouter.core.store_read import bounded_query
 from nemorouter.gateway.admin import parse_text
 from nemorouter.gateway.bodies import ADMIN_BODY_BYTES, bounded_body
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui_session import check_admin
+from nemorouter.types.keys import KeyRecord
 from nemorouter.wiring import Services
 
 

@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from nemorouter.config import Config
-from nemorouter.core.errors import GatewayError, method_not_allowed, not_found_route
 from nemorouter.core.tags import parse_tags
 from nemorouter.gateway.admin import admin_routes
 from nemorouter.gateway.admin_dashboard import dashboard_admin_routes
@@ -29,6 +28,7 @@ from nemorouter.gateway.readiness import readiness
 from nemorouter.gateway.responses import JSONResponse
 from nemorouter.gateway.ui import ui_routes
 from nemorouter.gateway.ui_session import SessionGate
+from nemorouter.types.errors import GatewayError, method_not_allowed, not_found_route
 from nemorouter.wiring import Services
 
 log = logging.getLogger("nemorouter.gateway")

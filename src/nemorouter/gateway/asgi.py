@@ -7,8 +7,8 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from nemorouter.core.errors import GatewayError, invalid_request, request_too_large
 from nemorouter.core.record import MAX_REQUEST_ID
+from nemorouter.types.errors import GatewayError, invalid_request, request_too_large
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

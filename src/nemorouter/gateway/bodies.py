@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from nemorouter.core.errors import invalid_request, request_too_large
+from nemorouter.types.errors import invalid_request, request_too_large
 
 # A key or team: a name, a few model names and tags, numbers. 64 KiB is hundreds of models.
 ADMIN_BODY_BYTES = 64 * 1024

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from nemorouter.core.cost import usd
-from nemorouter.core.errors import GatewayError
 from nemorouter.core.pipeline import Inbound, Pipeline
 from nemorouter.core.routed import Routed
 from nemorouter.gateway.asgi import (
@@ -25,7 +24,8 @@ from nemorouter.gateway.asgi import (
     send_bytes,
     send_error,
 )
-from nemorouter.providers.base import UpstreamFailure
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.upstream import UpstreamFailure
 
 log = logging.getLogger("nemorouter.gateway")
 _encode = orjson.dumps

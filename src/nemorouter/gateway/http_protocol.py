@@ -12,7 +12,7 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from nemorouter.core.errors import GatewayError
+from nemorouter.types.errors import GatewayError
 
 # nginx allows 4 x 8 KiB of header buffers, Node 16 KiB; 64 KiB leaves room for long
 # cookies and tracing headers.

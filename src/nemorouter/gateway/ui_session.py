@@ -23,7 +23,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nemorouter.core.errors import GatewayError
+from nemorouter.types.errors import GatewayError
 from nemorouter.wiring import Services
 
 COOKIE = "nemo_session"

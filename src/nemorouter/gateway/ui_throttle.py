@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from nemorouter.core.errors import GatewayError
+from nemorouter.types.errors import GatewayError
 
 FREE_FAILURES = 5
 FIRST_WAIT_S = 1.0

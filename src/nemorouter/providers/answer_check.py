@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 # More tokens than any model's window: a count beyond it is the provider's mistake (and
 # would overflow the spend store's integer columns once priced).

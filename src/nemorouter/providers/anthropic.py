@@ -21,7 +21,7 @@ from nemorouter.providers.anthropic_request import VERTEX_VERSION, anthropic_req
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.media import InlineMedia
-from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
+from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream
 from nemorouter.providers.request_fields import encoded, translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
 from nemorouter.types.target import Target
@@ -69,7 +69,9 @@ class AnthropicAdapter(AuthedAdapter):
             path = f"{self._prefix}{target.provider_model}:{verb}"
         else:
             path = "/v1/messages"
-        return UpstreamRequest(target, path, wire, wants_usage(body), structured)
+        # Every stream ends with usage: the gateway costs it (and drops the chunk for a client
+        # that did not ask for it).
+        return UpstreamRequest(target, path, wire, stream, structured)
 
     async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
         data = await self._post(request.path, encoded("Claude", request.wire), "Claude")

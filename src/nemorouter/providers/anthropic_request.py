@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nemorouter.core.errors import invalid_request
 from nemorouter.providers.media import (
     InlineMedia,
     StoredFile,
@@ -35,6 +34,7 @@ from nemorouter.providers.request_fields import (
     tool_result_text,
 )
 from nemorouter.providers.request_fields import max_tokens as requested_max_tokens
+from nemorouter.types.errors import invalid_request
 
 # Messages requires max_tokens. Sent: the client's limit, else the target's max output (the
 # deployment's, else the catalog's: what the budget's worst case assumes), else, for a model

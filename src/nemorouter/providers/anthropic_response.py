@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from nemorouter.providers.answer_check import check_usage, malformed, token_count
-from nemorouter.providers.base import FailureKind, UpstreamFailure
+from nemorouter.types.envelopes import chunk, completion, delta_choice, message_choice, usage_chunk
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 WHO = "Claude"
 
@@ -116,24 +117,14 @@ def to_completion(data: dict[str, Any], model: str, structured: str | None) -> d
     }
     if calls:
         message["tool_calls"] = calls
-    answer: dict[str, Any] = {
-        "id": _completion_id(data.get("id")),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason(data.get("stop_reason"), structured),
-            }
-        ],
-    }
-    found = usage(data.get("usage"))
-    if found is not None:
-        answer["usage"] = found
-    return answer
+    reason = finish_reason(data.get("stop_reason"), structured)
+    return completion(
+        _completion_id(data.get("id")),
+        int(time.time()),
+        model,
+        [message_choice(0, message, reason)],
+        usage(data.get("usage")),
+    )
 
 
 def _completion_id(message_id: Any) -> str:
@@ -168,18 +159,8 @@ class StreamTranslator:
         self._calls = 0
 
     def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": []
-            if delta is None
-            else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
+        choices = [] if delta is None else [delta_choice(0, delta, finish)]
+        return chunk(self.id, self.created, self.model, choices, self.include_usage)
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event.get("type")
@@ -246,9 +227,7 @@ class StreamTranslator:
     def close(self) -> list[dict[str, Any]]:
         if not self.include_usage:
             return []
-        chunk = self._chunk(None)
-        chunk["usage"] = usage(self.usage_in)
-        return [chunk]
+        return [usage_chunk(self.id, self.created, self.model, usage(self.usage_in))]
 
     @property
     def complete(self) -> bool:

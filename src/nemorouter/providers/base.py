@@ -4,85 +4,19 @@ An adapter translates the canonical (OpenAI-format) request for a resolved `Targ
 an `UpstreamRequest` (before any quota is reserved for the call), sends it, and returns
 canonical answers: a completion dict, or an async iterator of chunk dicts, labelled with the
 target's model name. Everything that goes wrong upstream comes back as an `UpstreamFailure`
-whose `kind` tells the router what to do next.
+whose `kind` tells the router what to do next (types/upstream.py: shared with core).
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import ChunkStream
 
 if TYPE_CHECKING:
     from nemorouter.providers.media import InlineMedia
-
-
-class FailureKind(enum.StrEnum):
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    RATE_LIMITED = "rate_limited"
-    SERVER_ERROR = "server_error"
-    # The provider refused the request itself (bad image, bad parameter): no point retrying.
-    CLIENT_ERROR = "client_error"
-    # The prompt does not fit the model's context window (a 400 too): retrying the same
-    # model cannot help, a later chain link with a larger window may.
-    CONTEXT_WINDOW = "context_window"
-    # The gateway's own ceiling for the deployment (its rpm/tpm quota) had no room in time:
-    # nothing was sent; the chain moves on.
-    QUOTA = "quota"
-    # The provider answered 200 with something that is not a usable answer (an error object,
-    # the wrong shape, absurd usage, broken or oversized compression): its fault, like a 5xx,
-    # so it is retried and failed over under the server_error policy.
-    MALFORMED = "malformed"
-
-
-RETRYABLE = frozenset(
-    {
-        FailureKind.TIMEOUT,
-        FailureKind.CONNECTION,
-        FailureKind.RATE_LIMITED,
-        FailureKind.SERVER_ERROR,
-        FailureKind.QUOTA,
-        FailureKind.MALFORMED,
-    }
-)
-
-
-class UpstreamFailure(Exception):
-    """A failed call to a provider, classified."""
-
-    def __init__(
-        self,
-        kind: FailureKind,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind in RETRYABLE
-
-    def describe(self) -> str:
-        status = f" {self.status}" if self.status else ""
-        hint = f", retry after {self.retry_after:g}s" if self.retry_after is not None else ""
-        return f"{self.kind}{status}: {self.message}{hint}"
-
-
-class ChunkStream(Protocol):
-    """An open upstream stream: the status line has arrived, chunks follow."""
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
-
-    async def aclose(self) -> None: ...
 
 
 class UpstreamRequest:

@@ -10,8 +10,8 @@ from email.utils import parsedate_to_datetime
 
 import msgspec
 
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.http import UpstreamMalformed
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 # Hints beyond this are treated as "not soon": the router fails over instead of waiting.
 MAX_RETRY_AFTER_S = 3600.0

@@ -21,7 +21,7 @@ from nemorouter.providers.gemini_request import gemini_request
 from nemorouter.providers.gemini_response import StreamTranslator, to_completion
 from nemorouter.providers.google_errors import stream_error
 from nemorouter.providers.media import InlineMedia
-from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream, wants_usage
+from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream
 from nemorouter.providers.request_fields import encoded, translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
 from nemorouter.types.target import Target
@@ -58,7 +58,7 @@ class GeminiAdapter(AuthedAdapter):
         wire = translated_request("Gemini", lambda: gemini_request(body, fetched))
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
         path = f"{self._prefix}{target.provider_model}:{verb}"
-        return UpstreamRequest(target, path, wire, wants_usage(body))
+        return UpstreamRequest(target, path, wire, stream)  # a stream always reports usage
 
     async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
         data = await self._post(request.path, encoded("Gemini", request.wire), "Gemini")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nemorouter.core.errors import invalid_request
 from nemorouter.providers.gemini_schema import to_gemini_schema
 from nemorouter.providers.media import (
     InlineMedia,
@@ -35,6 +34,7 @@ from nemorouter.providers.request_fields import (
     tool_choice,
     tool_result_text,
 )
+from nemorouter.types.errors import invalid_request
 
 _ROLES = {"user": "user", "assistant": "model"}
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from nemorouter.providers.answer_check import check_usage, malformed, token_count
+from nemorouter.types.envelopes import chunk, completion, delta_choice, message_choice, usage_chunk
 
 WHO = "Gemini"
 log = logging.getLogger(__name__)
@@ -145,36 +146,15 @@ def to_completion(data: dict[str, Any], model: str) -> dict[str, Any]:
             message["tool_calls"] = calls
         reason = finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"
         index = candidate.get("index")
-        choices.append(
-            {
-                "index": index if isinstance(index, int) else i,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": reason,
-            }
-        )
+        choices.append(message_choice(index if isinstance(index, int) else i, message, reason))
     if not choices and _blocked(data):  # the prompt itself was blocked: nothing generated
-        choices.append(
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": None, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "content_filter",
-            }
-        )
+        refused = {"role": "assistant", "content": None, "refusal": None}
+        choices.append(message_choice(0, refused, "content_filter"))
     if not choices:
         raise malformed(WHO, "no candidates and no blocked prompt")
-    answer: dict[str, Any] = {
-        "id": completion_id(data),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-    }
-    found = usage(data.get("usageMetadata"))
-    if found is not None:
-        answer["usage"] = found
-    return answer
+    return completion(
+        completion_id(data), int(time.time()), model, choices, usage(data.get("usageMetadata"))
+    )
 
 
 class StreamTranslator:
@@ -194,16 +174,7 @@ class StreamTranslator:
         self._call_index: dict[int, int] = {}
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
+        return chunk(self.id, self.created, self.model, choices, self.include_usage)
 
     def feed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if self.id is None:
@@ -231,23 +202,17 @@ class StreamTranslator:
                 self._call_index[index] = first + len(calls)
             reason = finish_reason(candidate.get("finishReason"), index in self._call_index)
             if delta:
-                choices.append(
-                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
-                )
+                choices.append(delta_choice(index, delta))
             if reason is not None and index not in self.finished:
                 self.finished.add(index)
-                choices.append(
-                    {"index": index, "delta": {}, "logprobs": None, "finish_reason": reason}
-                )
+                choices.append(delta_choice(index, {}, reason))
         return [self._chunk([c]) for c in choices]
 
     def close(self) -> list[dict[str, Any]]:
         """The closing usage-only chunk, when usage was asked for and reported."""
         if not self.include_usage or self.usage is None:
             return []
-        chunk = self._chunk([])
-        chunk["usage"] = self.usage
-        return [chunk]
+        return [usage_chunk(self.id, self.created, self.model, self.usage)]
 
     @property
     def complete(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nemorouter.core.errors import GatewayError, invalid_request
+from nemorouter.types.errors import GatewayError, invalid_request
 
 _TYPES = {
     "string": "STRING",

@@ -20,9 +20,9 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from nemorouter.config import ConfigError
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception, error_message
 from nemorouter.providers.http import HTTPPool
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"

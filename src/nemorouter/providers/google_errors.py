@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import MAX_RETRY_AFTER_S, classify_status, error_message
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _BY_CODE = {429: FailureKind.RATE_LIMITED, 408: FailureKind.TIMEOUT, 504: FailureKind.TIMEOUT}

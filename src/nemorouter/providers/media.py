@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from nemorouter.core.errors import GatewayError, invalid_request
+from nemorouter.types.errors import GatewayError, invalid_request
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import orjson
 
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import check_chunk, check_completion
-from nemorouter.providers.base import FailureKind, UpstreamFailure, UpstreamRequest
+from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.http import StreamResponse
 from nemorouter.providers.media import InlineMedia
@@ -22,6 +22,7 @@ from nemorouter.providers.pooled import PooledAdapter, json_object
 from nemorouter.providers.request_fields import encoded
 from nemorouter.providers.sse import sse_data
 from nemorouter.types.target import Target
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 CHAT_PATH = "/chat/completions"
@@ -45,7 +46,14 @@ class OpenAIAdapter(PooledAdapter):
         fetched: Mapping[str, InlineMedia],
         stream: bool,
     ) -> UpstreamRequest:
-        return UpstreamRequest(target, CHAT_PATH, {**body, "model": target.provider_model})
+        wire = {**body, "model": target.provider_model}
+        if stream:  # the gateway costs every stream: ask for the final usage chunk
+            options = body.get("stream_options")
+            wire["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+        return UpstreamRequest(target, CHAT_PATH, wire, stream)
 
     async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
         try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent

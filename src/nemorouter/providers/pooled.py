@@ -13,12 +13,12 @@ import orjson
 
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import translated
-from nemorouter.providers.base import FailureKind, UpstreamFailure
 from nemorouter.providers.classify import classify_exception
 from nemorouter.providers.google_errors import classify_google
 from nemorouter.providers.http import HTTPPool, StreamResponse
 from nemorouter.providers.sse import sse_data
 from nemorouter.providers.upstream_auth import KeyAuth, VertexAuth, with_auth
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 
 def json_object(raw: bytes, message: str) -> dict[str, Any]:
@@ -30,12 +30,6 @@ def json_object(raw: bytes, message: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamFailure(FailureKind.MALFORMED, message, status=200)
     return data
-
-
-def wants_usage(body: dict[str, Any]) -> bool:
-    """Whether the client asked for a final usage chunk (`stream_options.include_usage`)."""
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 class PooledAdapter:

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from nemorouter.core.errors import GatewayError, invalid_request
+from nemorouter.types.body import max_output_of
+from nemorouter.types.errors import GatewayError, invalid_request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,9 +47,11 @@ def integer(body: dict[str, Any], name: str, minimum: int) -> int | None:
 
 
 def max_tokens(body: dict[str, Any]) -> int | None:
-    """`max_completion_tokens`, else `max_tokens` (None: the client named neither)."""
-    limit = integer(body, "max_completion_tokens", 1)
-    return limit if limit is not None else integer(body, "max_tokens", 1)
+    """`max_completion_tokens`, else `max_tokens` (None: the client named neither); a
+    value the provider cannot take is a 400 naming the field."""
+    if integer(body, "max_completion_tokens", 1) is None:
+        integer(body, "max_tokens", 1)
+    return max_output_of(body)
 
 
 def stop_sequences(body: dict[str, Any]) -> list[str]:

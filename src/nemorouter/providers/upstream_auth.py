@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from nemorouter.config import ConfigError, ProviderConfig
-from nemorouter.providers.base import UpstreamFailure
 from nemorouter.providers.google_auth import ServiceAccountTokens, load_service_account
+from nemorouter.types.upstream import UpstreamFailure
 
 T = TypeVar("T")
 

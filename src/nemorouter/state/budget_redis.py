@@ -21,7 +21,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 
 from nemorouter.state.budget_memory import Reservation
-from nemorouter.state.redis_windows import LuaScript
+from nemorouter.state.lua_script import LuaScript
 from nemorouter.state.unavailable import REDIS_DOWN, OutageLog, Unavailable
 from nemorouter.types.budget import BudgetRefused, BudgetSubject, LoadSpent, period_start, utcnow
 

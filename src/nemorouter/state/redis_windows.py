@@ -7,15 +7,13 @@ state.unavailable.Unavailable (the caller decides: 503 or going on uncounted).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
+from nemorouter.state.lua_script import LuaScript
 from nemorouter.state.memory import never_reason, refused_reason
 from nemorouter.state.redis_lua import ACQUIRE, ADJUST
 from nemorouter.state.types import (
@@ -29,24 +27,6 @@ from nemorouter.state.types import (
 from nemorouter.state.unavailable import REDIS_DOWN, Unavailable
 
 _TTL_MARGIN_MS = 1000  # the hash's TTL past the window; the log keeps one more second
-
-
-class LuaScript:
-    """EVALSHA, loading the script on NOSCRIPT."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def __call__(
-        self, client: Redis, keys: Sequence[str], args: Sequence[str | int]
-    ) -> list[Any]:
-        try:
-            reply = await client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:  # a restarted or flushed server: load it, run it again
-            await client.script_load(self.source)
-            reply = await client.evalsha(self.sha, len(keys), *keys, *args)
-        return cast(list[Any], reply)
 
 
 _ACQUIRE = LuaScript(ACQUIRE)

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nemorouter.core.money import pico_usd
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.schema import spend
-from nemorouter.types.budget import period_start
+from nemorouter.types.clock import period_start
+from nemorouter.types.money import pico_usd
 
 
 async def budget_usage(engine: AsyncEngine, now: datetime) -> dict[str, list[dict[str, Any]]]:

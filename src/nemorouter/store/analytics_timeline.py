@@ -9,9 +9,9 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, case, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nemorouter.core.money import pico_usd
-from nemorouter.store.analytics import _filtered, _model_used, _succeeded, _timestamp, _totals
 from nemorouter.store.schema import spend
+from nemorouter.store.spend_columns import filtered, model_used, succeeded, timestamp, totals
+from nemorouter.types.money import pico_usd
 
 Bucket = Literal["minute", "hour", "day"]
 BUCKETS: tuple[Bucket, ...] = ("minute", "hour", "day")
@@ -45,10 +45,8 @@ async def spend_timeline(
     completion_tokens, cost_usd}], total_cost_usd}`, oldest bucket first; empty buckets
     are left out."""
     column = _bucket_column(engine.dialect.name, bucket).label("t")
-    failed = func.coalesce(func.sum(case((_succeeded, 0), else_=1)), 0).label("failed")
-    query = _filtered(
-        select(column, *_totals(), failed).group_by(column), start, end, job_id, model
-    )
+    failed = func.coalesce(func.sum(case((succeeded, 0), else_=1)), 0).label("failed")
+    query = filtered(select(column, *totals(), failed).group_by(column), start, end, job_id, model)
     query = query.order_by(column.desc()).limit(MAX_BUCKETS)
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).mappings().all()
@@ -84,7 +82,7 @@ async def recent_events(
 ) -> list[dict[str, Any]]:
     """The latest requests that fell back (`fallback`), failed (`error`) or either (`all`),
     newest first."""
-    failed = not_(_succeeded)
+    failed = not_(succeeded)
     fell_back = spend.c.fallbacks > 0
     where = {"fallback": fell_back, "error": failed, "all": or_(failed, fell_back)}[kind]
     query = (
@@ -95,7 +93,7 @@ async def recent_events(
             spend.c.team_id,
             spend.c.job_id,
             spend.c.model_requested,
-            _model_used.label("model"),
+            model_used.label("model"),
             spend.c.deployment,
             spend.c.status,
             spend.c.error_code,
@@ -115,7 +113,7 @@ async def recent_events(
     return [
         {
             "request_id": row["request_id"],
-            "created_at": _timestamp(row["created_at"]),
+            "created_at": timestamp(row["created_at"]),
             "key_id": row["key_id"],
             "team_id": row["team_id"],
             "job_id": row["job_id"],

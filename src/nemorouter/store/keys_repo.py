@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nemorouter.core.keys import KeyRecord, TeamRecord
 from nemorouter.store.schema import keys, spend, teams
+from nemorouter.types.keys import KeyRecord, TeamRecord
 
 
 def _json_list(value: list[str] | tuple[str, ...] | None) -> str | None:

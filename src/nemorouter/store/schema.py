@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
 )
 
+from nemorouter.types.options import MAX_JOB_ID
+
 metadata = MetaData()
 
 spend = Table(
@@ -37,7 +39,7 @@ spend = Table(
     Column("day", Date(), nullable=False),
     Column("key_id", String(100), nullable=True),
     Column("team_id", String(100), nullable=True),
-    Column("job_id", String(200), nullable=True),
+    Column("job_id", String(MAX_JOB_ID), nullable=True),
     Column("metadata", Text(), nullable=True),  # JSON: the request's other metadata keys
     Column("model_requested", String(200), nullable=False),
     Column("model", String(200), nullable=True),  # the model that answered

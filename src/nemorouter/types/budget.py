@@ -5,15 +5,14 @@ queries (store/): who has a budget, where its period starts, and a refusal with 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
+
+from nemorouter.types.clock import period_start, utcnow
+
+__all__ = ["BudgetRefused", "BudgetSubject", "LoadSpent", "period_start", "utcnow"]
 
 # (spend-log column, subject id, period start) -> picodollars spent since then
 LoadSpent = Callable[[str, str, datetime | None], Awaitable[int]]
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the spend log stores it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class BudgetSubject:
@@ -29,15 +28,6 @@ class BudgetSubject:
         self.label = label  # for the error message: "key 'ocr-batch'"
         self.limit_pico = limit_pico
         self.period = period
-
-
-def period_start(period: str | None, now: datetime) -> datetime | None:
-    """Start of the current budget period (UTC); None for a lifetime budget."""
-    if period == "daily":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "monthly":
-        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return None
 
 
 class BudgetRefused(Exception):

@@ -11,17 +11,17 @@ import msgspec
 import pytest
 
 from nemorouter.core.auth import Authenticator
-from nemorouter.core.errors import GatewayError
 from nemorouter.core.key_admin import KeyAdmin
 from nemorouter.core.keys import (
     SECRET_PREFIX,
     KeyCreate,
-    KeyRecord,
     KeyUpdate,
     TeamCreate,
     decode_input,
 )
 from nemorouter.store.keys_repo import KeysRepo
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord
 
 NOW = datetime(2026, 11, 20, 12, 0, 0)
 MODELS = ["gemini-2.5-flash", "docs", "auto"]

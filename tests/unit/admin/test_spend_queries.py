@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nemorouter.core.errors import GatewayError
-from nemorouter.core.keys import KeyRecord
 from nemorouter.core.spend_queries import SpendQueries, spent_so_far
 from nemorouter.state.budget_memory import MemoryBudgets as Budgets
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.schema import spend
 from nemorouter.store.writer import SpendWriter
 from nemorouter.types.budget import BudgetSubject
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.keys import KeyRecord
 from tests.store.rows import spend_row
 
 NOW = datetime(2026, 11, 20, 12, 0, 0)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from nemorouter.core.cache_key import cache_controls
-from nemorouter.core.errors import GatewayError
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.options import cache_controls
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from nemorouter.core import cache_key as cache_key_module
 from nemorouter.core.cache_key import cache_key, cache_scope
-from nemorouter.core.request import parse_chat_request
+from nemorouter.types.request import parse_chat_request
 from tests.unit.cache.images import data_url, image_body, page_png
 
 TARGET, SCOPE = "document-vision", "team:t1"
