@@ -115,7 +115,7 @@ def db_upgrade(
 )
 def simulate(ctx: typer.Context) -> None:
     """Run a simulated OpenAI-format provider (see --help for its options)."""
-    from nemorouter.testing.simulated_provider import main as simulated_main
+    from nemorouter.testing.sim_cli import main as simulated_main
 
     raise typer.Exit(simulated_main(list(ctx.args)))
 

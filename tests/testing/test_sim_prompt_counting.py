@@ -12,7 +12,7 @@ import pytest
 
 from nemorouter.testing import SimulatedAnthropic, SimulatedGemini, SimulatedProvider
 from nemorouter.testing.sim_answers import PromptCounting
-from nemorouter.testing.simulated_provider import main as sim_main
+from nemorouter.testing.sim_cli import main as sim_main
 
 TEXT = "x" * 400  # 100 tokens as the simulators count text
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
