@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from nemorouter.catalog import load_catalog
-from nemorouter.core.cost import call_cost, usd
+from nemorouter.core.cost import call_cost
+from nemorouter.types.money import usd
 
 
 def usage(prompt: int, completion: int, cached: int | None = None) -> dict[str, Any]:

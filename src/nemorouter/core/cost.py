@@ -10,13 +10,11 @@ picodollar (see `money`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from nemorouter.types.money import quantize, usd
+from nemorouter.types.money import quantize
 from nemorouter.types.prices import Pricing
-from nemorouter.types.upstream import ChunkStream, UpstreamFailure
 
 MILLION = Decimal(1_000_000)
 
@@ -49,63 +47,3 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
-
-
-class CostedStream:
-    """Relays a stream's chunks, costing the call from its final usage chunk.
-
-    Every adapter asks the provider for usage on a stream; the usage-only chunk reaches the client only if the client asked for it, with `usage.cost` added.
-    `on_close` runs once when the stream is closed, however it ended; `observe` sees
-    every chunk (the response cache rebuilds the answer from them)."""
-
-    def __init__(
-        self,
-        stream: ChunkStream,
-        pricing: Pricing | None,
-        client_wants_usage: bool,
-        on_close: Callable[[CostedStream], Awaitable[None]] | None = None,
-        observe: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self._stream = stream
-        self._pricing = pricing
-        self._wanted = client_wants_usage
-        self._on_close = on_close
-        self._observe = observe  # sees every upstream chunk, before the client's filtering
-        self.cost: Decimal | None = None
-        self.usage: dict[str, Any] | None = None
-        self.ended = False  # the provider finished the stream
-        self.failure: UpstreamFailure | None = None
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for chunk in self._stream:
-                if self._observe is not None:
-                    self._observe(chunk)
-                usage = chunk.get("usage")
-                if isinstance(usage, dict):
-                    self.usage = usage
-                    self.cost = call_cost(self._pricing, usage)
-                    if self.cost is not None:
-                        usage["cost"] = usd(self.cost)
-                    if not self._wanted:
-                        if not chunk.get("choices"):
-                            continue  # the usage-only chunk the client did not ask for
-                        del chunk["usage"]
-                elif not self._wanted:
-                    chunk.pop("usage", None)
-                yield chunk
-        except UpstreamFailure as failure:
-            self.failure = failure
-            raise
-        self.ended = True
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            on_close, self._on_close = self._on_close, None
-            if on_close is not None:
-                await on_close(self)

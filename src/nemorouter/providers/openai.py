@@ -7,20 +7,16 @@ checks that a 200 is an answer (`answer_check`), and classifies every failure fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import orjson
 
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import check_chunk, check_completion
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.classify import classify_exception, classify_status
-from nemorouter.providers.http import StreamResponse
 from nemorouter.providers.media import InlineMedia
-from nemorouter.providers.pooled import PooledAdapter, json_object
+from nemorouter.providers.pooled import PooledAdapter, TranslatedStream, json_object
 from nemorouter.providers.request_fields import encoded
-from nemorouter.providers.sse import sse_data
 from nemorouter.types.target import Target
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
@@ -71,7 +67,7 @@ class OpenAIAdapter(PooledAdapter):
         answer["model"] = request.target.model  # the label, not the provider's dated name
         return answer
 
-    async def open_stream(self, request: UpstreamRequest) -> _SSEStream:
+    async def open_stream(self, request: UpstreamRequest) -> TranslatedStream:
         try:
             response = await self.pool.stream(
                 request.path, encoded("the provider", request.wire), self._auth, self._timeout
@@ -81,54 +77,26 @@ class OpenAIAdapter(PooledAdapter):
                 raise classify_status(response.status, response.headers, raw)
         except OSError as exc:
             raise classify_exception(exc) from None
-        return _SSEStream(response, self.max_event, request.target.model)
+        return TranslatedStream(response, OpenAIChunks(request.target.model), self.max_event)
 
 
-class _SSEStream:
-    """Chunks of an OpenAI server-sent-event stream, decoded."""
+class OpenAIChunks:
+    """The identity translation: an OpenAI chunk is checked and relabelled, nothing more."""
 
-    def __init__(self, response: StreamResponse, max_event: int, model: str) -> None:
-        self._response = response
-        self._max_event = max_event
+    complete = False  # an OpenAI stream is complete when `[DONE]` arrives
+
+    def __init__(self, model: str) -> None:
         self._model = model
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        finished = False
-        try:
-            async for payload in sse_data(self._response.iter_chunks(), self._max_event):
-                if payload == b"[DONE]":
-                    finished = True
-                    continue  # read on to the end, so the connection can be reused
-                chunk = orjson.loads(payload)
-                if not isinstance(chunk, dict):
-                    raise UpstreamFailure(
-                        FailureKind.MALFORMED,
-                        "provider sent a stream event that is not an object",
-                        status=200,
-                    )
-                if "error" in chunk:
-                    raise UpstreamFailure(
-                        FailureKind.SERVER_ERROR,
-                        f"provider reported an error mid-stream: {chunk['error']}",
-                    )
-                check_chunk(chunk, "provider")
-                chunk["model"] = self._model  # the label, not the provider's dated name
-                yield chunk
-        except OSError as exc:
-            raise classify_exception(exc) from None
-        except orjson.JSONDecodeError:
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if "error" in event:
             raise UpstreamFailure(
-                FailureKind.MALFORMED, "provider sent a stream event that is not JSON", status=200
-            ) from None
-        finally:
-            self._response.release()
-        if not finished:
-            raise UpstreamFailure(
-                FailureKind.CONNECTION, "provider closed the stream before it finished"
+                FailureKind.SERVER_ERROR,
+                f"provider reported an error mid-stream: {event['error']}",
             )
+        check_chunk(event, "provider")
+        event["model"] = self._model  # the label, not the provider's dated name
+        return [event]
 
-    async def aclose(self) -> None:
-        self._response.release()
+    def close(self) -> list[dict[str, Any]]:
+        return []
