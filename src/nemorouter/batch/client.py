@@ -16,7 +16,8 @@ from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.prompts import Task, check_answer, request_body
 from nemorouter.batch.reach import Reachability, is_connection_failure
 from nemorouter.batch.sources import Page
-from nemorouter.providers.http import HTTPPool, Response, UpstreamDisconnected, UpstreamTimeout
+from nemorouter.providers.http import HTTPPool
+from nemorouter.providers.http_connection import Response, UpstreamDisconnected, UpstreamTimeout
 
 # Transient answers worth another try after the pacer's pause (or a short backoff).
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
