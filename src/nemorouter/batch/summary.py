@@ -6,10 +6,12 @@ import json
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorouter.batch.sentlog import LostAnswer
-from nemorouter.batch.sources import SourceError
+
+if TYPE_CHECKING:  # sources loads pdfium and Pillow: not for `nemorouter serve`
+    from nemorouter.batch.sources import SourceError
 
 NOT_AVAILABLE = "n/a"  # no cost headers yet: never a made-up number
 
