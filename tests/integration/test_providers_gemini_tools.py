@@ -8,6 +8,7 @@ empty text part on Vertex, only the schema formats Gemini accepts.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,7 +154,9 @@ def test_two_round_parallel_tool_conversation(
         ["functionCall", "thoughtSignature"],
         ["functionCall"],
     ]
-    assert sent[1]["parts"][0]["thoughtSignature"] == calls[0]["id"].partition("__thought__")[2]
+    # the signature the simulated model issued, decoded back from the id
+    signature = base64.b64decode(sent[1]["parts"][0]["thoughtSignature"], validate=True)
+    assert signature.startswith(b"sim-thought-signature:")
     assert [p["functionResponse"]["name"] for p in sent[2]["parts"]] == ["weather", "time"]
     assert len(sent) == 3
 

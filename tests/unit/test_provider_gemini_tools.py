@@ -3,6 +3,7 @@ JSON (issue 18: audit rows 4, 5 and 7)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from nemorouter.providers.gemini_request import gemini_request
@@ -10,6 +11,7 @@ from nemorouter.providers.gemini_response import StreamTranslator, to_completion
 from nemorouter.providers.gemini_schema import to_gemini_schema
 
 SIG = "CiQB4/H/Xt5tdo+i0VpVKLh7ostYBjJuoS=="  # the shape of a real signature: base64
+IN_ID = "CiQB4_H_Xt5tdo-i0VpVKLh7ostYBjJuoS"  # as the tool call id carries it
 DUMMY = "skip_thought_signature_validator"
 TOOLS = [
     {
@@ -81,8 +83,10 @@ def test_parallel_tool_results_become_one_user_content() -> None:
 def test_signature_survives_the_openai_round_trip() -> None:
     answer = to_completion(parallel_answer(), "gemini-3-flash-preview")
     calls = answer["choices"][0]["message"]["tool_calls"]
-    assert calls[0]["id"] == f"call_0__thought__{SIG}"
+    assert calls[0]["id"] == f"call_0__thought__{IN_ID}"
     assert calls[1]["id"] == "call_1"
+    # within the id pattern Anthropic requires, should the conversation move on to Claude
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", calls[0]["id"])
     # what the openai SDK sends back: id, type and function, nothing else
     sent_back = [{k: c[k] for k in ("id", "type", "function")} for c in calls]
     body = {
@@ -111,7 +115,7 @@ def test_streamed_calls_carry_the_signature() -> None:
     chunks = translator.feed(one) + translator.feed(two)
     calls = [c for ch in chunks for choice in ch["choices"] for c in choice["delta"]["tool_calls"]]
     assert [(c["index"], c["id"]) for c in calls] == [
-        (0, f"call_0__thought__{SIG}"),
+        (0, f"call_0__thought__{IN_ID}"),
         (1, "call_1"),
     ]
 

@@ -9,6 +9,11 @@ openai SDK's typed messages keep nothing else. So the signature rides in the too
 litellm_core_utils/prompt_templates/factory.py `THOUGHT_SIGNATURE_SEPARATOR`), which a client
 cannot lose without losing the id. LiteLLM's `provider_specific_fields.thought_signature` and
 Google's OpenAI-compatible `extra_content.google.thought_signature` are read too.
+
+In the id the signature (base64) is written in the URL-safe alphabet without padding, so that
+the id stays within `[A-Za-z0-9_-]`, the tool call id pattern Anthropic requires when the same
+conversation goes on to a Claude deployment. Decoded back to the standard alphabet with its
+padding, it is the signature received (bytes fields take either form: the proto3 JSON mapping).
 """
 
 from __future__ import annotations
@@ -23,9 +28,15 @@ SEPARATOR = "__thought__"
 DUMMY = "skip_thought_signature_validator"
 
 
+_TO_URLSAFE = str.maketrans("+/", "-_")
+_FROM_URLSAFE = str.maketrans("-_", "+/")
+
+
 def call_id(base: str, signature: str | None) -> str:
     """The OpenAI tool call id of a function call, its signature (if any) inside."""
-    return f"{base}{SEPARATOR}{signature}" if signature else base
+    if not signature:
+        return base
+    return f"{base}{SEPARATOR}{signature.translate(_TO_URLSAFE).rstrip('=')}"
 
 
 def signature_of(call: Any) -> str | None:
@@ -36,7 +47,7 @@ def signature_of(call: Any) -> str | None:
     if isinstance(found, str) and SEPARATOR in found:
         signature = found.partition(SEPARATOR)[2]
         if signature:
-            return signature
+            return signature.translate(_FROM_URLSAFE) + "=" * (-len(signature) % 4)
     for outer, inner in (("provider_specific_fields", None), ("extra_content", "google")):
         holder = call.get(outer)
         if inner is not None and isinstance(holder, dict):

@@ -50,6 +50,12 @@ DUMMY_SIGNATURES = frozenset(
     {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
 )
 _SIGNATURE_PREFIX = b"sim-thought-signature:"
+_SIGNATURE_TAIL = (
+    b"\xfb\xff\xbf\xfe"  # so that the base64 holds '+', '/' and padding, as real ones may
+)
+
+
+_FROM_URLSAFE = str.maketrans("-_", "+/")
 
 
 class Invalid(ValueError):
@@ -58,16 +64,25 @@ class Invalid(ValueError):
 
 def issue_signature(serial: int) -> str:
     """A thought signature as the simulator hands it out (base64, like Google's)."""
-    return base64.b64encode(_SIGNATURE_PREFIX + serial.to_bytes(8, "big")).decode()
+    return base64.b64encode(
+        _SIGNATURE_PREFIX + serial.to_bytes(8, "big") + _SIGNATURE_TAIL
+    ).decode()
 
 
 def _issued(signature: str) -> bool:
     if signature in DUMMY_SIGNATURES:
         return True
+    # a bytes field: standard or URL-safe base64, padded or not (the proto3 JSON mapping)
+    padded = signature.translate(_FROM_URLSAFE) + "=" * (-len(signature) % 4)
     try:
-        return base64.b64decode(signature, validate=True).startswith(_SIGNATURE_PREFIX)
+        raw = base64.b64decode(padded, validate=True)
     except ValueError:
         return False
+    return (
+        len(raw) == len(_SIGNATURE_PREFIX) + 12
+        and raw.startswith(_SIGNATURE_PREFIX)
+        and (raw.endswith(_SIGNATURE_TAIL))
+    )
 
 
 def thinking_signatures(model: str) -> bool:
