@@ -68,17 +68,7 @@ def gemini_request(body: dict[str, Any], fetched: Mapping[str, InlineMedia]) -> 
             system += _text_parts(message.get("content"), role, i)
         elif role in _ROLES:
             parts = _parts(message.get("content"), fetched, i)
-            raw_calls = message.get("tool_calls")
-            for j, call in enumerate(tool_calls(message, i)):
-                if call.id is not None:
-                    tool_names[call.id] = call.name
-                part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
-                signature = signature_of(raw_calls[j])
-                if signature is None and j == 0:
-                    signature = DUMMY  # Gemini 3 refuses a call turn whose first call has none
-                if signature is not None:
-                    part["thoughtSignature"] = signature
-                parts.append(part)
+            parts += _call_parts(message, tool_names, i)
             if not parts:
                 raise bad_part(f"a {role} message has no content")
             contents.append({"role": _ROLES[role], "parts": parts})
@@ -186,6 +176,23 @@ def media_part(media: Media) -> dict[str, Any]:
     if isinstance(media, InlineMedia):
         return {"inlineData": {"mimeType": media.mime, "data": media.data}}
     return {"fileData": {"mimeType": media.mime, "fileUri": media.uri}}
+
+
+def _call_parts(message: dict[str, Any], names: dict[str, str], i: int) -> list[dict[str, Any]]:
+    """An assistant message's tool calls as functionCall parts, each with the thought signature
+    its call carries back (`gemini_signatures`). Gemini 3 refuses a call turn whose first call
+    has none: it gets Google's documented stand-in."""
+    parts = []
+    raw = message.get("tool_calls")
+    for j, call in enumerate(tool_calls(message, i)):
+        if call.id is not None:
+            names[call.id] = call.name
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+        signature = signature_of(raw[j]) or (DUMMY if j == 0 else None)
+        if signature is not None:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    return parts
 
 
 def _tool_result(message: dict[str, Any], names: dict[str, str], i: int) -> dict[str, Any]:
