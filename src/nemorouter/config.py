@@ -201,13 +201,27 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """Read, resolve and validate a YAML config file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "",
+            f"no config file at {path}. Start from the example: "
+            f"`nemorouter config example > {path}` (or run `nemorouter demo`, which needs none)",
+        ) from None
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError("", f"not valid YAML at {where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
     return parse_config(data, env)
+
+
+# libyaml's safe loader when PyYAML was built with it (several times faster at start).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:

@@ -22,13 +22,14 @@ from nemorouter.batch.prompts import (
 )
 from nemorouter.batch.status import job_status, render_lost, render_status
 from nemorouter.batch.summary import lost_summary
+from nemorouter.cli_style import command_group
 
 if TYPE_CHECKING:  # the runner (PDF rendering and all) is imported only when a batch runs
     from nemorouter.batch.runner import BatchOutcome
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000/v1"
 
-batch_app = typer.Typer(help="Run documents through the gateway as one job.", no_args_is_help=True)
+batch_app = command_group("Run documents through the gateway as one job.")
 
 
 def _usage(message: str) -> typer.Exit:
@@ -76,7 +77,9 @@ def run(
     prompt: Annotated[str | None, typer.Option(help="a free prompt for every page")] = None,
     model: Annotated[str, typer.Option(help="model, group or auto")] = "auto",
     tags: Annotated[str | None, typer.Option(help="capability tags: vision,pdf,...")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=512)] = 8,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=512, help="requests in flight at once")
+    ] = 8,
     max_tokens: Annotated[
         int | None,
         typer.Option(
@@ -90,15 +93,28 @@ def run(
             ),
         ),
     ] = None,
-    dpi: Annotated[int, typer.Option(min=50, max=600)] = 150,
+    dpi: Annotated[
+        int, typer.Option(min=50, max=600, help="PDF pages are rendered at this resolution")
+    ] = 150,
     out: Annotated[
         Path | None, typer.Option(help="output folder (default: ./batch-JOB_ID)")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the gateway cache")] = False,
-    base_url: Annotated[str | None, typer.Option(envvar="NEMOROUTER_BASE_URL")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="NEMOROUTER_API_KEY")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NEMOROUTER_BASE_URL",
+            help="the gateway's API (default: http://127.0.0.1:4000/v1)",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="NEMOROUTER_API_KEY", help="a virtual key, or the master key"),
+    ] = None,
 ) -> None:
-    """Send every page of INPUT through the gateway; resumable with the same --job-id and --out."""
+    """Send every page of INPUT through the gateway.
+
+    Resumable: run it again with the same --job-id and --out."""
     from nemorouter.batch.runner import BatchOptions, NoDocuments, run_batch
     from nemorouter.batch.runstate import RunInProgress
 
@@ -189,8 +205,10 @@ def status(
     out: Annotated[Path, typer.Option(help="the batch's output folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """How far a batch got, whether it is running now, its cost so far and any paid answers
-    lost to a kill (works while it runs, or after a crash)."""
+    """How far a batch got, and whether it is running.
+
+    Its cost so far and any paid answers lost to a kill; works while it runs, or after a
+    crash."""
     try:
         found = job_status(out)
     except FileNotFoundError as exc:

@@ -384,4 +384,4 @@ def _missing(name: str) -> bytes:
 if __name__ == "__main__":  # `python -m nemorouter.testing.simulated_provider` (benchmarks)
     from nemorouter.testing.sim_cli import main
 
-    sys.exit(main())
+    sys.exit(main(prog="python -m nemorouter.testing.simulated_provider"))
