@@ -99,8 +99,17 @@ def test_each_change_is_logged_once_per_deployment(caplog: pytest.LogCaptureFixt
 
 def test_claude_json_schema_native_on_the_claude_api() -> None:
     sent = wire("anthropic", "claude-sonnet-4-5", response_format=FMT)
-    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    closed = {**SCHEMA, "additionalProperties": False}  # as the SDK's transform_schema sends
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": closed}}
     assert "tools" not in sent and "tool_choice" not in sent
+
+
+def test_claude_schema_outside_the_native_subset_takes_the_tool_way() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "page", "schema": schema}}
+    sent = wire("anthropic", "claude-sonnet-4-5", response_format=fmt)
+    assert "output_config" not in sent
+    assert sent["tools"] == [{"name": "page", "input_schema": schema}]
 
 
 def test_claude_json_schema_by_forced_tool_without_native_support() -> None:

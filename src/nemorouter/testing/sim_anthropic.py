@@ -29,7 +29,7 @@ from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
-from nemorouter.testing.sim_param_rules import anthropic_refusal
+from nemorouter.testing.sim_param_rules import anthropic_format_refusal, anthropic_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
 
@@ -146,6 +146,9 @@ def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
     elif isinstance(fmt, dict):
         if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
             raise _Invalid("output_config.format: a json_schema format with a schema is required")
+        refused = anthropic_format_refusal(fmt["schema"])
+        if refused is not None:
+            raise _Invalid(refused)
         chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": fmt["schema"]}}
     return chat
 

@@ -8,7 +8,10 @@ name says so (the same rules, from the same sources, as the catalog's `refuses`)
 - OpenAI gpt-5 and o-series: `max_tokens`, `temperature` other than 1, `top_p` and penalties
   (LiteLLM gpt_5_transformation.py / o_series_transformation.py; dify#24307);
 - Gemini 3: presence and frequency penalties (LiteLLM vertex_and_google_ai_studio_gemini.py
-  `_supports_penalty_parameters`).
+  `_supports_penalty_parameters`);
+- Claude native structured outputs: schema keywords outside the supported subset
+  (agentjido/req_llm#302: "For 'integer' type, property 'minimum' is not supported"; the
+  subset: anthropic-sdk-python lib/_parse/_transform.py) and open objects.
 """
 
 from __future__ import annotations
@@ -65,4 +68,33 @@ def gemini_refusal(model: str, req: dict[str, Any]) -> str | None:
     for name in ("presencePenalty", "frequencyPenalty"):
         if config.get(name) is not None:
             return f"{name} is not supported for this model."
+    return None
+
+
+_UNSUPPORTED = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength"}
+    | {"maxLength", "pattern", "maxItems", "uniqueItems", "minProperties", "maxProperties"}
+    | {"oneOf", "not", "const", "if", "then", "else", "patternProperties"}
+)
+
+
+def anthropic_format_refusal(schema: Any, where: str = "output_config.format.schema") -> str | None:
+    """The 400 message for a native structured-output schema Claude cannot take, or None."""
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type")
+    for key in sorted(_UNSUPPORTED & set(schema)):
+        return f"{where}: For '{kind}' type, property '{key}' is not supported"
+    if kind == "array" and schema.get("minItems", 0) not in (0, 1):
+        return f"{where}: For 'array' type, 'minItems' values other than 0 or 1 are not supported"
+    if kind == "object" and schema.get("additionalProperties") is not False:
+        return f"{where}: For 'object' type, 'additionalProperties' must be explicitly set to false"
+    children = [*(schema.get("properties") or {}).values(), *(schema.get("$defs") or {}).values()]
+    children += [*(schema.get("anyOf") or []), *(schema.get("allOf") or [])]
+    if isinstance(schema.get("items"), dict):
+        children.append(schema["items"])
+    for child in children:
+        refused = anthropic_format_refusal(child, where)
+        if refused is not None:
+            return refused
     return None
