@@ -80,3 +80,32 @@ def test_missing_field_and_unknown_capability() -> None:
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("    context_window: 1000\n", ""))
     with pytest.raises(CatalogError, match="unknown"):
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("[vision]", "[vision, telepathy]"))
+
+
+def _with(extra: str) -> str:
+    return ENTRY.replace("PRICE", '"1"') + "".join(f"    {line}\n" for line in extra.splitlines())
+
+
+def test_parameter_rules_and_structured_output_parsed() -> None:
+    model = parse_catalog(
+        _with(
+            'refuses: [top_p_with_temperature]\nrefuses_source: "issue"\n'
+            "structured_output: {anthropic: native, anthropic-vertex: tool}"
+        )
+    )["m"]
+    assert model.refuses == {"top_p_with_temperature"}
+    assert model.native_structured == {"anthropic"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        'refuses: [seed]\nrefuses_source: "x"',  # not a rule the adapters know
+        "refuses: [temperature]",  # a rule without its source
+        "structured_output: {anthropic: maybe}",
+        "structured_output: native",
+    ],
+)
+def test_malformed_parameter_rules_refused(extra: str) -> None:
+    with pytest.raises(CatalogError):
+        parse_catalog(_with(extra))

@@ -170,9 +170,13 @@ def test_fact_spot_checks(catalog: dict[str, CatalogModel]) -> None:
     haiku = catalog["claude-haiku-4-5"]
     assert {"vision", "pdf", "tools"} <= haiku.capabilities
     assert "audio" not in haiku.capabilities
-    # Vertex lists structured outputs for Opus 4.6 but only "coming soon" for Sonnet 4.5.
-    assert "structured-output" in catalog["claude-opus-4-6"].capabilities
-    assert "structured-output" not in catalog["claude-sonnet-4-5"].capabilities
+    # Every Claude answers json_schema: natively on the Claude API from the 4.5 models on,
+    # by a forced tool on Vertex (org-policy gated there) and for Opus 4.1 and older.
+    claude = [m for m in catalog.values() if m.provider_family == "anthropic"]
+    assert all("structured-output" in m.capabilities for m in claude)
+    assert catalog["claude-sonnet-4-5"].native_structured == {"anthropic"}
+    assert catalog["claude-opus-4-1"].native_structured == frozenset()
+    assert all("anthropic-vertex" not in m.native_structured for m in claude)
     assert catalog["llama-3.1-405b-instruct-maas"].provider_family == "meta"
 
 
@@ -184,6 +188,23 @@ def test_unverified_marks_name_known_fields(catalog: dict[str, CatalogModel]) ->
         "context_window",
         "max_output_tokens",
         "capabilities",
+        "structured_output",
     }
     for model in catalog.values():
         assert set(model.unverified) <= allowed, model.name
+
+
+def test_parameter_rules_per_model(catalog: dict[str, CatalogModel]) -> None:
+    """Audit rows 3, 6, 8: the parameters each model answers 400 to (sources in the catalog)."""
+    assert catalog["claude-opus-4-7"].refuses == {"temperature", "top_p"}
+    for name in ("sonnet-4-5", "haiku-4-5", "opus-4-1", "opus-4-5", "opus-4-6", "sonnet-4-6"):
+        assert catalog[f"claude-{name}"].refuses == {"top_p_with_temperature"}, name
+    assert catalog["claude-sonnet-4"].refuses == frozenset()
+    for name in ("gpt-5", "gpt-5-mini", "o3", "o4-mini"):
+        assert {"max_tokens", "non_default_temperature"} <= catalog[name].refuses, name
+    assert catalog["gpt-4.1"].refuses == frozenset()
+    gemini_3 = [n for n in catalog if n.startswith("gemini-3")]
+    assert len(gemini_3) == 5
+    for name in gemini_3:
+        assert catalog[name].refuses == {"presence_penalty", "frequency_penalty"}, name
+    assert catalog["gemini-2.5-pro"].refuses == frozenset()

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from nemorouter.types.prices import PriceTier, Pricing, Rates
+from nemorouter.types.target import NATIVE, PARAM_RULES, TOOL
 
 CAPABILITIES = frozenset(
     {
@@ -29,7 +30,7 @@ CAPABILITIES = frozenset(
 LONG_CONTEXT_TOKENS = 200_000
 _ENTRY_FIELDS = frozenset(
     {"provider_family", "capabilities", "context_window", "max_output_tokens", "pricing", "as_of",
-     "unverified", "source"}
+     "unverified", "source", "refuses", "refuses_source", "structured_output"}
 )  # fmt: skip
 _PRICE_FIELDS = frozenset({"input_per_mtok", "output_per_mtok", "cached_input_per_mtok"})
 
@@ -44,6 +45,8 @@ class CatalogModel:
     pricing: Pricing
     as_of: datetime.date
     unverified: tuple[str, ...] = ()
+    refuses: frozenset[str] = frozenset()  # types.target.PARAM_RULES: parameters it 400s on
+    native_structured: frozenset[str] = frozenset()  # provider types with native json_schema
 
 
 class CatalogError(ValueError):
@@ -103,6 +106,23 @@ def _positive_int(raw: dict[str, Any], field: str, where: str, minimum: int) -> 
     return value
 
 
+def _refuses(raw: dict[str, Any], where: str) -> frozenset[str]:
+    rules = raw.get("refuses") or []
+    if not isinstance(rules, list) or set(rules) - PARAM_RULES:
+        raise CatalogError(f"{where}.refuses: a list of {sorted(PARAM_RULES)}, got {rules!r}")
+    if rules and not isinstance(raw.get("refuses_source"), str):
+        raise CatalogError(f"{where}.refuses_source: where the rules come from is required")
+    return frozenset(rules)
+
+
+def _native_structured(raw: dict[str, Any], where: str) -> frozenset[str]:
+    """`structured_output: {provider type: native | tool}` → the types where it is native."""
+    ways = raw.get("structured_output") or {}
+    if not isinstance(ways, dict) or not set(ways.values()) <= {NATIVE, TOOL}:
+        raise CatalogError(f"{where}.structured_output: provider type -> native | tool")
+    return frozenset(str(kind) for kind, way in ways.items() if way == NATIVE)
+
+
 def _parse_entry(name: str, raw: Any, default_as_of: Any) -> CatalogModel:
     where = f"models.{name}"
     if not isinstance(raw, dict):
@@ -140,6 +160,8 @@ def _parse_entry(name: str, raw: Any, default_as_of: Any) -> CatalogModel:
         pricing=_pricing(raw["pricing"], f"{where}.pricing"),
         as_of=as_of,
         unverified=tuple(raw.get("unverified") or ()),
+        refuses=_refuses(raw, where),
+        native_structured=_native_structured(raw, where),
     )
 
 

@@ -47,7 +47,7 @@ class Deployment:
         self.model = config.model
         own = frozenset(config.tags)
         self.tags = own | facts.capabilities if facts else own
-        self.target = target = resolve_target(config, facts)
+        self.target = target = resolve_target(config, facts, provider_type)
         self.context_window = target.context_window
         self.max_output_tokens = target.max_output_tokens
         self.pricing = target.pricing
@@ -59,8 +59,11 @@ class Deployment:
         self.prompt_correction = PromptCorrection()
 
 
-def resolve_target(config: DeploymentConfig, facts: CatalogModel | None) -> Target:
-    """The deployment's own values, else the catalog's."""
+def resolve_target(
+    config: DeploymentConfig, facts: CatalogModel | None, provider_type: str = ""
+) -> Target:
+    """The deployment's own values, else the catalog's; the parameters the model refuses
+    and whether it answers json_schema natively at this provider are the catalog's."""
     pricing = facts.pricing if facts else None
     if config.pricing is not None:
         pricing = Pricing(
@@ -75,6 +78,8 @@ def resolve_target(config: DeploymentConfig, facts: CatalogModel | None) -> Targ
         max_output_tokens=config.max_output_tokens or (facts.max_output_tokens if facts else None),
         context_window=config.context_window or (facts.context_window if facts else 0),
         pricing=pricing,
+        refuses=facts.refuses if facts else frozenset(),
+        native_structured=facts is not None and provider_type in facts.native_structured,
     )
 
 

@@ -167,7 +167,7 @@ class StreamTranslator:
         if kind == "message_start":
             message = _object(event.get("message"), "a message_start message")
             self.id = _completion_id(message.get("id"))
-            self.usage_in.update(_object(message.get("usage"), "usage"))
+            self._merge_usage(message.get("usage"))
             usage(self.usage_in)  # checked as it comes, before any content is relayed
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
@@ -175,7 +175,7 @@ class StreamTranslator:
         if kind == "content_block_delta":
             return self._block_delta(event)
         if kind == "message_delta":
-            self.usage_in.update(_object(event.get("usage"), "usage"))  # output: running total
+            self._merge_usage(event.get("usage"))
             usage(self.usage_in)
             reason = _object(event.get("delta"), "a message_delta delta").get("stop_reason")
             if reason is None:
@@ -187,6 +187,13 @@ class StreamTranslator:
         elif kind == "error":
             raise event_failure(event.get("error"))
         return []  # ping, content_block_stop
+
+    def _merge_usage(self, data: Any) -> None:
+        """A message_delta's counts replace the running ones (output_tokens is cumulative),
+        but a field it sends as null keeps its value, as the SDK's accumulator does
+        (anthropic lib/streaming/_messages.py accumulate_event: `if ... is not None`)."""
+        fields = _object(data, "usage")
+        self.usage_in.update({k: v for k, v in fields.items() if v is not None})
 
     def _block_start(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         block = _object(event.get("content_block"), "a content_block")

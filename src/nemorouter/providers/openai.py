@@ -15,6 +15,7 @@ from nemorouter.providers.answer_check import check_chunk, check_completion
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.media import InlineMedia
+from nemorouter.providers.param_rules import applied
 from nemorouter.providers.pooled import PooledAdapter, TranslatedStream, json_object
 from nemorouter.providers.request_fields import encoded
 from nemorouter.types.target import Target
@@ -42,7 +43,7 @@ class OpenAIAdapter(PooledAdapter):
         fetched: Mapping[str, InlineMedia],
         stream: bool,
     ) -> UpstreamRequest:
-        wire = {**body, "model": target.provider_model}
+        wire = {**applied(target, body), "model": target.provider_model}
         if stream:  # the gateway costs every stream: ask for the final usage chunk
             options = body.get("stream_options")
             wire["stream_options"] = {

@@ -35,6 +35,7 @@ from nemorouter.testing.sim_gemini_rules import (
     validate_request,
 )
 from nemorouter.testing.sim_native import NativeSimulator
+from nemorouter.testing.sim_param_rules import gemini_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
 
@@ -216,6 +217,9 @@ class SimulatedGemini(NativeSimulator):
         try:
             req, long_chars = read_chat(body, self._long_strings)
             validate_request(req, model, vertex)
+            refused = gemini_refusal(model, req)
+            if refused is not None:
+                raise Invalid(refused)
         except Invalid as exc:
             return google_error(400, str(exc))
         except (msgspec.DecodeError, ValueError):
