@@ -107,7 +107,10 @@ def _from_info(info: dict[str, Any], where: str) -> tuple[Any, str | None]:
 
 def _reason(exc: BaseException) -> str:
     """The error's class and first argument (google-auth puts the response body second)."""
-    detail = str(exc.args[0]) if exc.args else ""
+    detail: object = exc.args[0] if exc.args else ""
+    while isinstance(detail, BaseException) and detail.args:  # google-auth wraps its errors
+        detail = detail.args[0]
+    detail = str(detail)
     return redact(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
 
 

@@ -75,7 +75,7 @@ _OPAQUE = re.compile(r"[A-Za-z0-9_\-+=]{32,}")
 
 def redact(text: str) -> str:
     """`text` cut short, with anything that could be a token or key elided."""
-    return _OPAQUE.sub("<elided>", text.replace("\n", " "))[:300]
+    return _OPAQUE.sub("<elided>", text.replace("\n", " "))[:400]
 
 
 def auth_failure(message: str, status: int | None = None) -> UpstreamFailure:
