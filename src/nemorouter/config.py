@@ -35,6 +35,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProviderType = Literal[
     "vertex", "anthropic-vertex", "gemini", "anthropic", "openai", "openai-compatible"
 ]
+# Provider types that may authenticate with Google credentials (`auth: google`).
+GOOGLE_AUTH_TYPES = frozenset({"vertex", "anthropic-vertex", "openai-compatible"})
 
 
 class ConfigError(ValueError):
@@ -151,8 +153,21 @@ class ProviderConfig(_Section):
     api_key: str | None = None
     project: str | None = None
     location: str | None = None
+    # Google credentials: a file google-auth reads (or its JSON); unset: Application Default
+    # Credentials. vertex / anthropic-vertex take their project from them when unset.
     credentials: str | None = None
+    # google: a refreshed Google access token (openai-compatible: Vertex AI's OpenAI
+    # endpoint); api_key: `api_key`. Unset: google on vertex types (but for an api_key alone).
+    auth: Literal["api_key", "google"] | None = None
     max_connections: PositiveInt = 512
+
+    @property
+    def google_auth(self) -> bool:
+        """Whether calls carry a Google access token rather than `api_key`."""
+        if self.auth is not None:
+            return self.auth == "google"
+        vertex = self.type in ("vertex", "anthropic-vertex")
+        return vertex and (bool(self.credentials) or not self.api_key)
 
 
 class PricingConfig(_Section):
@@ -306,8 +321,9 @@ def _resolve_env(node: Any, path: str, env: Mapping[str, str]) -> Any:
 # --- cross-checks ------------------------------------------------------------------------
 
 _NEEDS = {
-    "vertex": ("project", "location"),
-    "anthropic-vertex": ("project", "location"),
+    # `project` may come from the Google credentials (checked when the provider is built)
+    "vertex": ("location",),
+    "anthropic-vertex": ("location",),
     "gemini": ("api_key",),
     "anthropic": ("api_key",),
     "openai": ("api_key",),
@@ -324,6 +340,7 @@ def _check(config: Config) -> None:
                 )
         if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"providers.{name}.base_url", "must start with http:// or https://")
+        _check_auth(name, provider)
     if not config.deployments:
         raise ConfigError("deployments", "at least one deployment is required")
     _check_redis_down(config.settings.redis_down)
@@ -335,6 +352,20 @@ def _check(config: Config) -> None:
             raise ConfigError(f"deployments[{i}].id", f"duplicate deployment id {dep.id!r}")
         seen_ids.add(dep.id)
     _check_groups(config)
+
+
+def _check_auth(name: str, provider: ProviderConfig) -> None:
+    path, kind = f"providers.{name}", provider.type
+    has_key = bool(provider.api_key) and str(provider.api_key).lower() != "none"
+    if provider.auth == "google" and (kind not in GOOGLE_AUTH_TYPES or has_key):
+        why = f"only for {', '.join(sorted(GOOGLE_AUTH_TYPES))}"
+        why = "remove api_key" if kind in GOOGLE_AUTH_TYPES else why
+        raise ConfigError(f"{path}.auth", f"auth: google sends a Google token: {why}")
+    if provider.auth == "api_key" and not has_key and kind != "openai-compatible":
+        raise ConfigError(f"{path}.api_key", "required with auth: api_key")
+    if provider.credentials and not provider.google_auth:
+        hint = "set auth: google" if kind in GOOGLE_AUTH_TYPES else "this type takes an api_key"
+        raise ConfigError(f"{path}.credentials", f"Google credentials are not used here: {hint}")
 
 
 def _check_redis_down(redis_down: RedisDownSettings) -> None:
