@@ -10,6 +10,8 @@ from nemorouter.catalog import CAPABILITIES, CatalogError, load_catalog, parse_c
 
 ENTRY = """
 as_of: 2026-08-21
+sources:
+  doc: "https://example.com/pricing"
 models:
   m:
     provider_family: gemini
@@ -17,6 +19,7 @@ models:
     context_window: 1000
     max_output_tokens: 100
     pricing: {input_per_mtok: PRICE, output_per_mtok: "2"}
+    sources: [doc]
 """
 
 

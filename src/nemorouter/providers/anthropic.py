@@ -57,7 +57,7 @@ class AnthropicAdapter(AuthedAdapter):
     ) -> UpstreamRequest:
         def translate() -> tuple[dict[str, Any], str | None]:
             wire, structured = anthropic_request(
-                {**body, "stream": stream}, fetched, target.max_output_tokens
+                {**body, "stream": stream}, fetched, target.default_max_tokens(stream)
             )
             if self.vertex:
                 return {"anthropic_version": VERTEX_VERSION, **wire}, structured

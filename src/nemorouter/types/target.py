@@ -21,3 +21,13 @@ class Target:
     max_output_tokens: int | None  # the most the model may write; None (or 0): unknown
     context_window: int  # tokens; 0: unknown
     pricing: Pricing | None  # None: unknown, the call is not costed
+    # The max_tokens a non-streaming call is sent when the client names none, if lower than
+    # max_output_tokens (Claude: see core/deployments `nonstreaming_default`).
+    nonstreaming_max_tokens: int | None = None
+
+    def default_max_tokens(self, stream: bool) -> int | None:
+        """What a call that names no limit may write: the adapter sends it, the budget
+        reserves it."""
+        if not stream and self.nonstreaming_max_tokens is not None:
+            return self.nonstreaming_max_tokens
+        return self.max_output_tokens
