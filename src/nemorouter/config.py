@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,7 +16,7 @@ import msgspec
 import yaml
 
 from nemorouter.catalog import CatalogModel, load_catalog
-from nemorouter.types.prices import PriceOverride, PriceTier, Rates
+from nemorouter.config_pricing import PricingConfig
 
 ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
@@ -154,67 +153,6 @@ class ProviderConfig(_Section):
     location: str | None = None
     credentials: str | None = None
     max_connections: PositiveInt = 512
-
-
-class PriceTierConfig(_Section):
-    above_prompt_tokens: PositiveInt
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cached_input_per_mtok: Decimal | None = None
-
-
-class CacheWriteConfig(_Section, rename={"five_minutes": "5m", "one_hour": "1h"}):
-    five_minutes: Decimal | None = None
-    one_hour: Decimal | None = None
-
-
-class PricingConfig(_Section):
-    """A deployment's own prices, laid over the catalog's for its provider type and location
-    (types/prices `PriceOverride`): each field stated replaces the catalog's, each left out is
-    kept; stated `tiers` replace the catalog's (`tiers: []` removes them). Stated prices are
-    charged as they are (no regional premium is added to them). A model the catalog does not
-    know must state input and output."""
-
-    input_per_mtok: Decimal | None = None
-    output_per_mtok: Decimal | None = None
-    cached_input_per_mtok: Decimal | None = None
-    tiers: tuple[PriceTierConfig, ...] | None = None
-    cache_write_multiplier: CacheWriteConfig | None = None
-
-    def override(self) -> PriceOverride:
-        writes = self.cache_write_multiplier or CacheWriteConfig()
-        return PriceOverride(
-            self.input_per_mtok,
-            self.output_per_mtok,
-            self.cached_input_per_mtok,
-            None
-            if self.tiers is None
-            else tuple(
-                PriceTier(
-                    t.above_prompt_tokens,
-                    Rates(t.input_per_mtok, t.output_per_mtok, t.cached_input_per_mtok),
-                )
-                for t in self.tiers
-            ),
-            writes.five_minutes,
-            writes.one_hour,
-        )
-
-    def decimals(self) -> list[tuple[str, Decimal | None]]:
-        """(key path below `pricing`, value) of every price and multiplier."""
-        out: list[tuple[str, Decimal | None]] = [
-            (name, getattr(self, name))
-            for name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
-        ]
-        for i, tier in enumerate(self.tiers or ()):
-            for name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
-                out.append((f"tiers[{i}].{name}", getattr(tier, name)))
-        writes = self.cache_write_multiplier or CacheWriteConfig()
-        out += [
-            ("cache_write_multiplier.5m", writes.five_minutes),
-            ("cache_write_multiplier.1h", writes.one_hour),
-        ]
-        return out
 
 
 class DeploymentConfig(_Section):
@@ -420,17 +358,8 @@ def _check_deployment(
 
 
 def _check_pricing(pricing: PricingConfig, path: str) -> None:
-    for where, value in pricing.decimals():
-        if value is not None and (not value.is_finite() or value < 0):
-            raise ConfigError(f"{path}.{where}", "must be a non-negative decimal")
-    previous = 0
-    for i, tier in enumerate(pricing.tiers or ()):
-        if tier.above_prompt_tokens <= previous:
-            raise ConfigError(
-                f"{path}.tiers[{i}].above_prompt_tokens",
-                f"tiers rise: must be above {previous}",
-            )
-        previous = tier.above_prompt_tokens
+    for where, message in pricing.problems():
+        raise ConfigError(f"{path}.{where}", message)
 
 
 def _check_groups(config: Config) -> None:
