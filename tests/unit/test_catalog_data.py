@@ -29,6 +29,8 @@ MUST_HAVE = [
     "claude-sonnet-4-5",
     "claude-haiku-4-5",
     "claude-sonnet-4",
+    "claude-opus-4-8",
+    "claude-sonnet-5",
     # Llama and Mistral models-as-a-service
     "llama-4-maverick-17b-128e-instruct-maas",
     "llama-4-scout-17b-16e-instruct-maas",
@@ -141,6 +143,8 @@ def test_tiers_only_raise_prices(catalog: dict[str, CatalogModel]) -> None:
         ("gemini-2.0-flash-lite", "0.075", "0.30", "0.01875"),
         ("claude-sonnet-4-5", "3.00", "15.00", "0.30"),
         ("claude-opus-4-1", "15.00", "75.00", "1.50"),
+        ("claude-opus-4-8", "5.00", "25.00", "0.50"),
+        ("claude-sonnet-5", "3.00", "15.00", "0.30"),
         ("gpt-4.1", "2.00", "8.00", "0.50"),
         ("gpt-4o-mini", "0.15", "0.60", "0.075"),
         ("text-embedding-3-small", "0.02", "0", None),
@@ -209,7 +213,8 @@ def test_claude_regional_premium_from_sonnet_45_on(catalog: dict[str, CatalogMod
     premium = {m.name for m in catalog.values() if m.regional_premium}
     assert premium == {
         "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5",
-        "claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7",
+        "claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7", "claude-opus-4-8",
+        "claude-sonnet-5",
     }  # fmt: skip
     assert {catalog[name].regional_premium for name in premium} == {Decimal("0.10")}
 
