@@ -97,3 +97,53 @@ def test_regional_claude_on_vertex_costs_ten_percent_more(
     assert global_cost == per_mtok(prompt, completion, "3", "15")
     assert regional_cost == global_cost * Decimal("1.1")
     assert f"/locations/{regional}/" in claude.requests[-1].path
+
+
+LONG = [{"role": "user", "content": "Read this page and give its total. " * 20}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_claude_cache_writes_are_charged_by_ttl(
+    start_gateway: GatewayFactory, claude: SimulatedAnthropic, stream: bool
+) -> None:
+    """Anthropic pricing: 5-minute cache writes cost 1.25x input, 1-hour ones 2x, reads 0.1x
+    (Haiku 4.5: 1 in, 5 out). The simulated answer reports 3 reads, 4 + 5 writes."""
+    api = {"type": "anthropic", "base_url": claude.base_url, "api_key": CLAUDE_KEY}
+    gateway = start_gateway(
+        {
+            "settings": native_settings(),
+            "providers": {"p": api},
+            "deployments": [{"id": "haiku", "model": "claude-haiku-4-5", "provider": "p"}],
+        }
+    )
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+    claude.clear()
+    claude.cache_read_tokens, claude.cache_write_5m_tokens, claude.cache_write_1h_tokens = 3, 4, 5
+    try:
+        if stream:
+            chunks = list(
+                client.chat.completions.create(
+                    model="claude-haiku-4-5", messages=LONG, stream=True,
+                    stream_options={"include_usage": True},
+                )
+            )  # fmt: skip
+            usage = chunks[-1].usage
+            assert usage is not None
+            cost = Decimal(usage.model_dump()["cost"])
+        else:
+            raw = client.chat.completions.with_raw_response.create(
+                model="claude-haiku-4-5", messages=LONG
+            )
+            usage = raw.parse().usage
+            assert usage is not None
+            cost = Decimal(raw.headers["x-nemo-response-cost"])
+    finally:
+        claude.cache_read_tokens = claude.cache_write_5m_tokens = claude.cache_write_1h_tokens = 0
+    details = usage.model_dump()["prompt_tokens_details"]
+    assert details["cached_tokens"] == 3 and details["cache_creation_tokens"] == 9
+    uncached = usage.prompt_tokens - 3 - 9
+    expected = (
+        uncached * Decimal(1) + 3 * Decimal("0.10") + 4 * Decimal("1.25") + 5 * Decimal(2)
+        + usage.completion_tokens * Decimal(5)
+    ) / 1_000_000  # fmt: skip
+    assert cost == expected
