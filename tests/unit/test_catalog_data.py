@@ -240,6 +240,8 @@ def test_every_claude_model_prices_cache_writes(catalog: dict[str, CatalogModel]
         ("gemini-3-pro-preview", "vertex", "2026-03-26"),
         ("claude-sonnet-4", "anthropic-vertex", "2026-09-14"),
         ("claude-opus-4", "anthropic", "2026-06-15"),
+        ("gemini-2.5-pro", "gemini", "2026-12-01"),
+        ("gemini-2.5-flash", "gemini", "2026-12-01"),
     ],
 )
 def test_retired_models_are_marked(
