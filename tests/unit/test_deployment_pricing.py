@@ -184,9 +184,11 @@ def test_a_retired_or_soon_retiring_model_is_warned_about_once_at_start(
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert lines == [
         "deployment 'd0': model 'gemini-2.0-flash' (vertex) was retired on 2026-06-01: its "
-        "calls will fail; move it to a current model",
+        "calls fail, or are served by another model at that model's price; move it to a "
+        "current model",
         "deployment 'd1': model 'claude-sonnet-4' (anthropic) was retired on 2026-06-15: its "
-        "calls will fail; move it to a current model",
+        "calls fail, or are served by another model at that model's price; move it to a "
+        "current model",
         "deployment 'd2': model 'claude-sonnet-4' (anthropic-vertex) retires on 2026-09-14 "
         "(in 25 days); move it to a current model",
     ]

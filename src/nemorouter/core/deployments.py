@@ -21,8 +21,8 @@ CLAUDE_TYPES = frozenset({"anthropic", "anthropic-vertex"})
 # `_calculate_nonstreaming_timeout` (maximum_time 3600 s, default_time 600 s, 128_000).
 SDK_TOKENS_PER_HOUR = 128_000
 SDK_NONSTREAMING_S = 600
-# Below this the timeout no longer decides: the smallest max output of any Claude model, the
-# default every client library used before (a shorter timeout is the operator's own choice).
+# Below this the timeout no longer decides (a shorter timeout is the operator's own choice):
+# the gateway's earlier default, anthropic_request.DEFAULT_MAX_TOKENS.
 NONSTREAMING_FLOOR = 4096
 RETIRING_SOON_DAYS = 30
 
@@ -122,7 +122,10 @@ def lifecycle_warning(
     left = (retires - today).days
     where = f"deployment {deployment.id!r}: model {deployment.model!r} ({kind})"
     if left <= 0:
-        return f"{where} was retired on {retires}: its calls will fail; move it to a current model"
+        return (
+            f"{where} was retired on {retires}: its calls fail, or are served by another "
+            "model at that model's price; move it to a current model"
+        )
     if left <= RETIRING_SOON_DAYS:
         return f"{where} retires on {retires} (in {left} days); move it to a current model"
     return None
