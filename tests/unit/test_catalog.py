@@ -146,3 +146,17 @@ def test_sources_must_name_known_ids() -> None:
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("    sources: [doc]\n", ""))
     model = parse_catalog(ENTRY.replace("PRICE", '"1"'))["m"]
     assert model.sources == ("https://example.com/pricing",)
+
+
+def test_the_regional_premium_scales_tiers_and_keeps_multipliers() -> None:
+    text = entry('    regional_premium: "0.10"\n').replace(
+        'output_per_mtok: "2"}',
+        'output_per_mtok: "2", cache_write_multiplier: {5m: "1.25", 1h: "2"}, tiers: '
+        '[{above_prompt_tokens: 200000, input_per_mtok: "4", output_per_mtok: "8", '
+        'cached_input_per_mtok: "0.4"}]}',
+    )
+    regional = parse_catalog(text)["m"].pricing_for("anthropic-vertex", "europe-west1")
+    long = regional.rates(300_000)
+    assert (long.input_per_mtok, long.output_per_mtok, long.cached_input_per_mtok) == (
+        Decimal("4.4"), Decimal("8.8"), Decimal("0.44"))  # fmt: skip
+    assert (regional.cache_write_5m, regional.cache_write_1h) == (Decimal("1.25"), Decimal(2))
