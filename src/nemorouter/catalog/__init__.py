@@ -1,4 +1,10 @@
-"""The model catalog: what each known model can do, how much it holds and what it costs."""
+"""The model catalog: what each known model can do, how much it holds and what it costs.
+
+Prices depend on where a model is called: `pricing_for(provider type, location)` is the
+price a deployment carries (a provider type's own price where the catalog gives one, and the
+Vertex AI regional premium off the `global` endpoint). Each entry names its sources and may
+carry shutdown dates (`retires_on`), which start-up warns about (core/deployments).
+"""
 
 from __future__ import annotations
 
