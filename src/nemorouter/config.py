@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +16,7 @@ import msgspec
 import yaml
 
 from nemorouter.catalog import CatalogModel, load_catalog
+from nemorouter.config_pricing import PricingConfig
 
 ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
@@ -168,12 +168,6 @@ class ProviderConfig(_Section):
             return self.auth == "google"
         vertex = self.type in ("vertex", "anthropic-vertex")
         return vertex and (bool(self.credentials) or not self.api_key)
-
-
-class PricingConfig(_Section):
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cached_input_per_mtok: Decimal | None = None
 
 
 class DeploymentConfig(_Section):
@@ -388,18 +382,29 @@ def _check_deployment(
     if dep.model in RESERVED_MODEL_NAMES:
         raise ConfigError(f"{path}.model", f"{dep.model!r} is reserved")
     if dep.pricing is not None:
-        for field in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
-            value = getattr(dep.pricing, field)
-            if value is not None and (not value.is_finite() or value < 0):
-                raise ConfigError(f"{path}.pricing.{field}", "must be a non-negative decimal")
+        _check_pricing(dep.pricing, f"{path}.pricing")
     if dep.model not in catalog:
+        # Never charged $0 for want of a price: an unknown model states its own.
         missing = [f for f in ("pricing", "context_window") if getattr(dep, f) is None]
         if missing:
             raise ConfigError(
                 f"{path}.model",
-                f"{dep.model!r} is not in the catalog; declare {' and '.join(missing)} "
-                "(and tags) for it",
+                f"deployment {dep.id!r}: {dep.model!r} is not in the catalog; declare "
+                f"{' and '.join(missing)} (and tags) for it",
             )
+        assert dep.pricing is not None
+        for field in ("input_per_mtok", "output_per_mtok"):
+            if getattr(dep.pricing, field) is None:
+                raise ConfigError(
+                    f"{path}.pricing.{field}",
+                    f"deployment {dep.id!r}: {dep.model!r} is not in the catalog, so its "
+                    "pricing must state input_per_mtok and output_per_mtok",
+                )
+
+
+def _check_pricing(pricing: PricingConfig, path: str) -> None:
+    for where, message in pricing.problems():
+        raise ConfigError(f"{path}.{where}", message)
 
 
 def _check_groups(config: Config) -> None:

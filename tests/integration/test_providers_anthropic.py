@@ -128,11 +128,14 @@ def test_anthropic_api_headers_and_default_max_tokens(
 def test_max_tokens_is_the_catalog_max_output_unless_the_client_sets_one(
     client: openai.OpenAI, sim: SimulatedAnthropic, stream: bool
 ) -> None:
-    """sonnet-vertex configures no max_output_tokens: Claude is sent the catalog's maximum
+    """sonnet-vertex configures no max_output_tokens: a stream is sent the catalog's maximum
     output (what the budget's worst case assumes), not a small default that cuts long
-    extractions short; a client's limit wins."""
+    extractions short; a non-streaming call the most the Anthropic SDK would send without
+    streaming within the call timeout (core/deployments.nonstreaming_default: 2 s here, so
+    the 4,096 floor); a client's limit wins."""
     catalog_max = load_catalog()["claude-sonnet-4-5"].max_output_tokens
     assert catalog_max == 64_000
+    default = catalog_max if stream else 4096
 
     def sent_max_tokens(**limit: int) -> int:
         answer = client.chat.completions.create(
@@ -142,8 +145,9 @@ def test_max_tokens_is_the_catalog_max_output_unless_the_client_sets_one(
             read_stream(answer)  # type: ignore[arg-type]
         return int(sim.requests[-1].json()["max_tokens"])
 
-    assert sent_max_tokens() == catalog_max
+    assert sent_max_tokens() == default
     assert sent_max_tokens(max_tokens=1234) == 1234
+    assert sent_max_tokens(max_tokens=50_000) == 50_000  # the client's, even above the cap
     assert sent_max_tokens(max_completion_tokens=777) == 777
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from nemorouter.catalog import load_catalog
-from nemorouter.config import parse_config
+from nemorouter.config import ProviderConfig, parse_config
 from nemorouter.core.deployments import DeploymentPool, resolve_target
 from nemorouter.providers import build_adapter
 from nemorouter.providers.anthropic_request import anthropic_request
@@ -130,8 +130,9 @@ def test_structured_output_way_depends_on_the_provider() -> None:
     )
     facts = load_catalog()["claude-sonnet-4-5"]
     dep = config.deployments[0]
-    assert resolve_target(dep, facts, "anthropic").native_structured is True
-    assert resolve_target(dep, facts, "anthropic-vertex").native_structured is False
+    api, vertex = ProviderConfig(type="anthropic"), ProviderConfig(type="anthropic-vertex")
+    assert resolve_target(dep, facts, api).native_structured is True
+    assert resolve_target(dep, facts, vertex).native_structured is False
     body = {"messages": USER, "response_format": FMT}
     tool_way, name = anthropic_request(body, {}, 100, native_structured=False)
     assert name == "page" and tool_way["tool_choice"] == {"type": "tool", "name": "page"}

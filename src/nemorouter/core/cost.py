@@ -1,11 +1,15 @@
 """The cost of a call, in exact decimal USD, from the provider's reported usage.
 
-cost = (uncached prompt tokens x input rate + cached prompt tokens x cached-input rate
+cost = (uncached prompt tokens x input rate + cache reads x cached-input rate
+        + cache writes x input rate x the write multiplier of their TTL
         + completion tokens x output rate) / 1,000,000,
 with the rates of the price tier the prompt size falls in. Image tokens are part of the
 prompt tokens as the provider reports them; reasoning tokens are part of the completion.
-No usage reported means no cost: never a made-up number. Costs are quantized to the
-picodollar (see `money`).
+Cache reads are `prompt_tokens_details.cached_tokens`; cache writes (Claude) are
+`prompt_tokens_details.cache_creation_tokens`, split by TTL in `cache_creation_token_details`
+(`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`: LiteLLM's names); writes the split
+does not place are 5-minute ones, Anthropic's default TTL. No usage reported means no cost:
+never a made-up number. Costs are quantized to the picodollar (see `money`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,13 @@ def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
     if prompt is None or completion is None:
         return None
     details = usage.get("prompt_tokens_details")
-    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
-    cached = min(cached or 0, prompt)
+    if not isinstance(details, dict):
+        details = {}
+    cached = min(_count(details.get("cached_tokens")) or 0, prompt)
+    written = min(_count(details.get("cache_creation_tokens")) or 0, prompt - cached)
+    split = details.get("cache_creation_token_details")
+    hour = _count(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else None
+    hour = min(hour or 0, written)
     rates = pricing.rates(prompt)
     cached_rate = (
         rates.cached_input_per_mtok
@@ -36,8 +45,10 @@ def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
         else rates.input_per_mtok
     )
     total = (
-        (prompt - cached) * rates.input_per_mtok
+        (prompt - cached - written) * rates.input_per_mtok
         + cached * cached_rate
+        + (written - hour) * rates.input_per_mtok * pricing.cache_write_5m
+        + hour * rates.input_per_mtok * pricing.cache_write_1h
         + completion * rates.output_per_mtok
     )
     return quantize(total / MILLION)

@@ -62,7 +62,7 @@ class AnthropicAdapter(AuthedAdapter):
             wire, structured = anthropic_request(
                 {**body, "stream": stream},
                 fetched,
-                target.max_output_tokens,
+                target.default_max_tokens(stream),
                 target.native_structured,
             )
             if self.vertex:

@@ -52,11 +52,20 @@ def usage(data: Any) -> dict[str, Any] | None:
     written = _count(data, "cache_creation_input_tokens")
     prompt = _count(data, "input_tokens") + read + written
     completion = _count(data, "output_tokens")
+    details: dict[str, Any] = {"cached_tokens": read}
+    if written:  # priced above the input rate by TTL (core/cost), under LiteLLM's names
+        details["cache_creation_tokens"] = written
+        split = _object(data.get("cache_creation"), "usage.cache_creation")
+        if split:
+            details["cache_creation_token_details"] = {
+                name: _count(split, name)
+                for name in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+            }
     out = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": read},
+        "prompt_tokens_details": details,
     }
     check_usage(out, WHO)  # the sums too
     return out

@@ -171,6 +171,9 @@ class SimulatedAnthropic(NativeSimulator):
     ) -> None:
         super().__init__(oauth, **kwargs)
         self.cache_read_tokens = cache_read_tokens
+        # Prompt tokens reported as cache writes, by TTL (usage.cache_creation).
+        self.cache_write_5m_tokens = 0
+        self.cache_write_1h_tokens = 0
 
     def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
         return path if path == _MESSAGES or _VERTEX.match(path) else None
@@ -239,6 +242,8 @@ class SimulatedAnthropic(NativeSimulator):
 
     def _message(self, model: str, a: SimAnswer, forced: dict[str, Any] | None) -> dict[str, Any]:
         cached = min(self.cache_read_tokens, a.prompt_tokens)
+        hour = min(self.cache_write_1h_tokens, a.prompt_tokens - cached)
+        five = min(self.cache_write_5m_tokens, a.prompt_tokens - cached - hour)
         if forced is not None:
             content = [
                 {
@@ -261,9 +266,13 @@ class SimulatedAnthropic(NativeSimulator):
             "stop_reason": stop,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": a.prompt_tokens - cached,
-                "cache_creation_input_tokens": 0,
+                "input_tokens": a.prompt_tokens - cached - five - hour,
+                "cache_creation_input_tokens": five + hour,
                 "cache_read_input_tokens": cached,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": five,
+                    "ephemeral_1h_input_tokens": hour,
+                },
                 "output_tokens": a.completion_tokens,
             },
         }

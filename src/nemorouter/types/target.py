@@ -50,3 +50,13 @@ class Target:
     pricing: Pricing | None  # None: unknown, the call is not costed
     refuses: frozenset[str] = frozenset()  # PARAM_RULES names: parameters it answers 400 to
     native_structured: bool = False  # json_schema answered natively (Claude: else a tool)
+    # The max_tokens a non-streaming call is sent when the client names none, if lower than
+    # max_output_tokens (Claude: see core/deployments `nonstreaming_default`).
+    nonstreaming_max_tokens: int | None = None
+
+    def default_max_tokens(self, stream: bool) -> int | None:
+        """What a call that names no limit may write: the adapter sends it, the budget
+        reserves it."""
+        if not stream and self.nonstreaming_max_tokens is not None:
+            return self.nonstreaming_max_tokens
+        return self.max_output_tokens
