@@ -16,6 +16,7 @@ from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.prompts import Task, check_answer, request_body
 from nemorouter.batch.reach import Reachability, is_connection_failure
 from nemorouter.batch.sources import Page
+from nemorouter.batch.units import Payload, image_part
 from nemorouter.providers.http import HTTPPool
 from nemorouter.providers.http_connection import Response, UpstreamDisconnected, UpstreamTimeout
 
@@ -101,7 +102,7 @@ async def process_page(
     client: GatewayClient,
     pacer: Pacer,
     task: Task,
-    page: Page,
+    page: Page | Payload,
     *,
     job_id: str,
     model: str,
@@ -110,20 +111,25 @@ async def process_page(
     max_tokens: int | None = None,
     on_send: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Ask for one page (re-asking once if the answer is unacceptable); a result record.
+    """Ask for one page, or the pages of a payload (re-asking once if the answer is
+    unacceptable); a result record naming the pages it covers and what was sent.
 
     Raises PageAbandoned (with `record` set if an answer was already received) when the job
     stops or the gateway refuses it. `on_send` is called before each request goes out (the
     runner journals it: a request sent and never answered is known after a crash)."""
     started = time.monotonic()
     metadata = {"job_id": job_id, "doc": page.doc, "page": page.page}
-    record: dict[str, Any] = {"doc": page.doc, "page": page.page, "status": "failed",
-                              "output": None, "model": None, "cost_usd": None, "cache": None,
+    if isinstance(page, Page):
+        page = Payload(page.doc, page.page, (page.page,), [image_part(page.mime, page.data)],
+                       "image")  # fmt: skip
+    record: dict[str, Any] = {"doc": page.doc, "page": page.page, "pages": list(page.pages),
+                              "sent": page.sent, "status": "failed", "output": None,
+                              "model": None, "cost_usd": None, "cache": None,
                               "fallbacks": None, "latency_ms": None, "error": None}  # fmt: skip
     costs: list[Decimal | None] = []
     retry_of: tuple[str, str] | None = None
     for _ask in range(2):  # the question, and at most one re-ask
-        body = request_body(task, model=model, image=page.data, mime=page.mime,
+        body = request_body(task, model=model, parts=page.parts,
                             metadata=metadata, tags=tags, no_cache=no_cache,
                             max_tokens=max_tokens, retry_of=retry_of)  # fmt: skip
         try:

@@ -29,7 +29,7 @@ CAPABILITIES = frozenset(
 LONG_CONTEXT_TOKENS = 200_000
 _ENTRY_FIELDS = frozenset(
     {"provider_family", "capabilities", "context_window", "max_output_tokens", "pricing", "as_of",
-     "unverified", "source"}
+     "unverified", "source", "pdf_tokens_per_page"}
 )  # fmt: skip
 _PRICE_FIELDS = frozenset({"input_per_mtok", "output_per_mtok", "cached_input_per_mtok"})
 
@@ -44,6 +44,8 @@ class CatalogModel:
     pricing: Pricing
     as_of: datetime.date
     unverified: tuple[str, ...] = ()
+    # Prompt tokens one PDF page costs when a PDF goes whole (a `file` part); None: unknown.
+    pdf_tokens_per_page: int | None = None
 
 
 class CatalogError(ValueError):
@@ -140,6 +142,11 @@ def _parse_entry(name: str, raw: Any, default_as_of: Any) -> CatalogModel:
         pricing=_pricing(raw["pricing"], f"{where}.pricing"),
         as_of=as_of,
         unverified=tuple(raw.get("unverified") or ()),
+        pdf_tokens_per_page=(
+            _positive_int(raw, "pdf_tokens_per_page", where, 1)
+            if "pdf_tokens_per_page" in raw
+            else None
+        ),
     )
 
 
