@@ -143,6 +143,7 @@ async def process_page(
             break
         headers = response.headers
         costs.append(_cost(headers.get("x-nemo-response-cost")))
+        _add_usage(record, response)
         record["model"] = headers.get("x-nemo-model")
         record["cache"] = headers.get("x-nemo-cache")
         fallbacks = headers.get("x-nemo-fallbacks")
@@ -247,6 +248,17 @@ def _error_text(response: Response) -> str:
         return str(json.loads(response.body)["error"]["message"])[:500]
     except (ValueError, KeyError, TypeError):
         return response.body[:300].decode("utf-8", "replace")
+
+
+def _add_usage(record: dict[str, Any], response: Response) -> None:
+    """Tokens as the provider reported them, summed over the asks (the estimate's check)."""
+    try:
+        usage = json.loads(response.body)["usage"]
+        counts = {k: int(usage[k]) for k in ("prompt_tokens", "completion_tokens")}
+    except (ValueError, KeyError, TypeError):
+        return
+    for key, value in counts.items():
+        record[key] = record.get(key, 0) + value
 
 
 def _content(response: Response) -> str | None:
