@@ -23,6 +23,7 @@ from PIL import Image
 
 from nemorouter.batch.prompts import extraction
 from nemorouter.batch.runner import BatchOptions, run_batch
+from nemorouter.batch.status import job_status
 from nemorouter.batch.units import TEXT_LABEL, SendPlan
 from nemorouter.demo import INVOICE_SCHEMA
 from nemorouter.serving import BackgroundGateway
@@ -83,6 +84,8 @@ def test_document_mode_sends_each_chunk_as_one_file_part(
     summary = outcome.summary
     assert (summary["pages"], summary["requests"], summary["ok"]) == (8, 5, 8)
     assert outcome.exit_code == 0
+    status = job_status(tmp_path / "out")  # `batch status` counts pages, not requests
+    assert status["pages"] == {"total": 8, "done": 8, "failed": 0, "pending": 0}
     # At the provider: each PDF request carries one file part holding exactly its pages.
     texts = {"multi_page.pdf": pdf_texts(MULTI.read_bytes()),
              "cover+AmazonWebServices.pdf": pdf_texts(COVER.read_bytes())}  # fmt: skip

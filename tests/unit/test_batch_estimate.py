@@ -15,7 +15,7 @@ from PIL import Image
 
 from nemorouter.batch.estimate import estimate_models, scan
 from nemorouter.batch.prompts import classification
-from nemorouter.catalog import load_catalog
+from nemorouter.catalog import CatalogError, load_catalog, parse_catalog
 from tests.corpus import CORPUS
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
@@ -120,6 +120,24 @@ def test_catalog_pdf_tokens_per_page_facts() -> None:
     assert catalog["gpt-4o"].pdf_tokens_per_page is None
     with_rule = {n for n, m in catalog.items() if m.pdf_tokens_per_page is not None}
     assert all("pdf" in catalog[n].capabilities for n in with_rule)
+
+
+def test_catalog_pdf_tokens_per_page_must_be_a_positive_integer() -> None:
+    entry = """
+as_of: 2026-01-01
+models:
+  m:
+    provider_family: gemini
+    capabilities: [vision, pdf]
+    context_window: 1000
+    max_output_tokens: 100
+    pdf_tokens_per_page: {value}
+    pricing: {{input_per_mtok: "1", output_per_mtok: "2"}}
+"""
+    assert parse_catalog(entry.format(value=258))["m"].pdf_tokens_per_page == 258
+    for bad in ("0", "2.5", '"258"'):
+        with pytest.raises(CatalogError, match="pdf_tokens_per_page"):
+            parse_catalog(entry.format(value=bad))
 
 
 @needs_corpus
