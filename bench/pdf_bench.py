@@ -31,10 +31,10 @@ from typing import Any
 
 from nemorouter.batch.estimate import MODES, estimate_models, scan
 from nemorouter.batch.pdfpages import cut_pdf, text_layer
+from nemorouter.batch.plan import SendPlan
 from nemorouter.batch.prompts import extraction
 from nemorouter.batch.runner import BatchOptions, run_batch
 from nemorouter.batch.sources import render_page
-from nemorouter.batch.units import SendPlan
 from nemorouter.config import parse_config
 from nemorouter.demo import INVOICE_SCHEMA
 from nemorouter.serving import BackgroundGateway

@@ -21,10 +21,11 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
+from nemorouter.batch.plan import SendPlan
 from nemorouter.batch.prompts import extraction
 from nemorouter.batch.runner import BatchOptions, run_batch
 from nemorouter.batch.status import job_status
-from nemorouter.batch.units import TEXT_LABEL, SendPlan
+from nemorouter.batch.units import TEXT_LABEL
 from nemorouter.demo import INVOICE_SCHEMA
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider

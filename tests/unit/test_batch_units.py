@@ -11,9 +11,10 @@ import pytest
 
 from nemorouter.batch.cli import build_plan
 from nemorouter.batch.pdfpages import cut_pdf, text_layer
+from nemorouter.batch.plan import SendPlan
 from nemorouter.batch.prompts import UsageError
 from nemorouter.batch.sources import Document, discover
-from nemorouter.batch.units import TEXT_LABEL, SendPlan, build_payload, plan_units
+from nemorouter.batch.units import TEXT_LABEL, build_payload, plan_units
 from tests.corpus import CORPUS
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")

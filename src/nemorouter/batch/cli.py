@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nemorouter.batch.journal import RESULTS, JobMismatch
+from nemorouter.batch.plan import SEND_MODES, TEXT_LAYER_MODES, SendPlan
 from nemorouter.batch.prompts import (
     DEFAULT_MAX_TOKENS,
     Task,
@@ -22,7 +23,6 @@ from nemorouter.batch.prompts import (
 )
 from nemorouter.batch.status import job_status, render_lost, render_status
 from nemorouter.batch.summary import lost_summary, render_job_estimate
-from nemorouter.batch.units import SEND_MODES, TEXT_LAYER_MODES, SendPlan
 
 if TYPE_CHECKING:  # the runner (PDF rendering and all) is imported only when a batch runs
     from nemorouter.batch.runner import BatchOutcome

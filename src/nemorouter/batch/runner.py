@@ -37,6 +37,7 @@ from nemorouter.batch.client import (
 )
 from nemorouter.batch.journal import Journal
 from nemorouter.batch.pacing import Pacer
+from nemorouter.batch.plan import SendPlan
 from nemorouter.batch.progress import BatchProgress
 from nemorouter.batch.prompts import Task
 from nemorouter.batch.runstate import RunLock, now_iso, write_run
@@ -50,7 +51,7 @@ from nemorouter.batch.summary import (
     write_errors,
     write_summary,
 )
-from nemorouter.batch.units import Payload, SendPlan, Unit, build_payload, plan_units
+from nemorouter.batch.units import Payload, Unit, build_payload, plan_units
 
 
 @dataclass(frozen=True)

@@ -17,28 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from nemorouter.batch.pdfpages import cut_pdf, text_layer
+from nemorouter.batch.plan import SendPlan
 from nemorouter.batch.sources import Document, PageError, render_page
 
-SEND_MODES = ("pages", "document")
-TEXT_LAYER_MODES = ("off", "with-image", "instead")
 # Larger requests are refused before they are sent: 20 MB is the smallest inline-request
 # limit among the PDF-capable providers (Gemini API inline data: "PDF payloads under 20MB",
 # ai.google.dev/gemini-api/docs/document-processing); Claude allows 32 MB per request.
 MAX_DOCUMENT_BYTES = 20_000_000
 TEXT_LABEL = "Text layer of this page, extracted from the PDF:\n"
-
-
-@dataclass(frozen=True, slots=True)
-class SendPlan:
-    send: str = "pages"  # SEND_MODES
-    text_layer: str = "off"  # TEXT_LAYER_MODES
-    pages_per_request: int | None = None  # document mode: None sends each PDF whole
-
-    def fingerprint(self) -> dict[str, Any] | None:
-        """What a resume must not change (None for the default: older jobs resume as before)."""
-        if self.send == "pages":
-            return None
-        return {"send": self.send, "pages_per_request": self.pages_per_request}
 
 
 @dataclass(frozen=True, slots=True)
