@@ -134,6 +134,12 @@ def test_text_layer_instead_and_with_image_on_born_digital_and_scanned_pages(
     [text_only] = [r for r in sim.requests if "image_url" not in json.dumps(r.json())]
     page_text = text_only.json()["messages"][0]["content"][1]["text"]
     assert page_text.startswith(TEXT_LABEL) and "Amazon Web Services" in page_text
+    # Each result line carries the provider's usage: the simulator counts text at 4 characters
+    # a token and 258 tokens an image.
+    instruction = text_only.json()["messages"][0]["content"][0]["text"]
+    tokens = {r["page"]: r["prompt_tokens"] for r in results(out) if r["doc"].startswith("cover")}
+    assert tokens[2] == -(-(len(instruction) + len(page_text)) // 4)
+    assert tokens[1] == -(-len(instruction) // 4) + 258
     assert outcome.summary["estimate"]["send"] == "text"
 
     first = len(sim.requests)

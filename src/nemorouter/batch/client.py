@@ -118,10 +118,12 @@ async def process_page(
     stops or the gateway refuses it. `on_send` is called before each request goes out (the
     runner journals it: a request sent and never answered is known after a crash)."""
     started = time.monotonic()
-    metadata = {"job_id": job_id, "doc": page.doc, "page": page.page}
     if isinstance(page, Page):
         page = Payload(page.doc, page.page, (page.page,), [image_part(page.mime, page.data)],
                        "image")  # fmt: skip
+    metadata: dict[str, Any] = {"job_id": job_id, "doc": page.doc, "page": page.page}
+    if len(page.pages) > 1:  # a PDF chunk: `page` is its first
+        metadata["pages"] = list(page.pages)
     record: dict[str, Any] = {"doc": page.doc, "page": page.page, "pages": list(page.pages),
                               "sent": page.sent, "status": "failed", "output": None,
                               "model": None, "cost_usd": None, "cache": None,

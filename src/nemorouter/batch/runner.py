@@ -295,7 +295,9 @@ def _estimate(
     plan = options.plan
     mode = run_mode(plan.send, plan.text_layer)
     try:
-        scanned = scan_documents(documents, [], options.dpi, with_text=mode != "pages")
+        scanned = scan_documents(
+            documents, [], options.dpi, with_text=mode in ("pages+text", "text")
+        )
         return job_estimate(scanned, model, mode, options.task, options.max_tokens,
                             plan.pages_per_request)  # fmt: skip
     except Exception as exc:  # an estimate never costs the run its summary
