@@ -112,6 +112,17 @@ def test_modes_a_model_cannot_use_and_unknown_models(inputs: list[Path]) -> None
     assert found["gpt-4.1"]["pages"].cost_usd is not None  # type: ignore[index]
 
 
+@needs_corpus
+def test_a_text_only_model_reads_born_digital_pages_as_text_only() -> None:
+    text_only = "llama-3.1-405b-instruct-maas"  # capabilities: streaming only
+    found = estimate_models([text_only], scan([AWS], dpi=150).pages, TASK, 100, None)[text_only]
+    assert found["text"].prompt_tokens == 26 + -(-aws_text_chars() // 4)  # type: ignore[index]
+    assert found["pages"].unavailable == "no image input"  # type: ignore[index]
+    with_scan = scan([AWS, CORPUS / "mixed" / "ocr_test.pdf"], dpi=150).pages
+    found = estimate_models([text_only], with_scan, TASK, 100, None)[text_only]
+    assert found["text"].unavailable == "no image input"  # type: ignore[index]  # the scan
+
+
 def test_catalog_pdf_tokens_per_page_facts() -> None:
     catalog = load_catalog()
     assert catalog["gemini-2.5-flash"].pdf_tokens_per_page == 258
