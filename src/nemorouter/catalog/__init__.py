@@ -51,7 +51,7 @@ _ENTRY_FIELDS = frozenset(
     {"provider_family", "capabilities", "context_window", "max_output_tokens", "pricing", "as_of",
      "unverified", "source", "sources", "pricing_by_provider", "regional_premium", "retires",
      "retires_by_provider", "nonstreaming_max_tokens", "refuses", "refuses_source",
-     "structured_output"}
+     "structured_output", "pdf_tokens_per_page"}
 )  # fmt: skip
 
 
@@ -75,6 +75,8 @@ class CatalogModel:
     retires_by_provider: Mapping[str, datetime.date] = field(default_factory=dict)
     # The most max_tokens a non-streaming call may ask for, when the SDK names a limit.
     nonstreaming_max_tokens: int | None = None
+    # Prompt tokens one PDF page costs when a PDF goes whole (a `file` part); None: unknown.
+    pdf_tokens_per_page: int | None = None
 
     def pricing_for(self, provider_type: str, location: str | None) -> Pricing:
         """The price of a call on this provider type at this location."""
@@ -202,6 +204,11 @@ def _parse_entry(
         nonstreaming_max_tokens=None
         if limit is None
         else _positive_int(raw, "nonstreaming_max_tokens", where, 1),
+        pdf_tokens_per_page=(
+            _positive_int(raw, "pdf_tokens_per_page", where, 1)
+            if "pdf_tokens_per_page" in raw
+            else None
+        ),
     )
 
 
