@@ -9,7 +9,8 @@
 - Vertex AI: GET /v1/publishers/{google|anthropic}/models/{model} → a PublisherModel
   `{name: "publishers/…/models/…", versionId, openSourceCategory, launchStage}` (Vertex REST
   v1 `publishers.models.get`), bearer token checked like the generate calls.
-- Anthropic: GET /v1/models/{model_id} → `{type: "model", id, display_name, created_at}`
+- Anthropic: GET /v1/models/{model_id} → `{type: "model", id, display_name, created_at,
+  lifecycle}`
   (anthropics/anthropic-sdk-python src/anthropic/types/model_info.py), `x-api-key` checked.
 
 A simulator knows every model unless its `known_models` is set. Error renderers come from the
@@ -144,7 +145,10 @@ def _anthropic(
     if found is None:
         return None
     key = next((v for n, v in headers if n.lower() == b"x-api-key"), None)
-    if sim.api_key is not None and key != sim.api_key.encode():
+    # The SDK sends its key as `Authorization: Bearer` since 2.x (anthropic-sdk-python
+    # src/anthropic/_client.py `_api_key_auth`); the gateway sends `x-api-key`.
+    bearer = auth[7:] if auth and auth.startswith(b"Bearer ") else None
+    if sim.api_key is not None and sim.api_key.encode() not in (key, bearer):
         return anthropic_error(401, "invalid x-api-key")
     model = _name(found)
     if not sim.knows(model):
@@ -154,6 +158,7 @@ def _anthropic(
         "id": model,
         "display_name": model,
         "created_at": "2025-09-29T00:00:00Z",
+        "lifecycle": "active",
     }
     return http.json_response(200, resource)
 
