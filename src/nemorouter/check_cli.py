@@ -123,11 +123,17 @@ def check_table(rows: list[CheckRow]) -> Table:
             row.reachable,
             quota_summary(row.quota_headers),
             row.price,
-            "-" if row.latency_ms is None else f"{row.latency_ms:,.0f} ms",
+            _latency(row.latency_ms),
             "-" if row.cost_usd is None else f"${usd(row.cost_usd)}",
             _result(row),
         )
     return table
+
+
+def _latency(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
 
 
 def _result(row: CheckRow) -> Text:

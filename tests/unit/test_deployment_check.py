@@ -5,6 +5,7 @@ headers are summarised by family."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from nemorouter.check_cli import quota_summary
@@ -16,7 +17,7 @@ from nemorouter.config import (
     parse_config,
 )
 from nemorouter.core.deployment_check import check_body, redact, run_checks
-from nemorouter.testing import SimulatedProvider
+from nemorouter.testing import FakeOAuthServer, Fault, SimulatedGemini, SimulatedProvider
 
 MASTER = "sk-test-master-key-0123"
 
@@ -103,3 +104,26 @@ def test_quota_headers_are_summarised_by_family() -> None:
         "anthropic-ratelimit: input-tokens, requests\nx-ratelimit: requests, tokens"
     )
     assert quota_summary({}) == "none"
+
+
+async def test_a_refused_service_account_fails_auth_before_any_call(tmp_path: Path) -> None:
+    with FakeOAuthServer() as oauth, SimulatedGemini(oauth=oauth) as sim:
+        key_file = oauth.create_account().write(tmp_path / "sa.json")
+        oauth.inject(Fault.status(400))  # the token endpoint refuses the assertion
+        vertex = {
+            "type": "vertex",
+            "project": "p",
+            "location": "us-central1",
+            "base_url": sim.base_url,
+            "credentials": str(key_file),
+        }
+        raw = {
+            "settings": {"master_key": MASTER},
+            "providers": {"vertex": vertex},
+            "deployments": [{"id": "pro", "model": "gemini-2.5-pro", "provider": "vertex"}],
+        }
+        (row,) = await run_checks(parse_config(raw, env={}))
+        assert sim.request_count == 0
+    assert (row.auth, row.reachable, row.passed) == ("failed", "?", False)
+    assert row.reason is not None and row.reason.startswith("credentials: OAuth token endpoint")
+    assert row.latency_ms is None  # nothing was sent to the model

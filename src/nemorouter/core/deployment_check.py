@@ -278,10 +278,10 @@ def _judge(row: CheckRow, failure: UpstreamFailure, provider: ProviderConfig) ->
         row.auth = OK
         if status in (404, 429):
             row.reachable = FAILED
-    how = f"HTTP {status}" if status else "no HTTP answer"
     what = _WHAT.get(status or 0) or ("credentials refused" if refused_key else None)
     what = what or _KINDS.get(failure.kind) or str(failure.kind).replace("_", " ")
-    row.reason = redact(f"{what} ({how}): {failure.message}", provider)
+    how = f" (HTTP {status})" if status else ""
+    row.reason = redact(f"{what}{how}: {failure.message}", provider)
 
 
 _WHAT = {401: "credentials refused", 403: "permission denied", 404: "model not found",
