@@ -284,6 +284,11 @@ def test_config_errors_name_the_file_and_exit_2(tmp_path: Path) -> None:
     result = check(unknown)
     assert result.returncode == 2
     assert f"config error in {unknown}" in result.stderr and "providers.p.type" in result.stderr
+    named = unknown.read_text().replace("bedrock", "openai-compatible")
+    (tmp_path / "named.yaml").write_text(named.replace("provider: p", "provider: vertx"))
+    result = check(tmp_path / "named.yaml")
+    assert result.returncode == 2
+    assert "deployments[0].provider: unknown provider 'vertx'" in result.stderr
     missing = check(tmp_path / "absent.yaml")
     assert missing.returncode == 2 and "cannot read config file" in missing.stderr
     assert check(unknown, "--max-call-usd", "lots").returncode == 2

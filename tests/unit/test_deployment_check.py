@@ -4,6 +4,7 @@ headers are summarised by family."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,30 @@ async def test_a_refused_service_account_fails_auth_before_any_call(tmp_path: Pa
     assert (row.auth, row.reachable, row.passed) == ("failed", "?", False)
     assert row.reason is not None and row.reason.startswith("credentials: OAuth token endpoint")
     assert row.latency_ms is None  # nothing was sent to the model
+
+
+async def test_checks_run_side_by_side_each_under_its_own_timeout() -> None:
+    async with (
+        SimulatedProvider() as slow,
+        SimulatedProvider() as slower,
+        SimulatedProvider() as ok,
+    ):
+        slow.inject(Fault.hang(30))
+        slower.inject(Fault.hang(30))
+        sims = {"slow": slow, "slower": slower, "ok": ok}
+        raw = {
+            "settings": {"master_key": MASTER},
+            "providers": {
+                name: {"type": "openai-compatible", "base_url": sim.base_url}
+                for name, sim in sims.items()
+            },
+            "deployments": [
+                {"id": name, "model": "gemini-2.5-flash", "provider": name} for name in sims
+            ],
+        }
+        started = time.perf_counter()
+        rows = await run_checks(parse_config(raw, env={}), timeout_s=1.0)
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.9  # one timeout's worth, not two
+    assert [r.reason for r in rows] == ["no answer within 1 s", "no answer within 1 s", None]
+    assert [r.passed for r in rows] == [False, False, True]
