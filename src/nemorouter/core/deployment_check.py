@@ -21,15 +21,17 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import orjson
 
 from nemorouter.catalog import load_catalog
-from nemorouter.config import Config, ProviderConfig
+from nemorouter.config import Config, ConfigError, DeploymentConfig, ProviderConfig
 from nemorouter.core.cost import call_cost
 from nemorouter.core.deployments import Deployment, DeploymentPool
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
-from nemorouter.providers.http import HTTPPool, Response
+from nemorouter.providers.http import HTTPPool
+from nemorouter.providers.http_connection import Response
 from nemorouter.providers.model_lookup import credentials_header, lookup_model
 from nemorouter.providers.pooled import PooledAdapter
 from nemorouter.types.errors import GatewayError
@@ -164,26 +166,47 @@ async def run_checks(
         for name, provider in config.providers.items()
         if name in used
     }
-    pool = DeploymentPool(config, adapters)
-    by_id = {d.id: d for group in pool.by_model.values() for d in group}
     try:
         for adapter in adapters.values():
             await adapter.start()
             if isinstance(adapter, PooledAdapter):
                 record_answers(adapter.pool)
-        checks = [
-            check_deployment(
-                by_id[dep.id], dep.provider, config.providers[dep.provider], calls, timeout_s,
-                max_call_usd,
-            )
-            for dep in config.deployments
-        ]  # fmt: skip
+        checks = []
+        for dep in config.deployments:
+            provider = config.providers[dep.provider]
+            built = build_deployment(config, dep, adapters)
+            if isinstance(built, ConfigError):
+                checks.append(_unbuilt(dep, provider, built))
+            else:
+                checks.append(
+                    check_deployment(built, dep.provider, provider, calls, timeout_s, max_call_usd)
+                )
         return list(await asyncio.gather(*checks))
     finally:
         for adapter in adapters.values():
             # exiting anyway: a connection that does not close in time is left behind
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(adapter.close(), CLOSE_TIMEOUT_S)
+
+
+def build_deployment(
+    config: Config, dep: DeploymentConfig, adapters: dict[str, ProviderAdapter]
+) -> Deployment | ConfigError:
+    """The deployment as the gateway builds it (its own pool, so that one the gateway would
+    refuse, e.g. for want of a price, is that deployment's row and not the whole check)."""
+    alone = msgspec.structs.replace(config, deployments=(dep,), groups={})
+    try:
+        return DeploymentPool(alone, adapters).by_model[dep.model][0]
+    except ConfigError as refused:
+        return refused
+
+
+async def _unbuilt(
+    dep: DeploymentConfig, provider: ProviderConfig, refused: ConfigError
+) -> CheckRow:
+    row = CheckRow(dep.id, dep.provider, provider.type, dep.model, dep.upstream_model, mode="-")
+    row.reason = redact(f"not checked: {refused}", provider)
+    return row
 
 
 async def check_deployment(
