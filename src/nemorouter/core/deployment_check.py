@@ -68,7 +68,7 @@ class CheckRow:
     provider_type: str
     model: str
     provider_model: str
-    mode: str = "call"  # "call" or "lookup"
+    mode: str = "call"  # "call", "lookup", or "-" (not built: nothing sent)
     auth: str = UNKNOWN
     reachable: str = UNKNOWN
     price: str = "unknown"  # config | catalog | catalog (unverified) | unknown
@@ -159,7 +159,8 @@ async def run_checks(
     max_call_usd: Decimal = DEFAULT_MAX_CALL_USD,
 ) -> list[CheckRow]:
     """Check every deployment concurrently; rows in config order. A provider whose adapter
-    cannot be built raises ConfigError (a config problem, before anything is sent)."""
+    cannot be built raises ConfigError (a config problem, before anything is sent); a
+    deployment the gateway would refuse to build is a failed row."""
     used = {d.provider for d in config.deployments}
     adapters: dict[str, ProviderAdapter] = {
         name: build_adapter(name, provider, config.settings)
