@@ -290,5 +290,5 @@ def test_config_errors_name_the_file_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "deployments[0].provider: unknown provider 'vertx'" in result.stderr
     missing = check(tmp_path / "absent.yaml")
-    assert missing.returncode == 2 and "cannot read config file" in missing.stderr
+    assert missing.returncode == 2 and "no config file at" in missing.stderr
     assert check(unknown, "--max-call-usd", "lots").returncode == 2

@@ -156,3 +156,27 @@ async def test_checks_run_side_by_side_each_under_its_own_timeout() -> None:
     assert elapsed < 1.9  # one timeout's worth, not two
     assert [r.reason for r in rows] == ["no answer within 1 s", "no answer within 1 s", None]
     assert [r.passed for r in rows] == [False, False, True]
+
+
+async def test_a_token_refresh_refused_after_a_401_fails_auth(tmp_path: Path) -> None:
+    with FakeOAuthServer() as oauth, SimulatedGemini(oauth=oauth) as sim:
+        key_file = oauth.create_account().write(tmp_path / "sa.json")
+        oauth.inject(Fault.latency(1))  # the first token is issued (after 1 ms)
+        oauth.inject(Fault.status(400))  # the refresh after the 401 is refused
+        sim.inject(Fault.status(401))
+        vertex = {
+            "type": "vertex",
+            "project": "p",
+            "location": "us-central1",
+            "base_url": sim.base_url,
+            "credentials": str(key_file),
+        }
+        raw = {
+            "settings": {"master_key": MASTER},
+            "providers": {"vertex": vertex},
+            "deployments": [{"id": "pro", "model": "gemini-2.5-pro", "provider": "vertex"}],
+        }
+        (row,) = await run_checks(parse_config(raw, env={}))
+        assert (sim.request_count, oauth.request_count) == (1, 2)
+    assert (row.auth, row.passed) == ("failed", False)
+    assert row.reason is not None and row.reason.startswith("credentials refused")

@@ -294,15 +294,18 @@ def _judge(row: CheckRow, failure: UpstreamFailure, provider: ProviderConfig) ->
     """What a failure says about the credentials and the model."""
     status = failure.status
     # Google answers a wrong API key with a 400 that classify_google marks as the
-    # deployment's fault (server_error); any other 400 is a refused request.
-    refused_key = status == 400 and failure.kind is FailureKind.SERVER_ERROR
-    if status in (401, 403) or refused_key:
+    # deployment's fault (server_error); any other 400 is a refused request. AUTH: no
+    # token could be had at all.
+    refused = (status == 400 and failure.kind is FailureKind.SERVER_ERROR) or (
+        failure.kind is FailureKind.AUTH
+    )
+    if status in (401, 403) or refused:
         row.auth = FAILED
     elif status is not None and status < 500:
         row.auth = OK
         if status in (404, 429):
             row.reachable = FAILED
-    what = _WHAT.get(status or 0) or ("credentials refused" if refused_key else None)
+    what = _WHAT.get(status or 0) or ("credentials refused" if refused else None)
     what = what or _KINDS.get(failure.kind) or str(failure.kind).replace("_", " ")
     how = f" (HTTP {status})" if status else ""
     row.reason = redact(f"{what}{how}: {failure.message}", provider)
