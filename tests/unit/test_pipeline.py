@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from nemorouter.core.pipeline import Inbound
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 from tests.unit.pipeline_fakes import Harness, key
@@ -133,3 +134,17 @@ async def test_an_answered_call_settles_to_its_real_cost_and_tokens() -> None:
     [(reserved, actual)] = harness.budgets.settled
     assert actual == row["cost_pico"] and reserved >= actual
     assert [used for _, used in harness.windows.settled] == [1500]
+
+
+async def test_the_job_header_and_request_id_reach_the_spend_row() -> None:
+    harness = Harness()
+    inbound = Inbound("req-42", b"Bearer sk-k1", job_id=b"scan-2026-12")
+    routed = await harness.pipeline.chat(body(), inbound)
+    assert routed.response is not None
+    [row] = harness.rows.rows
+    assert (row["request_id"], row["job_id"]) == ("req-42", "scan-2026-12")
+    # a job named in the body's metadata wins over none in the header
+    await harness.pipeline.chat(
+        body(metadata={"job_id": "from-body"}), Inbound("req-43", b"Bearer sk-k1")
+    )
+    assert harness.rows.rows[-1]["job_id"] == "from-body"
