@@ -172,6 +172,11 @@ class DeploymentConfig(_Section):
     pricing: PricingConfig | None = None
     context_window: PositiveInt | None = None
     max_output_tokens: PositiveInt | None = None
+    # `pages`: the gateway renders PDFs into page images for this deployment (its model reads
+    # images but not PDFs), so it serves `pdf` requests (DESIGN §2.4).
+    pdf: Literal["pages"] | None = None
+    pdf_dpi: Annotated[int, msgspec.Meta(ge=36, le=600)] = 150
+    pdf_max_side: Annotated[int, msgspec.Meta(ge=256, le=10000)] = 2000  # px, the longer side
 
     @property
     def upstream_model(self) -> str:
@@ -354,6 +359,13 @@ def _check_deployment(
                 f"{path}.model",
                 f"{dep.model!r} is not in the catalog; declare {' and '.join(missing)} "
                 "(and tags) for it",
+            )
+    if dep.pdf == "pages":  # page images need a model that reads images
+        facts = catalog.get(dep.model)
+        tags = set(dep.tags) | (facts.capabilities if facts else set())
+        if "vision" not in tags:
+            raise ConfigError(
+                f"{path}.pdf", f"`pdf: pages` sends page images, and {dep.model!r} lacks `vision`"
             )
 
 

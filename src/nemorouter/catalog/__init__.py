@@ -29,7 +29,7 @@ CAPABILITIES = frozenset(
 LONG_CONTEXT_TOKENS = 200_000
 _ENTRY_FIELDS = frozenset(
     {"provider_family", "capabilities", "context_window", "max_output_tokens", "pricing", "as_of",
-     "unverified", "source"}
+     "unverified", "source", "pdf_tokens_per_page"}
 )  # fmt: skip
 _PRICE_FIELDS = frozenset({"input_per_mtok", "output_per_mtok", "cached_input_per_mtok"})
 
@@ -44,6 +44,8 @@ class CatalogModel:
     pricing: Pricing
     as_of: datetime.date
     unverified: tuple[str, ...] = ()
+    # Prompt tokens one PDF page costs on this model (None: it does not read PDFs).
+    pdf_tokens_per_page: int | None = None
 
 
 class CatalogError(ValueError):
@@ -140,7 +142,17 @@ def _parse_entry(name: str, raw: Any, default_as_of: Any) -> CatalogModel:
         pricing=_pricing(raw["pricing"], f"{where}.pricing"),
         as_of=as_of,
         unverified=tuple(raw.get("unverified") or ()),
+        pdf_tokens_per_page=_pdf_tokens(raw, caps, where),
     )
+
+
+def _pdf_tokens(raw: dict[str, Any], caps: frozenset[str], where: str) -> int | None:
+    """Every model that reads PDFs says what a page costs; no other model does."""
+    if "pdf" not in caps:
+        if "pdf_tokens_per_page" in raw:
+            raise CatalogError(f"{where}.pdf_tokens_per_page: only for models with `pdf`")
+        return None
+    return _positive_int(raw, "pdf_tokens_per_page", where, 1)
 
 
 def parse_catalog(text: str) -> dict[str, CatalogModel]:
