@@ -1,0 +1,267 @@
+"""`file` parts read at the edge (issue 19): selector parsing, page count, sub-documents,
+refusals of unusable PDFs, the `pdf` tag, per-deployment page tokens in window checks and
+estimates, and page rendering. Real PDFs from the shared corpus, read in place."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+
+from nemorouter.config import ConfigError, parse_config
+from nemorouter.core.candidates import plan
+from nemorouter.core.deployments import DeploymentPool
+from nemorouter.core.documents import read_documents, rendered_body
+from nemorouter.core.tags import implied_tags
+from nemorouter.providers.pdf_pages import page_size, render_pages
+from nemorouter.types.documents import parse_selector, read_pdf
+from nemorouter.types.errors import GatewayError
+from nemorouter.types.image_tokens import CLAUDE, image_tokens
+from nemorouter.types.request import ChatRequest, parse_chat_request
+
+from ..corpus import CORPUS
+
+MULTI_PAGE = CORPUS / "mixed" / "multi_page.pdf"  # 5 pages
+pytestmark = pytest.mark.skipif(not MULTI_PAGE.is_file(), reason="shared corpus not present")
+WHERE = "messages[0].content[1]"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def request(*parts: dict[str, Any]) -> ChatRequest:
+    content = [{"type": "text", "text": "Read this."}, *parts]
+    body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+    return parse_chat_request(json.dumps(body).encode())
+
+
+def pdf_part(data: bytes, **spec: Any) -> dict[str, Any]:
+    return {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{b64(data)}",
+                                     **spec}}  # fmt: skip
+
+
+def pages_of(data: bytes) -> int:
+    pdf = pdfium.PdfDocument(data)
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "pages"),
+    [("1", (0,)), ("1-3,7", (0, 1, 2, 6)), (" 3 , 1-2 ,2", (0, 1, 2)), (4, (3,)), ("2-2", (1,))],
+)
+def test_selector_forms(text: Any, pages: tuple[int, ...]) -> None:
+    assert parse_selector(text, WHERE) == pages
+
+
+@pytest.mark.parametrize("text", ["", " ", "a", "1-", "-2", "0", "3-1", "1,,2", "1.5", True, []])
+def test_bad_selectors_name_the_part(text: Any) -> None:
+    with pytest.raises(GatewayError) as caught:
+        parse_selector(text, WHERE)
+    assert caught.value.status == 400 and caught.value.code == "invalid_request"
+    assert WHERE in caught.value.message and caught.value.param == WHERE
+
+
+def test_read_pdf_counts_pages_and_keeps_the_bytes_without_a_selection() -> None:
+    found = read_pdf(MULTI_PAGE.read_bytes(), None, WHERE)
+    assert found.total == 5 and found.data is None
+
+
+def test_selection_makes_a_sub_pdf_and_all_pages_keep_the_original() -> None:
+    data = MULTI_PAGE.read_bytes()
+    sub = read_pdf(data, (1, 3), WHERE)
+    assert sub.total == 5 and sub.data is not None and pages_of(sub.data) == 2
+    assert read_pdf(data, (0, 1, 2, 3, 4), WHERE).data is None
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("encrypted-aes256.pdf", "encrypted with a password"),
+        ("password-protected-real.pdf", "encrypted with a password"),
+        ("truncated.pdf", "cannot be read (data format error)"),
+        ("zero-bytes.pdf", "empty"),
+        ("not-a-pdf.pdf", "not a PDF"),
+        ("png-named-as.pdf", "not a PDF"),
+    ],
+)
+def test_unusable_pdfs_are_400s(name: str, says: str) -> None:
+    with pytest.raises(GatewayError) as caught:
+        read_pdf((CORPUS / "bad" / name).read_bytes(), None, WHERE)
+    assert caught.value.status == 400 and says in caught.value.message
+
+
+def test_selection_beyond_the_document() -> None:
+    with pytest.raises(GatewayError, match="selects page 6, but the PDF has 5 pages"):
+        read_pdf(MULTI_PAGE.read_bytes(), (0, 5), WHERE)
+
+
+def test_parse_only_locates_file_parts() -> None:
+    plain = request({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}})
+    assert plain.file_parts == [] and not plain.documents and plain.pdf_pages == 0
+    located = request(pdf_part(b"%PDF-not read yet"))
+    assert located.file_parts == [(0, 1)] and not located.documents  # read later, async
+
+
+async def test_read_documents_counts_size_pages_and_tags() -> None:
+    data = MULTI_PAGE.read_bytes()
+    req = request(pdf_part(data, filename="a.pdf"))
+    await read_documents(req)
+    (document,) = req.documents
+    assert (document.mime, document.size, document.pages) == ("application/pdf", len(data), 5)
+    assert req.pdf_pages == 5 and implied_tags(req) == {"pdf"}
+    part = req.body["messages"][0]["content"][1]
+    assert part["file"]["file_data"].endswith(b64(data))  # no selector: untouched
+
+
+async def test_bare_base64_is_read_by_its_magic() -> None:
+    data = MULTI_PAGE.read_bytes()
+    req = request({"type": "file", "file": {"file_data": b64(data)}})
+    await read_documents(req)
+    assert req.documents[0].mime == "application/pdf" and req.pdf_pages == 5
+
+
+async def test_selector_rewrites_the_part_for_every_adapter() -> None:
+    req = request(pdf_part(MULTI_PAGE.read_bytes(), filename="a.pdf", pages="2-3"))
+    await read_documents(req)
+    spec = req.body["messages"][0]["content"][1]["file"]
+    assert set(spec) == {"file_data", "filename"}
+    header, data = spec["file_data"].split(",", 1)
+    assert header == "data:application/pdf;base64" and pages_of(base64.b64decode(data)) == 2
+    assert req.pdf_pages == 2 and req.documents[0].selection == (1, 2)
+
+
+async def test_a_text_file_is_no_pdf() -> None:
+    part = {"type": "file", "file": {"file_data": f"data:text/plain;base64,{b64(b'hello')}"}}
+    req = request(part)
+    await read_documents(req)
+    assert req.documents[0].mime == "text/plain" and req.documents[0].pages is None
+    assert implied_tags(req) == frozenset() and req.pdf_pages == 0
+    with pytest.raises(GatewayError, match="selects pages of a PDF"):
+        await read_documents(request({"type": "file", "file": {**part["file"], "pages": "1"}}))
+
+
+async def test_gs_reference_is_not_read_and_refuses_a_selector() -> None:
+    req = request({"type": "file", "file": {"file_url": "gs://b/x.pdf"}})
+    await read_documents(req)
+    assert req.documents[0].pages is None and req.unknown_pdfs == 1 and req.has_pdf
+    assert req.body["messages"][0]["content"][1]["file"] == {"file_id": "gs://b/x.pdf"}
+    with pytest.raises(GatewayError, match="cannot select pages of a gs:// file"):
+        await read_documents(
+            request({"type": "file", "file": {"file_url": "gs://b/x.pdf", "pages": "1"}})
+        )
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ({}, "file_data"),
+        ({"file_data": "data:application/pdf,plain"}, "must be base64"),
+        ({"file_data": "data:application/pdf;base64,@@@@"}, "not valid base64"),
+    ],
+)
+async def test_malformed_file_parts(spec: dict[str, Any], says: str) -> None:
+    with pytest.raises(GatewayError) as caught:
+        await read_documents(request({"type": "file", "file": spec}))
+    assert says in caught.value.message and WHERE in caught.value.message
+
+
+async def test_unknown_pages_count_as_the_most_in_a_worst_case_only() -> None:
+    req = request({"type": "file", "file": {"file_url": "gs://b/x.pdf"}})
+    base = req.prompt_tokens_for("any", 258)
+    await read_documents(req)
+    assert req.prompt_tokens_for("any", 258) == base + 1000 * 258
+    assert req.pdf_tokens(258, worst=False) == 0
+
+
+def pool(**vl: Any) -> DeploymentPool:
+    own = {"pricing": {"input_per_mtok": "0", "output_per_mtok": "0"}, "context_window": 4000}
+    config = parse_config(
+        {
+            "settings": {"master_key": "sk-test-master-key"},
+            "providers": {"p": {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}},
+            "deployments": [
+                {"id": "flash", "model": "gemini-2.5-flash", "provider": "p"},
+                {"id": "haiku", "model": "claude-haiku-4-5", "provider": "p"},
+                {"id": "vl", "model": "tiny-vl", "provider": "p", "tags": ["vision"], **own, **vl},
+                {"id": "txt", "model": "tiny-text", "provider": "p", **own},
+            ],
+        },
+        env={},
+    )
+    return DeploymentPool(config, {"p": object()})  # type: ignore[dict-item]
+
+
+def test_page_tokens_per_deployment() -> None:
+    plain = pool()
+    assert plain.by_model["gemini-2.5-flash"][0].pdf_page_tokens == 258  # catalog
+    assert plain.by_model["claude-haiku-4-5"][0].pdf_page_tokens == 3000
+    assert "pdf" not in plain.by_model["tiny-vl"][0].tags
+    pages = pool(pdf="pages", pdf_dpi=100).by_model["tiny-vl"][0]
+    assert "pdf" in pages.tags and pages.renders_pdf
+    size = page_size(595, 842, 100, 2000)
+    assert pages.pdf_page_tokens == image_tokens(pages.image_rule, size)
+
+
+def test_pdf_pages_needs_vision() -> None:
+    with pytest.raises(ConfigError, match="lacks `vision`"):
+        parse_config(
+            {
+                "settings": {"master_key": "sk-test-master-key"},
+                "providers": {"p": {"type": "openai-compatible", "base_url": "http://h/v1"}},
+                "deployments": [{"id": "t", "model": "gemini-embedding-001", "provider": "p",
+                                 "pdf": "pages"}],
+            },
+            env={},
+        )  # fmt: skip
+
+
+def test_window_counts_pages_at_each_deployments_rate() -> None:
+    deployments = pool(pdf="pages", pdf_dpi=72)
+    vl = deployments.by_model["tiny-vl"][0]
+    fits = 4000 // vl.pdf_page_tokens  # pages the 4,000-token window holds, text aside
+    links = plan(deployments, "auto", frozenset({"pdf"}), 10, "r", pdf_pages=fits - 1)
+    assert "tiny-vl" in [link.model for link in links]
+    links = plan(deployments, "auto", frozenset({"pdf"}), 10, "r", pdf_pages=fits + 1)
+    assert [link.model for link in links] == ["gemini-2.5-flash", "claude-haiku-4-5"]
+
+
+def test_render_caps_size_and_grays_colourless_pages() -> None:
+    data = MULTI_PAGE.read_bytes()
+    images = render_pages(data, 150, 800)
+    assert len(images) == 5
+    mime, encoded = images[0]
+    image = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert mime == "image/png" and image.mode == "L" and max(image.size) == 800
+
+
+def test_render_keeps_colour_as_jpeg() -> None:
+    colour = io.BytesIO()
+    Image.new("RGB", (200, 300), (200, 30, 30)).save(colour, "PDF")
+    ((mime, encoded),) = render_pages(colour.getvalue(), 72, 2000)
+    image = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert mime == "image/jpeg" and image.mode == "RGB"
+
+
+async def test_rendered_body_replaces_each_pdf_with_its_pages() -> None:
+    two = read_pdf(MULTI_PAGE.read_bytes(), (0, 1), WHERE).data
+    assert two is not None
+    req = request(pdf_part(two), {"type": "text", "text": "between"}, pdf_part(two))
+    await read_documents(req)
+    body = await rendered_body(req, 36, 2000, "r")
+    kinds = [p["type"] for p in body["messages"][0]["content"]]
+    assert kinds == ["text", "image_url", "image_url", "text", "image_url", "image_url"]
+    assert req.body["messages"][0]["content"][1]["type"] == "file"  # the canonical body stays
+
+
+def test_claude_rule_of_a_rendered_page() -> None:
+    # an A4 page at 150 dpi is 1240 x 1754: Claude scales it to 1568 on the long side
+    assert image_tokens(CLAUDE, page_size(595, 842, 150, 2000)) <= 1600
