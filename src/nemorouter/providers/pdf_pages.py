@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING
 
-import pypdfium2 as pdfium
-from PIL import Image, ImageChops
-
-from nemorouter.types.documents import PDFIUM_LOCK
+from nemorouter.types.documents import PDFIUM_LOCK, pdfium_module
 
 DEFAULT_DPI = 150
 DEFAULT_MAX_SIDE = 2000  # px; an A4 page at 150 dpi is 1240 x 1754
@@ -25,6 +23,8 @@ POINTS_PER_INCH = 72  # the PDF canvas unit
 GRAY_TOLERANCE = 12
 JPEG_QUALITY = 85
 PNG_COMPRESS_LEVEL = 3  # level 6 (the default) costs ~2x the time for ~5% fewer bytes
+if TYPE_CHECKING:  # Pillow is imported on first render, like PDFium
+    from PIL import Image
 
 
 def page_size(width_pt: float, height_pt: float, dpi: int, max_side: int) -> tuple[int, int]:
@@ -44,6 +44,7 @@ def _scale(width_pt: float, height_pt: float, dpi: int, max_side: int) -> float:
 def render_pages(data: bytes, dpi: int, max_side: int) -> list[tuple[str, str]]:
     """Every page of the PDF `data` as (MIME type, base64 image)."""
     images: list[Image.Image] = []
+    pdfium = pdfium_module()
     with PDFIUM_LOCK:
         pdf = pdfium.PdfDocument(data)
         try:
@@ -72,6 +73,8 @@ def _encode(image: Image.Image) -> tuple[str, str]:
 
 
 def _colourless(image: Image.Image) -> bool:
+    from PIL import ImageChops
+
     red, green, blue = image.split()
     return all(
         ImageChops.difference(a, b).getextrema()[1] <= GRAY_TOLERANCE  # type: ignore[index]

@@ -3,7 +3,9 @@ sub-document a selector makes, and the refusals of a PDF no provider could read.
 
 PDFium (pypdfium2) is not thread-safe, so every call into it holds `PDFIUM_LOCK`; the
 gateway runs it on a worker thread for large files (`run_pdfium`), so the event loop
-never waits on a render or on a large document's parse.
+never waits on a render or on a large document's parse. pypdfium2 is imported on first use
+(~270 ms: it loads PDFium), on a worker thread, so processes that never read a PDF (the
+command line, the batch runner, text-only gateways) do not pay for it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 from nemorouter.types.errors import GatewayError, invalid_request
 
@@ -26,6 +26,20 @@ INLINE_PARSE_BYTES = 1 << 20
 MAX_SELECTOR_CHARS = 1000
 PDFIUM_LOCK = threading.Lock()
 _T = TypeVar("_T")
+if TYPE_CHECKING:
+    import pypdfium2 as pdfium
+_loaded: ModuleType | None = None
+
+
+def pdfium_module() -> ModuleType:
+    """pypdfium2, imported once (the first call pays for loading PDFium)."""
+    global _loaded
+    if _loaded is None:
+        import pypdfium2
+        import pypdfium2.raw  # the FPDF_* functions
+
+        _loaded = pypdfium2
+    return _loaded
 
 
 @dataclass(slots=True)
@@ -94,6 +108,7 @@ def read_pdf(data: bytes, selection: tuple[int, ...] | None, where: str) -> Read
         raise part_error(where, "the PDF is empty (0 bytes).")
     if not data.lstrip()[:5] == b"%PDF-":
         raise part_error(where, "the file is not a PDF (it does not start with %PDF-).")
+    pdfium = pdfium_module()
     with PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
@@ -115,7 +130,7 @@ def read_pdf(data: bytes, selection: tuple[int, ...] | None, where: str) -> Read
                 )
             # Encrypted without a user password (permissions only): PDFium reads it, but
             # Claude refuses any encryption, so every provider gets a decrypted copy.
-            encrypted = pdfium_c.FPDF_GetSecurityHandlerRevision(pdf.raw) != -1
+            encrypted = pdfium.raw.FPDF_GetSecurityHandlerRevision(pdf.raw) != -1
             if selection is not None and len(selection) == total:
                 selection = None  # all pages: the client's bytes as they are
             if selection is None and not encrypted:
@@ -127,7 +142,7 @@ def read_pdf(data: bytes, selection: tuple[int, ...] | None, where: str) -> Read
 
 def _copy(pdf: pdfium.PdfDocument, selection: tuple[int, ...] | None) -> bytes:
     """A new document holding the selected pages (all when None)."""
-    out = pdfium.PdfDocument.new()
+    out = pdfium_module().PdfDocument.new()
     try:
         out.import_pages(pdf, list(selection) if selection is not None else None)
         buffer = io.BytesIO()
@@ -147,7 +162,7 @@ def _reason(exc: Exception) -> str:
 async def run_pdfium(size: int, work: Callable[[], _T]) -> _T:
     """`work` inline when the file is small and PDFium is free, else on a worker thread
     (PDFium work of another request holds the lock: the loop must not wait on it)."""
-    if size <= INLINE_PARSE_BYTES and not PDFIUM_LOCK.locked():
+    if size <= INLINE_PARSE_BYTES and _loaded is not None and not PDFIUM_LOCK.locked():
         return work()
     return await asyncio.to_thread(work)
 
@@ -159,6 +174,7 @@ __all__ = [
     "ReadPdf",
     "parse_selector",
     "part_error",
+    "pdfium_module",
     "read_pdf",
     "run_pdfium",
 ]
