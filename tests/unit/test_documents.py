@@ -5,6 +5,7 @@ estimates, and page rendering. Real PDFs from the shared corpus, read in place."
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from typing import Any
@@ -265,3 +266,76 @@ async def test_rendered_body_replaces_each_pdf_with_its_pages() -> None:
 def test_claude_rule_of_a_rendered_page() -> None:
     # an A4 page at 150 dpi is 1240 x 1754: Claude scales it to 1568 on the long side
     assert image_tokens(CLAUDE, page_size(595, 842, 150, 2000)) <= 1600
+
+
+# A PDF encrypted with an owner password only (permissions; any reader opens it), built by
+# the standard security handler revision 2 (PDF 1.7 §7.6.3, algorithms 2-4: RC4, 40 bits).
+PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+
+
+def rc4(key: bytes, data: bytes) -> bytes:
+    box = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + box[i] + key[i % len(key)]) % 256
+        box[i], box[j] = box[j], box[i]
+    out = bytearray()
+    i = j = 0
+    for byte in data:
+        i = (i + 1) % 256
+        j = (j + box[i]) % 256
+        box[i], box[j] = box[j], box[i]
+        out.append(byte ^ box[(box[i] + box[j]) % 256])
+    return bytes(out)
+
+
+def owner_encrypted_pdf() -> bytes:
+    file_id, permissions = b"0123456789abcdef", -3904
+    owner = rc4(hashlib.md5(PAD).digest()[:5], PAD)  # owner password "" too: still encrypted
+    key = hashlib.md5(PAD + owner + permissions.to_bytes(4, "little", signed=True) + file_id)
+    key_bytes = key.digest()[:5]
+    user = rc4(key_bytes, PAD)
+    content = rc4(
+        hashlib.md5(key_bytes + (4).to_bytes(3, "little") + b"\0\0").digest()[:10],
+        b"0 0 1 rg 10 10 100 100 re f",
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>"
+        % (owner.hex().encode(), user.hex().encode(), permissions),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n"
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R /Encrypt 5 0 R /ID [<%s> <%s>] >>\n" % (
+        file_id.hex().encode(),
+        file_id.hex().encode(),
+    )
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def test_permission_only_encryption_is_removed_for_the_providers() -> None:
+    data = owner_encrypted_pdf()
+    pdf = pdfium.PdfDocument(data)  # opens without a password, and is encrypted
+    try:
+        assert pdfium.raw.FPDF_GetSecurityHandlerRevision(pdf.raw) == 2
+    finally:
+        pdf.close()
+    found = read_pdf(data, None, WHERE)
+    assert found.total == 1 and found.data is not None
+    copy = pdfium.PdfDocument(found.data)
+    try:
+        assert pdfium.raw.FPDF_GetSecurityHandlerRevision(copy.raw) == -1  # not encrypted
+        image = copy[0].render(scale=1).to_pil().convert("RGB")
+        assert image.getpixel((50, 150)) == (0, 0, 255)  # the blue square survived decryption
+    finally:
+        copy.close()
