@@ -339,3 +339,14 @@ def test_permission_only_encryption_is_removed_for_the_providers() -> None:
         assert image.getpixel((50, 150)) == (0, 0, 255)  # the blue square survived decryption
     finally:
         copy.close()
+
+
+async def test_large_files_are_read_off_the_event_loop() -> None:
+    import threading
+
+    from nemorouter.types.documents import INLINE_PARSE_BYTES, pdfium_module, run_pdfium
+
+    pdfium_module()  # loaded: small files may be read inline
+    loop_thread = threading.get_ident()
+    assert await run_pdfium(1000, threading.get_ident) == loop_thread
+    assert await run_pdfium(INLINE_PARSE_BYTES + 1, threading.get_ident) != loop_thread

@@ -64,10 +64,10 @@ async def _read(part: dict[str, Any], i: int, j: int) -> Document:
     if url is None and isinstance(spec.get("file_id"), str) and "://" in spec["file_id"]:
         url = spec["file_id"]
     if isinstance(data, str) and data:
-        mime, raw = _decode(data, named, where)
+        pass
     elif isinstance(url, str) and url[:8].lower().startswith(("https://", "http://")):
         fetched = await fetch_image(url)
-        mime, raw = fetched.mime, base64.b64decode(fetched.data)
+        data = f"data:{fetched.mime};base64,{fetched.data}"
     elif isinstance(url, str) and url.startswith("gs://"):
         mime = named or mime_from_path(url, PDF_MIME)
         if selection is not None:
@@ -82,21 +82,40 @@ async def _read(part: dict[str, Any], i: int, j: int) -> Document:
         return Document(i, j, named or "application/octet-stream", 0, None)
     else:
         raise part_error(where, "a file part needs file.file_data (base64) or file.file_url.")
+    text = data
+    # Decoding, parsing and re-encoding a large file runs off the event loop.
+    return await run_pdfium(
+        len(text) * 3 // 4,
+        lambda: _load(part, spec, text, named, selection, url is not None, (i, j)),
+    )
+
+
+def _load(
+    part: dict[str, Any],
+    spec: dict[str, Any],
+    data: str,
+    named: str,
+    selection: tuple[int, ...] | None,
+    fetched: bool,
+    place: tuple[int, int],
+) -> Document:
+    """Decode an inline (or fetched) file, read it if it is a PDF, and leave in `part` the
+    document as it goes upstream (rewritten only when it differs from the client's)."""
+    where = "messages[{}].content[{}]".format(*place)
+    mime, raw = _decode(data, named, where)
     if raw[:5] == b"%PDF-" or mime == PDF_MIME:
-        mime = PDF_MIME
-        found = await run_pdfium(len(raw), lambda: read_pdf(raw, selection, where))
+        found = read_pdf(raw, selection, where)
         pages = len(selection) if selection is not None else found.total
-        if found.data is not None or url is not None or selection is not None:
+        if found.data is not None or fetched or selection is not None:
             sent = found.data if found.data is not None else raw
             encoded = base64.b64encode(sent).decode("ascii")
             part["file"] = {**_kept(spec), "file_data": f"data:{PDF_MIME};base64,{encoded}"}
-        return Document(i, j, mime, len(raw), pages, selection)
+        return Document(*place, PDF_MIME, len(raw), pages, selection)
     if selection is not None:
         raise part_error(where, f"file.pages selects pages of a PDF, and this file is {mime}.")
-    if url is not None:
-        encoded = base64.b64encode(raw).decode("ascii")
-        part["file"] = {**_kept(spec), "file_data": f"data:{mime};base64,{encoded}"}
-    return Document(i, j, mime, len(raw), None)
+    if fetched:
+        part["file"] = {**_kept(spec), "file_data": data}
+    return Document(*place, mime, len(raw), None)
 
 
 def _kept(spec: dict[str, Any]) -> dict[str, Any]:
