@@ -292,6 +292,7 @@ def test_cache_keys_on_the_bytes_and_the_selection(
         raw = client.chat.completions.with_raw_response.create(
             model="gemini-2.5-flash", messages=ask(pdf_part(MULTI_PAGE, pages=pages), text)
         )
+        assert raw.headers["x-nemo-pages"] == ("5" if pages is None else str(int(pages[-1])))
         return raw.headers["x-nemo-cache"]
 
     assert call("1-2") == "MISS"

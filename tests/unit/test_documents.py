@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import json
+import threading
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -20,7 +21,13 @@ from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.documents import read_documents, rendered_body
 from nemorouter.core.tags import implied_tags
 from nemorouter.providers.pdf_pages import page_size, render_pages
-from nemorouter.types.documents import parse_selector, read_pdf
+from nemorouter.types.documents import (
+    INLINE_PARSE_BYTES,
+    parse_selector,
+    pdfium_module,
+    read_pdf,
+    run_pdfium,
+)
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.image_tokens import CLAUDE, image_tokens
 from nemorouter.types.request import ChatRequest, parse_chat_request
@@ -342,10 +349,6 @@ def test_permission_only_encryption_is_removed_for_the_providers() -> None:
 
 
 async def test_large_files_are_read_off_the_event_loop() -> None:
-    import threading
-
-    from nemorouter.types.documents import INLINE_PARSE_BYTES, pdfium_module, run_pdfium
-
     pdfium_module()  # loaded: small files may be read inline
     loop_thread = threading.get_ident()
     assert await run_pdfium(1000, threading.get_ident) == loop_thread

@@ -135,7 +135,10 @@ def read_pdf(data: bytes, selection: tuple[int, ...] | None, where: str) -> Read
                 selection = None  # all pages: the client's bytes as they are
             if selection is None and not encrypted:
                 return ReadPdf(total, None)
-            return ReadPdf(total, _copy(pdf, selection))
+            try:
+                return ReadPdf(total, _copy(pdf, selection))
+            except pdfium.PdfiumError as exc:  # pages PDFium reads but cannot copy
+                raise part_error(where, f"the PDF's pages cannot be copied ({exc}).") from None
         finally:
             pdf.close()
 
