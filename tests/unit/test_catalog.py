@@ -80,3 +80,17 @@ def test_missing_field_and_unknown_capability() -> None:
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("    context_window: 1000\n", ""))
     with pytest.raises(CatalogError, match="unknown"):
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("[vision]", "[vision, telepathy]"))
+
+
+def test_pdf_models_say_what_a_page_costs() -> None:
+    for model in load_catalog().values():
+        assert ("pdf" in model.capabilities) == (model.pdf_tokens_per_page is not None)
+    entry = ENTRY.replace("PRICE", '"1"')
+    with pytest.raises(CatalogError, match="pdf_tokens_per_page"):
+        parse_catalog(entry.replace("[vision]", "[vision, pdf]"))
+    with pytest.raises(CatalogError, match="only for models with `pdf`"):
+        parse_catalog(
+            entry.replace("    context_window", "    pdf_tokens_per_page: 5\n    context_window")
+        )
+    paged = parse_catalog(entry.replace("[vision]", "[vision, pdf]\n    pdf_tokens_per_page: 258"))
+    assert paged["m"].pdf_tokens_per_page == 258
