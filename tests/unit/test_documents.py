@@ -19,6 +19,7 @@ from nemorouter.config import ConfigError, parse_config
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.documents import read_documents, rendered_body
+from nemorouter.core.reservation_check import learn_prompt_ratio
 from nemorouter.core.tags import implied_tags
 from nemorouter.providers.pdf_pages import page_size, render_pages
 from nemorouter.types.documents import (
@@ -353,3 +354,16 @@ async def test_large_files_are_read_off_the_event_loop() -> None:
     loop_thread = threading.get_ident()
     assert await run_pdfium(1000, threading.get_ident) == loop_thread
     assert await run_pdfium(INLINE_PARSE_BYTES + 1, threading.get_ident) != loop_thread
+
+
+async def test_learned_ratio_compares_with_the_deployments_page_figure() -> None:
+    flash = pool().by_model["gemini-2.5-flash"][0]
+    req = request(pdf_part(MULTI_PAGE.read_bytes()))
+    await read_documents(req)
+    estimated = req.prompt_tokens_for(flash.image_rule, 258)
+    assert estimated == req.prompt_tokens_for(flash.image_rule, 0) + 5 * 258
+    assert learn_prompt_ratio(flash, req, 2 * estimated) == 2.0  # not against 3,000 a page
+    unknown = request({"type": "file", "file": {"file_url": "gs://b/x.pdf"}})
+    await read_documents(unknown)
+    assert learn_prompt_ratio(flash, unknown, 10**6) == 0.0  # nothing learned
+    assert flash.prompt_correction.factor == 2.0
