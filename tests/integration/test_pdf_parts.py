@@ -168,7 +168,10 @@ def gateway(
                 **own,
             },
         ],
-        "groups": {"images-then-pdf": ["local-vl", "gemini-2.5-flash"]},
+        "groups": {
+            "images-then-pdf": ["local-vl", "gemini-2.5-flash"],
+            "claude-then-vertex": ["claude-haiku-4-5", "gemini-2.5-flash"],
+        },
     }
     with BackgroundGateway(parse_config(raw, env={})) as gw:
         yield gw
@@ -417,3 +420,20 @@ def test_gs_pdf_goes_to_gemini_as_file_data(
     assert raw.headers["x-nemo-pages"] == "0"  # not read by the gateway: not counted
     file_data = gemini_server.requests[-1].json()["contents"][0]["parts"][1]["fileData"]
     assert file_data == {"mimeType": "application/pdf", "fileUri": "gs://bucket/scans/a.pdf"}
+
+
+def test_gs_pdf_skips_deployments_that_cannot_read_cloud_storage(
+    client: openai.OpenAI, gemini_server: SimulatedGemini, claude_server: SimulatedAnthropic
+) -> None:
+    part = {"type": "file", "file": {"file_url": "gs://bucket/scans/b.pdf"}}
+    raw = client.chat.completions.with_raw_response.create(
+        model="claude-then-vertex", messages=ask(part)
+    )
+    assert raw.headers["x-nemo-deployment"] == "flash-vertex"
+    assert claude_server.requests == []
+    for model in ("claude-haiku-4-5", "gemini-2.5-pro"):  # the Gemini API has no gs:// either
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model=model, messages=ask(part))
+        assert caught.value.code == "tag_mismatch"
+        assert "cannot read gs:// files" in caught.value.message
+    assert len(gemini_server.requests) == 1

@@ -34,8 +34,14 @@ def has_tags(deployment: Deployment, required: frozenset[str]) -> bool:
 
 
 def eligible(
-    deployment: Deployment, required: frozenset[str], prompt_tokens: int, pdf_pages: int = 0
+    deployment: Deployment,
+    required: frozenset[str],
+    prompt_tokens: int,
+    pdf_pages: int = 0,
+    stored_files: bool = False,
 ) -> bool:
+    if stored_files and not deployment.reads_gcs:
+        return False
     window = deployment.context_window
     if pdf_pages:
         prompt_tokens += pdf_pages * deployment.pdf_page_tokens
@@ -70,24 +76,27 @@ def plan(
     fallbacks: list[str] | None = None,
     disable_fallbacks: bool = False,
     pdf_pages: int = 0,
+    stored_files: bool = False,
 ) -> list[Link]:
     chain = _chain(pool, name, fallbacks, disable_fallbacks)
     links: list[Link] = []
     skipped: list[tuple[str, str]] = []
     for model in chain:
         deployments = pool.by_model[model]
-        fit = [d for d in deployments if eligible(d, required, prompt_tokens, pdf_pages)]
+        fit = [
+            d for d in deployments if eligible(d, required, prompt_tokens, pdf_pages, stored_files)
+        ]
         if fit:
             links.append(Link(model, fit))
             continue
-        reason = _why_not(deployments, required, prompt_tokens, pdf_pages)
+        reason = _why_not(deployments, required, prompt_tokens, pdf_pages, stored_files)
         skipped.append((model, reason))
         if name in pool.groups:  # a configured chain lost a link: worth an operator's eye
             log.info("request %s: skipping %s in %s: %s", request_id, model, name, reason)
         elif name != model:  # `auto` skips whatever lacks the tags, routinely
             log.debug("request %s: skipping %s in auto: %s", request_id, model, reason)
     if not links:
-        raise _mismatch(pool, name, required, prompt_tokens, skipped, pdf_pages)
+        raise _mismatch(pool, name, required, prompt_tokens, skipped, pdf_pages, stored_files)
     return links
 
 
@@ -114,11 +123,17 @@ def _chain(
 
 
 def _why_not(
-    deployments: list[Deployment], required: frozenset[str], prompt_tokens: int, pdf_pages: int
+    deployments: list[Deployment],
+    required: frozenset[str],
+    prompt_tokens: int,
+    pdf_pages: int,
+    stored_files: bool,
 ) -> str:
     missing = required - frozenset.union(*(d.tags for d in deployments))
     if missing:
         return f"lacks {_names(missing)}"
+    if stored_files and not any(d.reads_gcs for d in deployments):
+        return "cannot read gs:// files (only Vertex AI deployments do)"
     if any(has_tags(d, required) for d in deployments):
         windows = max(d.context_window for d in deployments)
         pages = f" with {pdf_pages} PDF pages" if pdf_pages else ""
@@ -136,11 +151,12 @@ def _mismatch(
     prompt_tokens: int,
     skipped: list[tuple[str, str]],
     pdf_pages: int = 0,
+    stored_files: bool = False,
 ) -> GatewayError:
     would = [
         model
         for model, deployments in pool.by_model.items()
-        if any(eligible(d, required, prompt_tokens, pdf_pages) for d in deployments)
+        if any(eligible(d, required, prompt_tokens, pdf_pages, stored_files) for d in deployments)
     ]
     offer = (
         f"Models that would: {', '.join(would)}."

@@ -33,6 +33,7 @@ class Deployment:
         "pdf_page_tokens",
         "pricing",
         "prompt_correction",
+        "reads_gcs",
         "renders_pdf",
         "tags",
         "target",
@@ -55,6 +56,9 @@ class Deployment:
         self.renders_pdf = config.pdf == "pages"
         if self.renders_pdf:
             self.tags |= {"pdf"}
+        # Cloud Storage files (gs://) are read by Vertex AI itself (fileData); no other
+        # upstream can, and the gateway does not render them.
+        self.reads_gcs = provider_type == "vertex" and not self.renders_pdf
         self.target = target = resolve_target(config, facts)
         self.context_window = target.context_window
         self.max_output_tokens = target.max_output_tokens

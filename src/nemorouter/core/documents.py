@@ -77,7 +77,7 @@ async def _read(part: dict[str, Any], i: int, j: int) -> Document:
             )  # fmt: skip
         if "file_url" in spec:  # the adapters read gs:// from file_id, as LiteLLM's clients send
             part["file"] = {**_kept(spec), "file_id": url}
-        return Document(i, j, mime, 0, None)
+        return Document(i, j, mime, 0, None, stored=True)
     elif "file_id" in spec:  # an uploaded file's id: only its own provider knows it
         return Document(i, j, named or "application/octet-stream", 0, None)
     else:

@@ -135,6 +135,7 @@ class Pipeline:
             request.options.fallbacks,
             request.options.disable_fallbacks,
             request.pdf_pages,
+            request.stored_files,
         )
         links = allowed_links(caller, request.model, links, self.pool)
         record.limit = limit = await self.limits.admit(caller, reserve_tokens(request))

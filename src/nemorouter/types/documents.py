@@ -52,6 +52,7 @@ class Document:
     size: int  # decoded bytes (0 for a reference the gateway does not read)
     pages: int | None  # pages sent upstream (after the selector); None: not known (gs://)
     selection: tuple[int, ...] | None = None  # 0-based pages kept, None: all
+    stored: bool = False  # a gs:// reference: only Vertex AI reads it
 
     @property
     def where(self) -> str:

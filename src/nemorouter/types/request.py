@@ -79,6 +79,7 @@ class ChatRequest:
         "model",
         "options",
         "pdf_pages",
+        "stored_files",
         "stream",
         "text_chars",
         "unknown_pdfs",
@@ -116,6 +117,7 @@ class ChatRequest:
         self.documents: tuple[Document, ...] | list[Document] = NO_DOCUMENTS
         self.pdf_pages = 0  # PDF pages sent upstream, over all parts (x-nemo-pages)
         self.unknown_pdfs = 0  # PDFs whose pages the gateway cannot count (gs://)
+        self.stored_files = False  # a gs:// file: only deployments that read them qualify
         self._estimates: dict[str, int] = {}
 
     def set_documents(self, documents: list[Document]) -> None:
@@ -123,6 +125,7 @@ class ChatRequest:
         pdfs = [d for d in documents if d.is_pdf]
         self.pdf_pages = sum(d.pages for d in pdfs if d.pages is not None)
         self.unknown_pdfs = sum(1 for d in pdfs if d.pages is None)
+        self.stored_files = any(d.stored for d in documents)
 
     @property
     def has_pdf(self) -> bool:
