@@ -8,6 +8,8 @@ import base64
 import hashlib
 import io
 import json
+import logging
+import re
 import threading
 from typing import Any
 
@@ -260,12 +262,16 @@ def test_render_keeps_colour_as_jpeg() -> None:
     assert mime == "image/jpeg" and image.mode == "RGB"
 
 
-async def test_rendered_body_replaces_each_pdf_with_its_pages() -> None:
+async def test_rendered_body_replaces_each_pdf_with_its_pages(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="nemorouter.documents")
     two = read_pdf(MULTI_PAGE.read_bytes(), (0, 1), WHERE).data
     assert two is not None
     req = request(pdf_part(two), {"type": "text", "text": "between"}, pdf_part(two))
     await read_documents(req)
-    body = await rendered_body(req, 36, 2000, "r")
+    body = await rendered_body(req, 36, 2000, "req-7")
+    assert re.search(r"request req-7: rendered 4 PDF pages at 36 dpi in \d+\.\d ms", caplog.text)
     kinds = [p["type"] for p in body["messages"][0]["content"]]
     assert kinds == ["text", "image_url", "image_url", "text", "image_url", "image_url"]
     assert req.body["messages"][0]["content"][1]["type"] == "file"  # the canonical body stays
