@@ -437,3 +437,15 @@ def test_gs_pdf_skips_deployments_that_cannot_read_cloud_storage(
         assert caught.value.code == "tag_mismatch"
         assert "cannot read gs:// files" in caught.value.message
     assert len(gemini_server.requests) == 1
+
+
+def test_streamed_answer_carries_the_pages(
+    client: openai.OpenAI, openai_server: SimulatedProvider
+) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="local-vl-pages", messages=ask(pdf_part(INVOICE)), stream=True
+    ) as response:
+        assert response.headers["x-nemo-pages"] == "2"
+        assert "".join(response.iter_lines())
+    content = openai_server.requests[-1].json()["messages"][0]["content"]
+    assert [p["type"] for p in content] == ["text", "image_url", "image_url"]
