@@ -33,7 +33,7 @@ from nemorouter.types.documents import (
 )
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.image_tokens import CLAUDE, image_tokens
-from nemorouter.types.request import ChatRequest, parse_chat_request
+from nemorouter.types.request import PDF_PAGE_TOKENS, ChatRequest, parse_chat_request
 
 from ..corpus import CORPUS
 
@@ -202,6 +202,7 @@ def pool(**vl: Any) -> DeploymentPool:
             "deployments": [
                 {"id": "flash", "model": "gemini-2.5-flash", "provider": "p"},
                 {"id": "haiku", "model": "claude-haiku-4-5", "provider": "p"},
+                {"id": "gpt", "model": "gpt-4o", "provider": "p"},
                 {"id": "vl", "model": "tiny-vl", "provider": "p", "tags": ["vision"], **own, **vl},
                 {"id": "txt", "model": "tiny-text", "provider": "p", **own},
             ],
@@ -214,7 +215,9 @@ def pool(**vl: Any) -> DeploymentPool:
 def test_page_tokens_per_deployment() -> None:
     plain = pool()
     assert plain.by_model["gemini-2.5-flash"][0].pdf_page_tokens == 258  # catalog
-    assert plain.by_model["claude-haiku-4-5"][0].pdf_page_tokens == 3000
+    assert plain.by_model["claude-haiku-4-5"][0].pdf_page_tokens == 3100
+    # a model the catalog gives no figure (OpenAI publishes none): the catalog's highest
+    assert plain.by_model["gpt-4o"][0].pdf_page_tokens == PDF_PAGE_TOKENS
     assert "pdf" not in plain.by_model["tiny-vl"][0].tags
     pages = pool(pdf="pages", pdf_dpi=100).by_model["tiny-vl"][0]
     assert "pdf" in pages.tags and pages.renders_pdf
@@ -242,7 +245,7 @@ def test_window_counts_pages_at_each_deployments_rate() -> None:
     links = plan(deployments, "auto", frozenset({"pdf"}), 10, "r", pdf_pages=fits - 1)
     assert "tiny-vl" in [link.model for link in links]
     links = plan(deployments, "auto", frozenset({"pdf"}), 10, "r", pdf_pages=fits + 1)
-    assert [link.model for link in links] == ["gemini-2.5-flash", "claude-haiku-4-5"]
+    assert [link.model for link in links] == ["gemini-2.5-flash", "claude-haiku-4-5", "gpt-4o"]
 
 
 def test_render_caps_size_and_grays_colourless_pages() -> None:

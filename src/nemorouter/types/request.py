@@ -55,9 +55,10 @@ MAX_MODEL_CHARS = 200
 # counts the most a provider takes in one file (Gemini on Vertex: 1,000 pages per file,
 # Vertex document-understanding page; ../shared/reference/vertex-catalog.yaml).
 UNKNOWN_PDF_PAGES = 1000
-# Per page when no deployment is known yet (a key's tpm): Claude's and OpenAI's catalog figure,
-# the highest of the catalog (catalog/models.yaml `pdf_tokens_per_page`).
-PDF_PAGE_TOKENS = 3000
+# Per page when no deployment is known yet (a key's tpm), or the catalog has no figure for
+# the model (OpenAI publishes none): the highest figure of the catalog, Claude's
+# (catalog/models.yaml `pdf_tokens_per_page`: page text up to 3,000 plus a page image).
+PDF_PAGE_TOKENS = 3100
 NO_DOCUMENTS: tuple[Document, ...] = ()
 
 
