@@ -136,6 +136,8 @@ def test_catalog_pdf_tokens_per_page_facts() -> None:
 def test_catalog_pdf_tokens_per_page_must_be_a_positive_integer() -> None:
     entry = """
 as_of: 2026-01-01
+sources:
+  doc: "https://example.com/document-processing"
 models:
   m:
     provider_family: gemini
@@ -144,6 +146,7 @@ models:
     max_output_tokens: 100
     pdf_tokens_per_page: {value}
     pricing: {{input_per_mtok: "1", output_per_mtok: "2"}}
+    sources: [doc]
 """
     assert parse_catalog(entry.format(value=258))["m"].pdf_tokens_per_page == 258
     for bad in ("0", "2.5", '"258"'):
