@@ -4,6 +4,7 @@ estimates, and page rendering. Real PDFs from the shared corpus, read in place."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -11,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -18,12 +20,15 @@ import pytest
 from PIL import Image
 
 from nemorouter.config import ConfigError, parse_config
+from nemorouter.core import router as router_module
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.documents import read_documents, rendered_body
 from nemorouter.core.reservation_check import learn_prompt_ratio
+from nemorouter.core.router import Router
 from nemorouter.core.tags import implied_tags
 from nemorouter.providers.pdf_pages import page_size, render_pages
+from nemorouter.state.breaker_memory import Breakers
 from nemorouter.types.documents import (
     INLINE_PARSE_BYTES,
     parse_selector,
@@ -34,6 +39,7 @@ from nemorouter.types.documents import (
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.image_tokens import CLAUDE, image_tokens
 from nemorouter.types.request import PDF_PAGE_TOKENS, ChatRequest, parse_chat_request
+from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 from ..corpus import CORPUS
 
@@ -376,3 +382,84 @@ async def test_learned_ratio_compares_with_the_deployments_page_figure() -> None
     await read_documents(unknown)
     assert learn_prompt_ratio(flash, unknown, 10**6) == 0.0  # nothing learned
     assert flash.prompt_correction.factor == 2.0
+
+
+class PagesAdapter:
+    """Records the body each attempt was translated from; the first attempt fails."""
+
+    name = "fake"
+    inlines_images = False
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def prepare(self, target: Any, body: dict[str, Any], fetched: Any, stream: bool) -> Any:
+        self.bodies.append(body)
+        return target
+
+    async def complete(self, target: Any) -> dict[str, Any]:
+        if len(self.bodies) == 1:
+            raise UpstreamFailure(FailureKind.SERVER_ERROR, "simulated", status=500)
+        return {"choices": [{"message": {"content": "ok"}}]}
+
+
+def pages_router(deadline_s: float) -> tuple[Router, list[Any], PagesAdapter]:
+    adapter = PagesAdapter()
+    own = {"pricing": {"input_per_mtok": "0", "output_per_mtok": "0"}, "context_window": 99999}
+    config = parse_config(
+        {
+            "settings": {"master_key": "sk-test-master-key", "retries": 2},
+            "providers": {"p": {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}},
+            "deployments": [
+                {"id": f"vl-{n}", "model": "tiny-vl", "provider": "p", "tags": ["vision"],
+                 "pdf": "pages", "pdf_dpi": 36, **own}
+                for n in "ab"
+            ],
+        },
+        env={},
+    )  # fmt: skip
+    pool = DeploymentPool(config, {"p": adapter})  # type: ignore[dict-item]
+    links = plan(pool, "tiny-vl", frozenset({"pdf"}), 10, "r", pdf_pages=2)
+    return Router(2, Breakers(100, 30.0), deadline_s=deadline_s), links, adapter
+
+
+async def test_pages_are_rendered_once_for_every_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    renders: list[int] = []
+
+    async def counted(*args: Any) -> dict[str, Any]:
+        renders.append(args[1])
+        return await rendered_body(*args)
+
+    monkeypatch.setattr(router_module, "rendered_body", counted)
+    router, links, adapter = pages_router(30.0)
+    two = read_pdf(MULTI_PAGE.read_bytes(), (0, 1), WHERE).data
+    assert two is not None
+    req = request(pdf_part(two))
+    await read_documents(req)
+    routed = await router.complete(req, links, "r")
+    assert routed.attempts == 2 and renders == [36]
+    assert [[p["type"] for p in b["messages"][0]["content"]] for b in adapter.bodies] == [
+        ["text", "image_url", "image_url"]
+    ] * 2
+
+
+async def test_rendering_ends_at_the_request_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def slow(*args: Any) -> dict[str, Any]:
+        await asyncio.sleep(5)
+        return {}
+
+    monkeypatch.setattr(router_module, "rendered_body", slow)
+    router, links, adapter = pages_router(0.2)
+    req = request(pdf_part(MULTI_PAGE.read_bytes()))
+    await read_documents(req)
+    started = time.monotonic()
+    with pytest.raises(GatewayError) as caught:
+        await router.complete(req, links, "r")
+    assert caught.value.status == 504 and time.monotonic() - started < 2
+    assert adapter.bodies == []

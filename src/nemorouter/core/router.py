@@ -339,8 +339,14 @@ class Router:
         """The body with its PDFs as page images at the deployment's dpi and cap, once."""
         config = deployment.config
         size = (config.pdf_dpi, config.pdf_max_side)
-        if size not in run.rendered:
-            run.rendered[size] = await rendered_body(request, *size, run.request_id)
+        if size in run.rendered:
+            return
+        remaining = run.remaining()
+        try:  # the request's deadline bounds the wait (a page being rendered finishes anyway)
+            async with asyncio.timeout(remaining if remaining < math.inf else None):
+                run.rendered[size] = await rendered_body(request, *size, run.request_id)
+        except TimeoutError:
+            raise _DeadlineReached from None
 
     def _translate(
         self, request: ChatRequest, deployment: Deployment, run: _Run, stream: bool
