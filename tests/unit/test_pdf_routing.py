@@ -20,6 +20,7 @@ from nemorouter.core import router as router_module
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.documents import read_documents, rendered_body
+from nemorouter.core.request import reserve_tokens
 from nemorouter.core.reservation_check import learn_prompt_ratio
 from nemorouter.core.router import Router
 from nemorouter.providers.pdf_pages import page_size, render_pages
@@ -27,7 +28,11 @@ from nemorouter.state.breaker_memory import Breakers
 from nemorouter.types.documents import read_pdf
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.image_tokens import CLAUDE, image_tokens
-from nemorouter.types.request import PDF_PAGE_TOKENS
+from nemorouter.types.request import (
+    DEFAULT_COMPLETION_TOKENS,
+    PDF_PAGE_TOKENS,
+    UNKNOWN_PDF_PAGES,
+)
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 from .test_documents import MULTI_PAGE, WHERE, pdf_part, request
@@ -221,3 +226,13 @@ async def test_rendering_ends_at_the_request_deadline(monkeypatch: pytest.Monkey
         await router.complete(req, links, "r")
     assert caught.value.status == 504 and time.monotonic() - started < 2
     assert adapter.bodies == []
+
+
+async def test_rate_limits_reserve_known_pages_and_budgets_assume_the_most() -> None:
+    flash = pool().by_model["gemini-2.5-flash"][0]
+    req = request({"type": "file", "file": {"file_url": "gs://b/x.pdf"}})
+    await read_documents(req)
+    base = req.prompt_tokens_for(flash.image_rule, 0)
+    out = DEFAULT_COMPLETION_TOKENS
+    assert reserve_tokens(req, flash.image_rule, None, 258) == base + out  # tpm: settled later
+    assert req.prompt_tokens_for(flash.image_rule, 258) == base + UNKNOWN_PDF_PAGES * 258

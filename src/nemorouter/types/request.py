@@ -138,11 +138,16 @@ class ChatRequest:
         unknown = self.unknown_pdfs * UNKNOWN_PDF_PAGES if worst else 0
         return (self.pdf_pages + unknown) * per_page
 
-    def prompt_tokens_for(self, rule: str, pdf_page_tokens: int = PDF_PAGE_TOKENS) -> int:
+    def prompt_tokens_for(
+        self, rule: str, pdf_page_tokens: int = PDF_PAGE_TOKENS, worst: bool = True
+    ) -> int:
         """The prompt's tokens as estimated for a provider's image rule (`image_tokens`):
         text at CHARS_PER_TOKEN, message overheads, each image by its size, each PDF page
         at `pdf_page_tokens` (the deployment's). An upper bound in practice before the
-        deployment's learned correction; the part without PDFs is computed once per rule."""
+        deployment's learned correction; the part without PDFs is computed once per rule.
+        `worst=False` leaves out PDFs of unknown length (a gs:// file) rather than counting
+        them at UNKNOWN_PDF_PAGES: for rate-limit reservations, which are settled with the
+        real count, where a 1,000-page guess would refuse every such request."""
         found = self._estimates.get(rule)
         if found is None:
             found = -(-self.text_chars // CHARS_PER_TOKEN)
@@ -151,7 +156,7 @@ class ChatRequest:
                 found += image_tokens(rule, size, low_detail)
             self._estimates[rule] = found
         if self.documents:
-            return found + self.pdf_tokens(pdf_page_tokens)
+            return found + self.pdf_tokens(pdf_page_tokens, worst)
         return found
 
     @property
