@@ -181,6 +181,11 @@ class DeploymentConfig(_Section):
     pricing: PricingConfig | None = None
     context_window: PositiveInt | None = None
     max_output_tokens: PositiveInt | None = None
+    # `pages`: the gateway renders PDFs into page images for this deployment (its model reads
+    # images but not PDFs), so it serves `pdf` requests (DESIGN §2.4).
+    pdf: Literal["pages"] | None = None
+    pdf_dpi: Annotated[int, msgspec.Meta(ge=36, le=600)] = 150
+    pdf_max_side: Annotated[int, msgspec.Meta(ge=256, le=10000)] = 2000  # px, the longer side
 
     @property
     def upstream_model(self) -> str:
@@ -400,6 +405,13 @@ def _check_deployment(
                     f"deployment {dep.id!r}: {dep.model!r} is not in the catalog, so its "
                     "pricing must state input_per_mtok and output_per_mtok",
                 )
+    if dep.pdf == "pages":  # page images need a model that reads images
+        facts = catalog.get(dep.model)
+        tags = set(dep.tags) | (facts.capabilities if facts else set())
+        if "vision" not in tags:
+            raise ConfigError(
+                f"{path}.pdf", f"`pdf: pages` sends page images, and {dep.model!r} lacks `vision`"
+            )
 
 
 def _check_pricing(pricing: PricingConfig, path: str) -> None:

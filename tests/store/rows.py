@@ -35,6 +35,7 @@ def spend_row(**changes: Any) -> dict[str, Any]:
         "status": 200,
         "error_code": None,
         "latency_ms": 12.5,
+        "pages": 0,
     }
     row.update(changes)
     return row

@@ -7,6 +7,9 @@ import asyncio
 from sqlalchemy import inspect, text
 
 from nemorouter.store.engine import create_engine, upgrade
+from nemorouter.store.schema import spend
+
+from .rows import spend_row
 
 
 async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -> None:
@@ -54,3 +57,27 @@ def test_head_revision_is_alembics_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+async def test_pages_column_is_added_to_existing_spend_rows(database_url: str) -> None:
+    """0003 adds `pages` to a store that already holds spend rows: they read 0 pages, and
+    the migrated table has the columns of store/schema.py."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0002")
+        old = spend_row()
+        del old["pages"]
+        names = ", ".join(old)
+        values = ", ".join(f":{name}" for name in old)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"INSERT INTO spend ({names}) VALUES ({values})"), old)
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            pages = (await connection.execute(text("SELECT pages FROM spend"))).scalars().all()
+            columns = await connection.run_sync(
+                lambda c: {column["name"] for column in inspect(c).get_columns("spend")}
+            )
+        assert pages == [0]
+        assert columns == {column.name for column in spend.columns}
+    finally:
+        await engine.dispose()

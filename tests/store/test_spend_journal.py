@@ -157,3 +157,11 @@ async def test_a_journal_that_cannot_be_written_is_logged_with_the_count(
     with caplog.at_level(logging.ERROR, logger="nemorouter.store"):
         await writer.close(timeout_s=0.5)
     assert any("7 spend records LOST" in r.getMessage() for r in caplog.records)
+
+
+def test_rows_of_journals_older_than_the_pages_column_replay_with_zero_pages() -> None:
+    """A journal spilled before migration 0003 has no `pages`: it replays as 0 pages."""
+    row = spend_row()
+    del row["pages"]
+    back = decode_row(json.loads(dumps({"row": encode_row(row)}))["row"])
+    assert back["pages"] == 0

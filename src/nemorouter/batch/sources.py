@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,8 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from nemorouter.types.documents import PDFIUM_LOCK as DOCUMENTS_PDFIUM_LOCK
+
 MAX_PIXELS = 100_000_000  # refuse anything bigger: a decompression bomb or a mistake
 CANDIDATE_SUFFIXES = frozenset(
     {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".heic", ".heif", ".gif", ".bmp"}
@@ -42,7 +43,8 @@ JPEG_QUALITIES = (85, 70, 55, 40)
 GRAY_TOLERANCE = 16  # max channel spread (0-255) still counted as "no colour"
 MIN_SIDE = 200  # don't downscale below this: the page would be unreadable anyway
 
-PDFIUM_LOCK = threading.Lock()
+# One lock per process for every PDFium user: the gateway's PDF reading shares it.
+PDFIUM_LOCK = DOCUMENTS_PDFIUM_LOCK
 # Header parsers used directly: Image.open would raise DecompressionBombError before we can
 # read the size, and warn for 89-178 Mpx; we apply our own limit instead. Parsing a header
 # never decodes pixels.

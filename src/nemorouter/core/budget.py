@@ -63,9 +63,9 @@ def budget_exceeded(refused: BudgetRefused) -> GatewayError:
 
 def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
     """The most this call can cost on any deployment it may reach: the prompt as estimated
-    for that deployment (its provider's image rule, times the ratio it has been seen to
-    report above the estimate) at input prices, plus the output bound (max_tokens, else the
-    model's max output)."""
+    for that deployment (its provider's image rule and tokens per PDF page, times the ratio
+    it has been seen to report above the estimate) at input prices, plus the output bound
+    (max_tokens, else the model's max output)."""
     asked = request.max_output
     worst = Decimal(0)
     for link in links:
@@ -74,7 +74,7 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
             if pricing is None:
                 continue
             prompt = deployment.prompt_correction.apply(
-                request.prompt_tokens_for(deployment.image_rule)
+                request.prompt_tokens_for(deployment.image_rule, deployment.pdf_page_tokens)
             )
             default = deployment.target.default_max_tokens(request.stream)
             output = asked or default or DEFAULT_MAX_OUTPUT

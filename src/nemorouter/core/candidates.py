@@ -1,7 +1,8 @@
 """The route plan: which deployments may serve a request, link by link of its chain.
 
 `auto`, model names and group names all go through the same filter: a deployment is
-eligible only if it has every required tag and its context window holds the prompt. A
+eligible only if it has every required tag and its context window holds the prompt (PDF
+pages counted at the deployment's own tokens per page). A
 link (model) with no eligible deployment is skipped and logged; a plan with no link left
 is a 400 `tag_mismatch`, never a call to any provider.
 """
@@ -32,8 +33,18 @@ def has_tags(deployment: Deployment, required: frozenset[str]) -> bool:
     return required <= deployment.tags
 
 
-def eligible(deployment: Deployment, required: frozenset[str], prompt_tokens: int) -> bool:
+def eligible(
+    deployment: Deployment,
+    required: frozenset[str],
+    prompt_tokens: int,
+    pdf_pages: int = 0,
+    stored_files: bool = False,
+) -> bool:
+    if stored_files and not deployment.reads_gcs:
+        return False
     window = deployment.context_window
+    if pdf_pages:
+        prompt_tokens += pdf_pages * deployment.pdf_page_tokens
     return has_tags(deployment, required) and (not window or prompt_tokens <= window)
 
 
@@ -64,24 +75,28 @@ def plan(
     request_id: str,
     fallbacks: list[str] | None = None,
     disable_fallbacks: bool = False,
+    pdf_pages: int = 0,
+    stored_files: bool = False,
 ) -> list[Link]:
     chain = _chain(pool, name, fallbacks, disable_fallbacks)
     links: list[Link] = []
     skipped: list[tuple[str, str]] = []
     for model in chain:
         deployments = pool.by_model[model]
-        fit = [d for d in deployments if eligible(d, required, prompt_tokens)]
+        fit = [
+            d for d in deployments if eligible(d, required, prompt_tokens, pdf_pages, stored_files)
+        ]
         if fit:
             links.append(Link(model, fit))
             continue
-        reason = _why_not(deployments, required, prompt_tokens)
+        reason = _why_not(deployments, required, prompt_tokens, pdf_pages, stored_files)
         skipped.append((model, reason))
         if name in pool.groups:  # a configured chain lost a link: worth an operator's eye
             log.info("request %s: skipping %s in %s: %s", request_id, model, name, reason)
         elif name != model:  # `auto` skips whatever lacks the tags, routinely
             log.debug("request %s: skipping %s in auto: %s", request_id, model, reason)
     if not links:
-        raise _mismatch(pool, name, required, prompt_tokens, skipped)
+        raise _mismatch(pool, name, required, prompt_tokens, skipped, pdf_pages, stored_files)
     return links
 
 
@@ -107,13 +122,25 @@ def _chain(
     return list(dict.fromkeys([chain[0], *fallbacks]))
 
 
-def _why_not(deployments: list[Deployment], required: frozenset[str], prompt_tokens: int) -> str:
+def _why_not(
+    deployments: list[Deployment],
+    required: frozenset[str],
+    prompt_tokens: int,
+    pdf_pages: int,
+    stored_files: bool,
+) -> str:
     missing = required - frozenset.union(*(d.tags for d in deployments))
     if missing:
         return f"lacks {_names(missing)}"
+    if stored_files and not any(d.reads_gcs for d in deployments):
+        return "cannot read gs:// files (only Vertex AI deployments do)"
     if any(has_tags(d, required) for d in deployments):
         windows = max(d.context_window for d in deployments)
-        return f"its context window ({windows} tokens) cannot hold the prompt (~{prompt_tokens})"
+        pages = f" with {pdf_pages} PDF pages" if pdf_pages else ""
+        return (
+            f"its context window ({windows} tokens) cannot hold the prompt (~{prompt_tokens} "
+            f"tokens{pages})"
+        )
     return f"no single deployment has all of {_names(required)}"
 
 
@@ -123,11 +150,13 @@ def _mismatch(
     required: frozenset[str],
     prompt_tokens: int,
     skipped: list[tuple[str, str]],
+    pdf_pages: int = 0,
+    stored_files: bool = False,
 ) -> GatewayError:
     would = [
         model
         for model, deployments in pool.by_model.items()
-        if any(eligible(d, required, prompt_tokens) for d in deployments)
+        if any(eligible(d, required, prompt_tokens, pdf_pages, stored_files) for d in deployments)
     ]
     offer = (
         f"Models that would: {', '.join(would)}."

@@ -9,7 +9,9 @@ from nemorouter.catalog import CatalogModel, load_catalog
 from nemorouter.config import Config, ConfigError, DeploymentConfig, ProviderConfig
 from nemorouter.core.prompt_correction import PromptCorrection
 from nemorouter.providers.base import ProviderAdapter
-from nemorouter.types.image_tokens import rule_for
+from nemorouter.providers.pdf_pages import page_size
+from nemorouter.types.image_tokens import image_tokens, rule_for
+from nemorouter.types.request import PDF_PAGE_TOKENS
 from nemorouter.types.target import Target
 
 log = logging.getLogger("nemorouter.deployments")
@@ -42,8 +44,11 @@ class Deployment:
         "in_flight",
         "max_output_tokens",
         "model",
+        "pdf_page_tokens",
         "pricing",
         "prompt_correction",
+        "reads_gcs",
+        "renders_pdf",
         "tags",
         "target",
     )
@@ -62,6 +67,13 @@ class Deployment:
         self.model = config.model
         own = frozenset(config.tags)
         self.tags = own | facts.capabilities if facts else own
+        # `pdf: pages`: the gateway renders PDFs into page images for it (DESIGN §2.2).
+        self.renders_pdf = config.pdf == "pages"
+        if self.renders_pdf:
+            self.tags |= {"pdf"}
+        # Cloud Storage files (gs://) are read by Vertex AI itself (fileData); no other
+        # upstream can, and the gateway does not render them.
+        self.reads_gcs = provider is not None and provider.type == "vertex" and not self.renders_pdf
         self.target = target = resolve_target(config, facts, provider, timeout_s)
         self.context_window = target.context_window
         self.max_output_tokens = target.max_output_tokens
@@ -72,6 +84,24 @@ class Deployment:
         family = facts.provider_family if facts else None
         self.image_rule = rule_for(family, config.model, provider.type if provider else "")
         self.prompt_correction = PromptCorrection()
+        # What one PDF page costs it: a rendered page image under its image rule, else the
+        # catalog's figure (a model declared in the config: the highest catalog figure).
+        if self.renders_pdf:
+            self.pdf_page_tokens = image_tokens(self.image_rule, rendered_page_size(config))
+        elif facts is not None and facts.pdf_tokens_per_page is not None:
+            self.pdf_page_tokens = facts.pdf_tokens_per_page
+        else:
+            self.pdf_page_tokens = PDF_PAGE_TOKENS
+
+
+# The page rendered for the token estimate: A4 portrait, in points (the common scan size;
+# US Letter is a little smaller).
+A4_POINTS = (595.0, 842.0)
+
+
+def rendered_page_size(config: DeploymentConfig) -> tuple[int, int]:
+    """Pixel size of an A4 page rendered at the deployment's dpi and size cap."""
+    return page_size(*A4_POINTS, config.pdf_dpi, config.pdf_max_side)
 
 
 def resolve_target(

@@ -26,6 +26,7 @@ from nemorouter.core.call_end import CallEnd
 from nemorouter.core.candidates import Link, plan
 from nemorouter.core.cost import call_cost
 from nemorouter.core.deployments import DeploymentPool
+from nemorouter.core.documents import read_documents
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.record import CallRecord, job_id_of
@@ -118,7 +119,10 @@ class Pipeline:
         record.request = request
         record.job_id = job_id_of(request, inbound.job_id)
         caller = record.caller
+        # The key is taken from the client's body: its file bytes and page selectors.
         cache_plan = self.cache.plan(request, caller)  # also validates the cache controls
+        if request.file_parts:  # read (and a selector applied) before routing
+            await read_documents(request)
         defaults = caller.default_tags
         required = required_tags(
             request, inbound.tags, self.default_tags if defaults is None else defaults
@@ -131,6 +135,8 @@ class Pipeline:
             inbound.request_id,
             request.options.fallbacks,
             request.options.disable_fallbacks,
+            request.pdf_pages,
+            request.stored_files,
         )
         links = allowed_links(caller, request.model, links, self.pool)
         record.limit = limit = await self.limits.admit(caller, reserve_tokens(request))
@@ -153,6 +159,8 @@ class Pipeline:
             raise
         if limit is not None:
             routed.headers = limit.headers()
+        if request.documents and request.has_pdf:  # PDF pages sent upstream (DESIGN §2.1)
+            routed.headers = {**(routed.headers or {}), "x-nemo-pages": str(request.pdf_pages)}
         return routed
 
     async def _answer(

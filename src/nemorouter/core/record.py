@@ -150,6 +150,7 @@ class CallRecord:
             "status": self.status,
             "error_code": None if self.error_code is None else self.error_code[:MAX_ERROR_CODE],
             "latency_ms": round((time.perf_counter() - self.started) * 1000.0, 3),
+            "pages": min(request.pdf_pages, MAX_INT32) if request is not None else 0,
         }
 
     def _bounded(self, what: str, value: int, most: int) -> int:

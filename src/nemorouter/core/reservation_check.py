@@ -21,8 +21,11 @@ log = logging.getLogger("nemorouter.budget")
 
 def learn_prompt_ratio(deployment: Deployment, request: ChatRequest, reported: int) -> float:
     """Fold the reported prompt tokens into the deployment's correction; return the ratio
-    of reported to estimated tokens (0 when nothing was reported)."""
-    estimated = request.prompt_tokens_for(deployment.image_rule)
+    of reported to estimated tokens (0 when nothing was reported, or when the estimate holds
+    a PDF of unknown length: its assumed worst case says nothing about the estimator)."""
+    if request.unknown_pdfs:
+        return 0.0
+    estimated = request.prompt_tokens_for(deployment.image_rule, deployment.pdf_page_tokens)
     return deployment.prompt_correction.observe(estimated, reported)
 
 

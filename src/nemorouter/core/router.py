@@ -18,7 +18,9 @@ counts the request's token estimate and is settled with the real usage after the
 Each attempt translates the request for its deployment's adapter before it reserves quota
 or takes a breaker probe: a request the provider cannot take is the client's 400, with
 nothing reserved. Remote images are fetched once per request, before the first link whose
-provider needs them inline, and every later attempt and link reuses them.
+provider needs them inline, and every later attempt and link reuses them. PDFs are
+rendered into page images once per (dpi, size cap), before the first link with a deployment
+that reads them so (`pdf: pages`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 from nemorouter.core.answer_stream import peek
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
+from nemorouter.core.documents import rendered_body
 from nemorouter.core.request import reserve_tokens
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.route_failures import (
@@ -73,6 +76,7 @@ class _Run:
         "failures",
         "media",
         "queue_s",
+        "rendered",
         "request_id",
         "tokens",
         "too_small",
@@ -89,6 +93,7 @@ class _Run:
         self.tokens = -1  # the quota reservation's estimate, computed once if a quota needs it
         self.too_small = -1  # context window that refused the prompt (-1: none did)
         self.media: Mapping[str, InlineMedia] | None = None  # remote images, once fetched
+        self.rendered: dict[tuple[int, int], dict[str, Any]] = {}  # PDFs as page images
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -232,6 +237,10 @@ class Router:
             and any(d.adapter.inlines_images for d in link.deployments)
         ):
             await self._fetch_media(request, run)
+        if request.documents and request.has_pdf:
+            for deployment in link.deployments:
+                if deployment.renders_pdf:
+                    await self._render(request, deployment, run)
         tried: set[str] = set()
         lost: set[str] = set()  # half-open deployments whose probe another caller holds
         used: dict[FailureKind, int] = {}  # retries spent, per failure class
@@ -264,7 +273,10 @@ class Router:
             if self._gated(deployment):  # each attempt takes its own reservation
                 if run.tokens < 0:
                     run.tokens = reserve_tokens(
-                        request, deployment.image_rule, deployment.prompt_correction
+                        request,
+                        deployment.image_rule,
+                        deployment.prompt_correction,
+                        deployment.pdf_page_tokens,
                     )
                 timeout = min(self.queue_timeout_s, run.remaining())
                 picked = deployment
@@ -323,12 +335,29 @@ class Router:
         finally:
             run.upstream_s += time.perf_counter() - started  # like any wait on the network
 
+    async def _render(self, request: ChatRequest, deployment: Deployment, run: _Run) -> None:
+        """The body with its PDFs as page images at the deployment's dpi and cap, once."""
+        config = deployment.config
+        size = (config.pdf_dpi, config.pdf_max_side)
+        if size in run.rendered:
+            return
+        remaining = run.remaining()
+        try:  # the request's deadline bounds the wait (a page being rendered finishes anyway)
+            async with asyncio.timeout(remaining if remaining < math.inf else None):
+                run.rendered[size] = await rendered_body(request, *size, run.request_id)
+        except TimeoutError:
+            raise _DeadlineReached from None
+
     def _translate(
         self, request: ChatRequest, deployment: Deployment, run: _Run, stream: bool
     ) -> UpstreamRequest:
         """The request in the deployment's wire format, for one attempt (no I/O)."""
         media = run.media or NO_MEDIA
-        return deployment.adapter.prepare(deployment.target, request.body, media, stream)
+        body = request.body
+        if deployment.renders_pdf and run.rendered:
+            config = deployment.config
+            body = run.rendered.get((config.pdf_dpi, config.pdf_max_side), body)
+        return deployment.adapter.prepare(deployment.target, body, media, stream)
 
     async def _call(
         self,

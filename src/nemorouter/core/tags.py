@@ -2,7 +2,8 @@
 
 Required = explicit tags (body `tags`, `metadata.tags`, the `x-nemo-tags` or LiteLLM's
 `x-litellm-tags` header), or the default tags when the request names none; plus implied
-tags: an image part needs `vision`, a `json_schema` response format `structured-output`.
+tags: an image part needs `vision`, a PDF `file` part `pdf`, a `json_schema` response
+format `structured-output`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def implied_tags(request: ChatRequest) -> frozenset[str]:
     implied = set()
     if request.images:
         implied.add("vision")
+    if request.documents and request.has_pdf:  # read at the edge (core/documents.py)
+        implied.add("pdf")
     if request.wants_json_schema:
         implied.add("structured-output")
     return frozenset(implied)

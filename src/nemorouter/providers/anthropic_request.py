@@ -194,9 +194,10 @@ def _content(content: Any, fetched: Mapping[str, InlineMedia], i: int) -> Any:
 
 def _media_block(media: InlineMedia | StoredFile) -> dict[str, Any]:
     if isinstance(media, StoredFile):
-        raise bad_part("Claude cannot read gs:// files: send the image inline as a data URL")
+        raise bad_part("Claude cannot read gs:// files: send the file inline as a data URL")
     source = {"type": "base64", "media_type": media.mime, "data": media.data}
-    if media.mime == "application/pdf":
+    if media.mime == "application/pdf":  # DocumentBlockParam with a Base64PDFSource
+        # (anthropic-sdk-python src/anthropic/types/base64_pdf_source_param.py)
         return {"type": "document", "source": source}
     if media.mime not in _IMAGE_TYPES:
         raise bad_part(f"Claude takes JPEG, PNG, GIF or WebP images, not {media.mime}")

@@ -115,16 +115,22 @@ def resolve_image(url: str, fetched: Mapping[str, InlineMedia]) -> Media:
     return found
 
 
-def file_part(part: dict[str, Any]) -> InlineMedia:
-    """An OpenAI `file` part with inline `file_data` (a data URL or bare base64)."""
+def file_part(part: dict[str, Any]) -> Media:
+    """An OpenAI `file` part as the gateway's edge left it (core/documents.py): inline
+    `file_data` (a data URL or bare base64; the page selector already applied, https files
+    already fetched), or a gs:// reference in `file_id` (LiteLLM's form), which Gemini and
+    Vertex read as `fileData` (python-genai types.FileData: file_uri, mime_type)."""
     spec = part.get("file")
     if not isinstance(spec, dict):
         raise bad_part("a file part needs a file object")
-    data = spec.get("file_data")
-    if not isinstance(data, str) or not data:
-        raise bad_part("file parts must carry file_data inline (file_id is not supported)")
     filename = spec.get("filename")
     default = mime_from_path(filename, "application/pdf") if isinstance(filename, str) else None
+    data = spec.get("file_data")
+    if not isinstance(data, str) or not data:
+        uri = spec.get("file_id")
+        if isinstance(uri, str) and uri.startswith("gs://"):
+            return StoredFile(default or mime_from_path(urlsplit(uri).path, "application/pdf"), uri)
+        raise bad_part("file parts must carry file_data inline or a gs:// file_id")
     if data.startswith("data:"):
         return parse_data_url(data, default or "application/pdf")
     return InlineMedia(default or "application/pdf", data)

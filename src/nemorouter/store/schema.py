@@ -57,6 +57,7 @@ spend = Table(
     Column("status", SmallInteger(), nullable=False),
     Column("error_code", String(64), nullable=True),
     Column("latency_ms", Float(), nullable=False),
+    Column("pages", Integer(), nullable=False, default=0),  # PDF pages sent upstream
 )
 
 Index("ix_spend_created_at", spend.c.created_at)

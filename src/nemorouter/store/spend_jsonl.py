@@ -46,8 +46,12 @@ def encode_row(row: dict[str, Any]) -> dict[str, Any]:
     return {name: _encode_value(value) for name, value in row.items()}
 
 
+# Columns added after journals may have been written, with the value an older row stands for.
+ADDED_COLUMNS = {"pages": 0}  # 0003_spend_pages
+
+
 def decode_row(encoded: dict[str, Any]) -> dict[str, Any]:
-    return {name: _decode_value(value) for name, value in encoded.items()}
+    return {**ADDED_COLUMNS, **{name: _decode_value(value) for name, value in encoded.items()}}
 
 
 def dumps(document: dict[str, Any]) -> str:

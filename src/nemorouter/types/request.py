@@ -2,7 +2,9 @@
 
 The canonical request is the OpenAI chat format itself (a dict), the gateway's own fields
 decoded into `GatewayOptions`, and the few facts the pipeline needs (output limit, usage
-wish, images, prompt size), read here so no later stage parses the body again.
+wish, images, prompt size), read here so no later stage parses the body again. `file`
+parts are only located here; their documents are read by core/documents.py (decoding and
+counting pages is I/O- and CPU-bound), and a request without them pays nothing for it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import orjson
 
 from nemorouter.types.body import max_output_of, wants_usage_of
+from nemorouter.types.documents import Document
 from nemorouter.types.errors import invalid_request
 from nemorouter.types.image_size import data_url_image_size
 from nemorouter.types.image_tokens import image_tokens
@@ -48,6 +51,15 @@ MAX_TOKENS = 2**31 - 1
 TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
 # The spend row's column for the requested model (store/schema.py: model_requested).
 MAX_MODEL_CHARS = 200
+# A gs:// PDF is not read by the gateway, so its pages are unknown: the budget's worst case
+# counts the most a provider takes in one file (Gemini on Vertex: 1,000 pages per file,
+# Vertex document-understanding page; ../shared/reference/vertex-catalog.yaml).
+UNKNOWN_PDF_PAGES = 1000
+# Per page when no deployment is known yet (a key's tpm), or the catalog has no figure for
+# the model (OpenAI publishes none): the highest figure of the catalog, Claude's
+# (catalog/models.yaml `pdf_tokens_per_page`: page text up to 3,000 plus a page image).
+PDF_PAGE_TOKENS = 3100
+NO_DOCUMENTS: tuple[Document, ...] = ()
 
 
 ImageSize = tuple[int, int] | None  # (width, height), None when it cannot be read
@@ -59,14 +71,19 @@ class ChatRequest:
     __slots__ = (
         "_estimates",
         "body",
+        "documents",
+        "file_parts",
         "image_sizes",
         "images",
         "max_output",
         "messages",
         "model",
         "options",
+        "pdf_pages",
+        "stored_files",
         "stream",
         "text_chars",
+        "unknown_pdfs",
         "wants_usage",
     )
 
@@ -80,6 +97,7 @@ class ChatRequest:
         text_chars: int,
         image_sizes: list[tuple[ImageSize, bool]] | None = None,
         messages: int = 1,
+        file_parts: list[tuple[int, int]] | None = None,
     ) -> None:
         self.body = body  # the OpenAI body, gateway fields removed
         self.options = options  # the gateway fields (tags, metadata, cache and fallback controls)
@@ -95,21 +113,50 @@ class ChatRequest:
         # Per image part: its size from the header, and whether it asks for low detail.
         self.image_sizes = image_sizes if image_sizes is not None else [(None, False)] * images
         self.messages = messages
+        # (message, part) of each `file` part; read by core/documents.py into `documents`.
+        self.file_parts = file_parts if file_parts is not None else []
+        self.documents: tuple[Document, ...] | list[Document] = NO_DOCUMENTS
+        self.pdf_pages = 0  # PDF pages sent upstream, over all parts (x-nemo-pages)
+        self.unknown_pdfs = 0  # PDFs whose pages the gateway cannot count (gs://)
+        self.stored_files = False  # a gs:// file: only deployments that read them qualify
         self._estimates: dict[str, int] = {}
 
-    def prompt_tokens_for(self, rule: str) -> int:
+    def set_documents(self, documents: list[Document]) -> None:
+        self.documents = documents
+        pdfs = [d for d in documents if d.is_pdf]
+        self.pdf_pages = sum(d.pages for d in pdfs if d.pages is not None)
+        self.unknown_pdfs = sum(1 for d in pdfs if d.pages is None)
+        self.stored_files = any(d.stored for d in documents)
+
+    @property
+    def has_pdf(self) -> bool:
+        return any(d.is_pdf for d in self.documents)
+
+    def pdf_tokens(self, per_page: int, worst: bool = True) -> int:
+        """The request's PDF pages in tokens at `per_page`; a PDF of unknown length counts
+        UNKNOWN_PDF_PAGES in a worst case, nothing in a typical estimate."""
+        unknown = self.unknown_pdfs * UNKNOWN_PDF_PAGES if worst else 0
+        return (self.pdf_pages + unknown) * per_page
+
+    def prompt_tokens_for(
+        self, rule: str, pdf_page_tokens: int = PDF_PAGE_TOKENS, worst: bool = True
+    ) -> int:
         """The prompt's tokens as estimated for a provider's image rule (`image_tokens`):
-        text at CHARS_PER_TOKEN, message overheads, each image by its size. An upper bound
-        in practice before the deployment's learned correction; computed once per rule."""
+        text at CHARS_PER_TOKEN, message overheads, each image by its size, each PDF page
+        at `pdf_page_tokens` (the deployment's). An upper bound in practice before the
+        deployment's learned correction; the part without PDFs is computed once per rule.
+        `worst=False` leaves out PDFs of unknown length (a gs:// file) rather than counting
+        them at UNKNOWN_PDF_PAGES: for rate-limit reservations, which are settled with the
+        real count, where a 1,000-page guess would refuse every such request."""
         found = self._estimates.get(rule)
         if found is None:
             found = -(-self.text_chars // CHARS_PER_TOKEN)
             found += self.messages * MESSAGE_TOKENS + REPLY_TOKENS
             for size, low_detail in self.image_sizes:
                 found += image_tokens(rule, size, low_detail)
-            # PDF and other file parts are not counted yet: their pages (count x the catalog's
-            # per-page figure) are added here when the gateway reads file parts.
             self._estimates[rule] = found
+        if self.documents:
+            return found + self.pdf_tokens(pdf_page_tokens, worst)
         return found
 
     @property
@@ -153,15 +200,24 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise invalid_request("'messages' must be a non-empty list.", "messages")
     text_chars = 0
     image_sizes: list[tuple[ImageSize, bool]] = []
+    file_parts: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
-        text_chars += _check_message(message, i, image_sizes)
+        text_chars += _check_message(message, i, image_sizes, file_parts)
     options = NO_OPTIONS
     for name in GATEWAY_FIELDS:
         if name in body:  # rare: most requests carry none, and allocate nothing for them
             options = decode_options({f: body.pop(f) for f in GATEWAY_FIELDS if f in body})
             break
     return ChatRequest(
-        body, options, model, stream, len(image_sizes), text_chars, image_sizes, len(messages)
+        body,
+        options,
+        model,
+        stream,
+        len(image_sizes),
+        text_chars,
+        image_sizes,
+        len(messages),
+        file_parts,
     )
 
 
@@ -198,8 +254,14 @@ def _out_of_range(name: str) -> Exception:
     return invalid_request(f"'{name}' holds a number beyond 64-bit integers.", name)
 
 
-def _check_message(message: Any, i: int, image_sizes: list[tuple[ImageSize, bool]]) -> int:
-    """Check one message; return its text characters, adding its images to `image_sizes`."""
+def _check_message(
+    message: Any,
+    i: int,
+    image_sizes: list[tuple[ImageSize, bool]],
+    file_parts: list[tuple[int, int]],
+) -> int:
+    """Check one message; return its text characters, adding its images to `image_sizes`
+    and the places of its `file` parts to `file_parts`."""
     where = f"messages[{i}]"
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)
@@ -235,4 +297,6 @@ def _check_message(message: Any, i: int, image_sizes: list[tuple[ImageSize, bool
                 )
             low_detail = isinstance(image, dict) and image.get("detail") == "low"
             image_sizes.append((data_url_image_size(url), low_detail))
+        elif kind == "file":
+            file_parts.append((i, j))
     return chars
