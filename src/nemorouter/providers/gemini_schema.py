@@ -202,7 +202,8 @@ class _Converter:
                 path, "objects with arbitrary keys (additionalProperties) cannot be expressed"
             )
         if properties is None:
-            if out.get("type") == "OBJECT":
+            # an object from a collapsed anyOf branch ({anyOf: [{$ref}, null]}) has its own
+            if out.get("type") == "OBJECT" and "properties" not in out:
                 raise self.refuse(path, "Gemini objects need at least one property")
             return
         if not isinstance(properties, dict) or not properties:
@@ -224,7 +225,7 @@ class _Converter:
     ) -> None:
         items = node.get("items")
         if items is None:
-            if out.get("type") == "ARRAY":
+            if out.get("type") == "ARRAY" and "items" not in out:
                 raise self.refuse(path, "Gemini arrays need an items schema")
             return
         if isinstance(items, list):
