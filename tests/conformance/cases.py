@@ -183,6 +183,11 @@ CASES: dict[str, dict[str, Any]] = {
         },
     },
     "tools": {"messages": _tool_turns(), "tools": TOOLS, "tool_choice": "auto"},
+    "tool_required": {
+        "messages": [{"role": "user", "content": "Weather and time in Paris?"}],
+        "tools": TOOLS,
+        "tool_choice": "required",
+    },
     "sampling": {
         "messages": [{"role": "user", "content": PROMPT}],
         "temperature": 0.2,

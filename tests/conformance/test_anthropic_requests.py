@@ -8,6 +8,7 @@ Every difference that remains is listed in `KNOWN` / `EVERY_CASE` with its reaso
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .harness import (
 from .recorder import Recorded, Recorder
 
 
+@functools.cache  # one client per module and provider: building one takes ~0.1 s
 def sdk_client(kind: str, origin: str) -> anthropic.Anthropic | anthropic.AnthropicVertex:
     if kind == "anthropic-vertex":
         return anthropic.AnthropicVertex(
@@ -49,6 +51,17 @@ def _media(kind: str, mime: str, data: bytes) -> dict[str, Any]:
 
 def _text(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
+
+
+def _tools() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": t["function"]["name"],
+            "description": t["function"]["description"],
+            "input_schema": t["function"]["parameters"],
+        }
+        for t in c.TOOLS
+    ]
 
 
 def sdk_params(name: str, max_tokens: int) -> dict[str, Any]:
@@ -79,15 +92,12 @@ def sdk_params(name: str, max_tokens: int) -> dict[str, Any]:
         ]
     elif name == "json_schema":  # structured outputs
         params["output_config"] = {"format": {"type": "json_schema", "schema": c.INVOICE_SCHEMA}}
+    elif name == "tool_required":
+        params["tools"] = _tools()
+        params["tool_choice"] = {"type": "any"}
+        params["messages"] = [{"role": "user", "content": "Weather and time in Paris?"}]
     elif name == "tools":
-        params["tools"] = [
-            {
-                "name": t["function"]["name"],
-                "description": t["function"]["description"],
-                "input_schema": t["function"]["parameters"],
-            }
-            for t in c.TOOLS
-        ]
+        params["tools"] = _tools()
         params["tool_choice"] = {"type": "auto"}
         uses = [{"type": "tool_use", "id": i, "name": n, "input": a} for i, n, a, _ in c.CALLS]
         results = [

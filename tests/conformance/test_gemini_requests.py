@@ -6,6 +6,7 @@ Every difference that remains is listed in `KNOWN` with its reason; anything els
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .recorder import Recorded, Recorder
 FIXED_BY_ISSUE_18 = "fixed by issue-18 gemini/params work"
 
 
+@functools.cache  # one client per module and provider: building one takes ~0.1 s
 def sdk_client(kind: str, origin: str) -> genai.Client:
     options = types.HttpOptions(base_url=origin)
     if kind == "vertex":
@@ -39,6 +41,17 @@ def sdk_client(kind: str, origin: str) -> genai.Client:
 
 def _user(*parts: types.Part) -> types.Content:
     return types.Content(role="user", parts=list(parts))
+
+
+def _declarations() -> list[types.FunctionDeclaration]:
+    return [
+        types.FunctionDeclaration(
+            name=t["function"]["name"],
+            description=t["function"]["description"],
+            parameters=t["function"]["parameters"],
+        )
+        for t in c.TOOLS
+    ]
 
 
 def sdk_call(name: str) -> tuple[list[types.Content], types.GenerateContentConfig | None, bool]:
@@ -68,14 +81,7 @@ def sdk_call(name: str) -> tuple[list[types.Content], types.GenerateContentConfi
         )
         return [_user(text)], config, False
     if name == "tools":
-        declarations = [
-            types.FunctionDeclaration(
-                name=t["function"]["name"],
-                description=t["function"]["description"],
-                parameters=t["function"]["parameters"],
-            )
-            for t in c.TOOLS
-        ]
+        declarations = _declarations()
         calls = [types.Part.from_function_call(name=n, args=a) for _, n, a, _ in c.CALLS]
         results = [
             types.Part.from_function_response(name=n, response={"output": json.loads(r)})
@@ -90,6 +96,15 @@ def sdk_call(name: str) -> tuple[list[types.Content], types.GenerateContentConfi
             tools=[types.Tool(function_declarations=declarations)],
             tool_config=types.ToolConfig(
                 function_calling_config=types.FunctionCallingConfig(mode="AUTO")
+            ),
+        )
+        return contents, config, False
+    if name == "tool_required":
+        contents = [_user(types.Part(text="Weather and time in Paris?"))]
+        config = types.GenerateContentConfig(
+            tools=[types.Tool(function_declarations=_declarations())],
+            tool_config=types.ToolConfig(
+                function_calling_config=types.FunctionCallingConfig(mode="ANY")
             ),
         )
         return contents, config, False
@@ -143,13 +158,16 @@ _ORDERING = (
     "the adapter keeps the client's property order (propertyOrdering) in tool parameters as in"
     " response schemas; google-genai adds it to response schemas only (a Schema field either way)"
 )
+_TOOL_ORDER = {
+    "/tools/0/functionDeclarations/0/parameters/propertyOrdering": _ORDERING,
+    "/tools/0/functionDeclarations/1/parameters/propertyOrdering": _ORDERING,
+}
 _TOOL_TURNS = {
     # fixed by issue-18 gemini/params work
     "/contents": "the adapter answers parallel calls in one user turn each, google-genai's chat"
     " sends their functionResponse parts in one turn (and `output`, not `content`, per"
     " types.FunctionResponse.response)",
-    "/tools/0/functionDeclarations/0/parameters/propertyOrdering": _ORDERING,
-    "/tools/0/functionDeclarations/1/parameters/propertyOrdering": _ORDERING,
+    **_TOOL_ORDER,
 }
 _SCHEMA = {
     "/generationConfig/responseSchema/additionalProperties": _ADDITIONAL,
@@ -158,6 +176,7 @@ _SCHEMA = {
 }
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
     **{(kind, "tools"): _TOOL_TURNS for kind in ("gemini", "vertex")},
+    **{(kind, "tool_required"): _TOOL_ORDER for kind in ("gemini", "vertex")},
     **{(kind, "json_schema"): _SCHEMA for kind in ("gemini", "vertex")},
 }
 EVERY_CASE: dict[str, dict[str, str]] = {

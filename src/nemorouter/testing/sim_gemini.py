@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import zlib
 from typing import Any
 
 import msgspec
@@ -23,7 +24,8 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
-from nemorouter.testing.sim_answers import SimAnswer, split_stream
+from nemorouter.testing.sim_answers import SimAnswer, completion_tokens, split_stream
+from nemorouter.testing.sim_gemini_wire import camel_fields, forced_calls, json_schema
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
@@ -64,6 +66,7 @@ _SCHEMA_KEYS = frozenset(
     {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems"}
     | {"properties", "required", "propertyOrdering", "items", "minProperties", "maxProperties"}
     | {"minimum", "maximum", "minLength", "maxLength", "pattern", "example", "anyOf", "default"}
+    | {"additionalProperties"}  # google-genai types.Schema.additional_properties
 )
 _SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
@@ -188,27 +191,6 @@ def validate_request(req: Any) -> None:
         _check_schema(config["responseSchema"], "generation_config.response_schema")
 
 
-def json_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A Gemini Schema back in JSON Schema form, to generate a conforming answer."""
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "type":
-            out["type"] = value.lower()
-        elif key == "properties":
-            out["properties"] = {k: json_schema(v) for k, v in value.items()}
-        elif key == "items":
-            out["items"] = json_schema(value)
-        elif key == "anyOf":
-            out["anyOf"] = [json_schema(v) for v in value]
-        elif key not in ("nullable", "propertyOrdering", "example", "title", "format"):
-            out[key] = value
-    if out.get("type") == "object":
-        out["additionalProperties"] = False
-    if schema.get("nullable"):
-        return {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
 def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
     """The Gemini request in the chat shape `build_answer` reads (texts and image counts)."""
     messages: list[dict[str, Any]] = []
@@ -224,8 +206,8 @@ def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
         messages.append({"role": source.get("role", "system"), "content": parts})
     chat: dict[str, Any] = {"model": model, "messages": messages}
     config = req.get("generationConfig") or {}
-    if "responseSchema" in config:
-        schema = json_schema(config["responseSchema"])
+    if "responseSchema" in config or "responseJsonSchema" in config:
+        schema = config.get("responseJsonSchema") or json_schema(config["responseSchema"])
         chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
     elif config.get("responseMimeType") == "application/json":
         chat["response_format"] = {"type": "json_object"}
@@ -301,11 +283,15 @@ class SimulatedGemini(NativeSimulator):
             return refused
         try:
             req, long_chars = read_chat(body, self._long_strings)
+            req = camel_fields(req)  # proto JSON: snake_case field names are the same fields
             validate_request(req)
+            calls = forced_calls(req, zlib.crc32(body))
         except _Invalid as exc:
             return google_error(400, str(exc))
-        except (msgspec.DecodeError, ValueError):
+        except msgspec.DecodeError:
             return google_error(400, "Invalid JSON payload received.")
+        except ValueError as exc:  # a request no answer fits (e.g. no function to call)
+            return google_error(400, str(exc) or "Invalid JSON payload received.")
         if self._over_quota():
             return google_error(429, "Resource exhausted. Please try again later.")
         chat = as_chat(req, model)
@@ -314,14 +300,19 @@ class SimulatedGemini(NativeSimulator):
         except ValueError as exc:
             return google_error(400, f"Unable to satisfy responseSchema: {exc}")
         self._serial += 1
-        responses = self._responses(model, answer, _prompt_text(chat))
+        if calls is not None:  # the calls are the answer (one event, streamed or not)
+            content = msgspec.json.encode(calls).decode()
+            answer = SimAnswer(content, "stop", answer.prompt_tokens, completion_tokens(content))
+        responses = self._responses(model, answer, _prompt_text(chat), calls)
         if method == b"generateContent":
             return http.json_response(200, _merge(responses))
         if b"alt=sse" not in query.split(b"&"):  # without SSE Google streams one JSON array
             return http.json_response(200, responses)
         return _render_sse(responses, cut)
 
-    def _responses(self, model: str, a: SimAnswer, prompt: str) -> list[dict[str, Any]]:
+    def _responses(
+        self, model: str, a: SimAnswer, prompt: str, calls: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """The stream's events; merged, they are the non-streaming answer."""
         base = {
             "modelVersion": model,
@@ -358,9 +349,10 @@ class SimulatedGemini(NativeSimulator):
             }
             return [{**base, "candidates": [candidate], "usageMetadata": usage}]
         events = []
-        pieces = split_stream(a.content) or [""]
+        pieces: list[Any] = [calls] if calls else split_stream(a.content) or [""]
         for i, piece in enumerate(pieces):
-            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}}
+            parts = piece if calls else [{"text": piece}]
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
             event: dict[str, Any] = {**base, "candidates": [candidate]}
             if i == len(pieces) - 1:
                 candidate["finishReason"] = _FINISH.get(a.finish_reason, "STOP")
@@ -379,11 +371,11 @@ def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
     last = dict(events[-1])
     if "candidates" not in last:
         return last
-    text = "".join(
-        p.get("text", "") for e in events for c in e["candidates"] for p in c["content"]["parts"]
-    )
+    every = [p for e in events for c in e["candidates"] for p in c["content"]["parts"]]
+    text = "".join(p.get("text", "") for p in every)
     candidate = dict(last["candidates"][0])
     parts = [{"text": text}] if text else []
+    parts += [p for p in every if "text" not in p]  # function calls
     candidate["content"] = {"role": "model", "parts": parts}
     candidate["index"] = 0
     last["candidates"] = [candidate]
