@@ -86,3 +86,12 @@ async def send(kind: str, origin: str, key_file: Path, case: dict[str, Any]) -> 
         return [chunk async for chunk in stream]
     finally:
         await adapter.close()
+
+
+def answer_text(result: Any) -> str:
+    """The text of what `send` returned (a completion, or a stream's chunks)."""
+    if isinstance(result, dict):
+        return result["choices"][0]["message"]["content"]
+    return "".join(
+        chunk["choices"][0]["delta"].get("content") or "" for chunk in result if chunk["choices"]
+    )

@@ -193,3 +193,10 @@ def test_5xx_is_an_internal_server_error(claude: Claude, sim: SimulatedAnthropic
         claude.create()
     assert caught.value.status_code == 500
     assert caught.value.body["error"]["type"] == "api_error"
+
+
+def test_any_with_one_tool_is_one_call(claude: Claude) -> None:
+    message = claude.create(tools=_tools()[:1], tool_choice={"type": "any"})
+    [use] = message.content
+    assert use.name == "get_weather" and message.stop_reason == "tool_use"
+    jsonschema.validate(use.input, c.WEATHER_PARAMS)

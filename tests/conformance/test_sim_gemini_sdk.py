@@ -6,6 +6,7 @@ reason, usage counts, function calls, retry hints), and everything the SDK sends
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,3 +180,26 @@ def test_stream_error_before_first_event(client: genai.Client, sim: SimulatedGem
     with pytest.raises(errors.ServerError) as caught:
         list(client.models.generate_content_stream(model=MODEL, contents=c.PROMPT))
     assert caught.value.code == 500 and caught.value.status == "INTERNAL"
+
+
+def test_raw_json_schema_answer_validates(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(
+        response_mime_type="application/json", response_json_schema=c.INVOICE_SCHEMA
+    )
+    answer = client.models.generate_content(model=MODEL, contents=c.PROMPT, config=config)
+    jsonschema.validate(json.loads(answer.text or ""), c.INVOICE_SCHEMA)
+
+
+def test_one_allowed_function_is_called_and_streams(client: genai.Client) -> None:
+    calling = types.FunctionCallingConfig(mode="ANY", allowed_function_names=["get_time"])
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=_declarations())],
+        tool_config=types.ToolConfig(function_calling_config=calling),
+    )
+    whole = client.models.generate_content(model=MODEL, contents=c.PROMPT, config=config)
+    assert [call.name for call in whole.function_calls] == ["get_time"]
+    chunks = list(
+        client.models.generate_content_stream(model=MODEL, contents=c.PROMPT, config=config)
+    )
+    streamed = [call for chunk in chunks for call in chunk.function_calls or ()]
+    assert [(f.name, f.args) for f in streamed] == [(f.name, f.args) for f in whole.function_calls]
