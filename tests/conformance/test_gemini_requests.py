@@ -17,12 +17,9 @@ from google import genai
 from google.genai import types
 
 from . import cases as c
-from .compare import differences, gemini_normal
+from .compare import gemini_normal, request_differences
 from .harness import GEMINI_KEY, GEMINI_MODEL, PROJECT, VERTEX_LOCATION, answer_text, send
 from .recorder import Recorded, Recorder
-
-# The proto field names of the API, as sent by the adapter and the SDK
-FIXED_BY_ISSUE_18 = "fixed by issue-18 gemini/params work"
 
 
 @functools.cache  # one client per module and provider: building one takes ~0.1 s
@@ -149,10 +146,11 @@ def header_view(kind: str, request: Recorded) -> dict[str, Any]:
     return view
 
 
-# (provider kind, case) -> {JSON path of the body, or "path"/"query"/"header:<name>": why}
+# What remains different, and why: (provider kind, case) -> {difference: reason}, where a
+# difference is a JSON path of the body, "api-version", "path", "query" or "header:<name>".
 _ADDITIONAL = (
-    "the adapter drops additionalProperties: false, google-genai sends it (types.Schema."
-    "additional_properties)"  # fixed by issue-18 gemini/params work
+    "the adapter drops additionalProperties: false; google-genai sends it (types.Schema."
+    "additional_properties)"
 )
 _ORDERING = (
     "the adapter keeps the client's property order (propertyOrdering) in tool parameters as in"
@@ -163,16 +161,16 @@ _TOOL_ORDER = {
     "/tools/0/functionDeclarations/1/parameters/propertyOrdering": _ORDERING,
 }
 _TOOL_TURNS = {
-    # fixed by issue-18 gemini/params work
-    "/contents": "the adapter answers parallel calls in one user turn each, google-genai's chat"
-    " sends their functionResponse parts in one turn (and `output`, not `content`, per"
-    " types.FunctionResponse.response)",
+    "/contents": "the adapter sends each tool result as its own user turn, with the result text"  # fixed by issue-18 gemini/params work
+    " under `content`; google-genai answers parallel calls with their functionResponse parts in"
+    " one turn (https://ai.google.dev/gemini-api/docs/function-calling, parallel calling) and the"
+    " result under `output` (types.FunctionResponse.response)",
     **_TOOL_ORDER,
 }
 _SCHEMA = {
-    "/generationConfig/responseSchema/additionalProperties": _ADDITIONAL,
-    "/generationConfig/responseSchema/properties/vendor/additionalProperties": _ADDITIONAL,
-    "/generationConfig/responseSchema/properties/lines/items/additionalProperties": _ADDITIONAL,
+    "/generationConfig/responseSchema/additionalProperties": _ADDITIONAL,  # fixed by issue-18 gemini/params work
+    "/generationConfig/responseSchema/properties/vendor/additionalProperties": _ADDITIONAL,  # fixed by issue-18 gemini/params work
+    "/generationConfig/responseSchema/properties/lines/items/additionalProperties": _ADDITIONAL,  # fixed by issue-18 gemini/params work
 }
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
     **{(kind, "tools"): _TOOL_TURNS for kind in ("gemini", "vertex")},
@@ -203,20 +201,11 @@ async def test_gemini_request_matches_sdk(
     assert answer_text(result) in ("ok", "{}")  # the canned answer, read by the adapter
     ours = recorder.take()
     theirs = sdk_request(kind, recorder, name)
-    found = differences(gemini_normal(ours.body), gemini_normal(theirs.body))
-    if ours.method != theirs.method:
-        found.add("method")
-    (our_version, our_rest), (sdk_version, sdk_rest) = _split(ours.path), _split(theirs.path)
-    if our_version != sdk_version:
-        found.add("api-version")
-    if our_rest != sdk_rest:
-        found.add("path")
-    if ours.query != theirs.query:
-        found.add("query")
-    mine, sdk = header_view(kind, ours), header_view(kind, theirs)
-    found |= {f"header:{h}" for h in mine if mine[h] != sdk[h]}
-    print(kind, name, sorted(found))
-    assert found == {*KNOWN.get((kind, name), {}), *EVERY_CASE[kind]}, (ours.body, theirs.body)
+    found = request_differences(
+        ours, theirs, gemini_normal, lambda r: header_view(kind, r), version=_split
+    )
+    expected = {**KNOWN.get((kind, name), {}), **EVERY_CASE[kind]}
+    assert found == set(expected), json.dumps([ours.body, theirs.body])[:4000]
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -200,3 +200,8 @@ def test_any_with_one_tool_is_one_call(claude: Claude) -> None:
     [use] = message.content
     assert use.name == "get_weather" and message.stop_reason == "tool_use"
     jsonschema.validate(use.input, c.WEATHER_PARAMS)
+
+
+def test_max_tokens_stop_parses(claude: Claude) -> None:
+    message = claude.create(max_tokens=3)
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens <= 3

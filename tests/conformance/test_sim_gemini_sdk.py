@@ -203,3 +203,19 @@ def test_one_allowed_function_is_called_and_streams(client: genai.Client) -> Non
     )
     streamed = [call for chunk in chunks for call in chunk.function_calls or ()]
     assert [(f.name, f.args) for f in streamed] == [(f.name, f.args) for f in whole.function_calls]
+
+
+def test_length_safety_and_block_outcomes_parse(client: genai.Client) -> None:
+    short = types.GenerateContentConfig(max_output_tokens=3)
+    cut = client.models.generate_content(model=MODEL, contents=c.PROMPT, config=short)
+    assert cut.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+    assert cut.usage_metadata.candidates_token_count <= 3
+    unsafe = client.models.generate_content(model=MODEL, contents="SIM_SAFETY please")
+    candidate = unsafe.candidates[0]
+    assert candidate.finish_reason == types.FinishReason.SAFETY
+    [rating] = candidate.safety_ratings
+    assert rating.category == types.HarmCategory.HARM_CATEGORY_DANGEROUS_CONTENT
+    assert rating.probability == types.HarmProbability.HIGH and rating.blocked is True
+    blocked = client.models.generate_content(model=MODEL, contents="SIM_BLOCK_PROMPT please")
+    assert blocked.prompt_feedback.block_reason == types.BlockedReason.SAFETY
+    assert not blocked.candidates and blocked.text is None

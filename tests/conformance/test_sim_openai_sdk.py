@@ -109,3 +109,9 @@ def test_5xx_is_an_internal_server_error(client: openai.OpenAI, sim: SimulatedPr
     with pytest.raises(openai.InternalServerError) as caught:
         create(client, "text")
     assert caught.value.status_code == 503 and caught.value.type == "server_error"
+
+
+def test_length_finish_parses(client: openai.OpenAI) -> None:
+    answer = create(client, "text", max_tokens=3)
+    assert answer.choices[0].finish_reason == "length"
+    assert answer.usage is not None and answer.usage.completion_tokens <= 3
