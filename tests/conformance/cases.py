@@ -35,6 +35,8 @@ def data_url(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+# google-genai adds `property_ordering` to a response_schema dict it is given, in place: the SDK
+# side of a test passes copies (copy.deepcopy) so that these stay as the client wrote them.
 PROMPT = "Classify this page."
 SYSTEM = "You read scanned business documents."
 

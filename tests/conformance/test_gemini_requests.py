@@ -6,6 +6,7 @@ Every difference that remains is listed in `KNOWN` with its reason; anything els
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from pathlib import Path
@@ -45,7 +46,7 @@ def _declarations() -> list[types.FunctionDeclaration]:
         types.FunctionDeclaration(
             name=t["function"]["name"],
             description=t["function"]["description"],
-            parameters=t["function"]["parameters"],
+            parameters=copy.deepcopy(t["function"]["parameters"]),
         )
         for t in c.TOOLS
     ]
@@ -74,7 +75,7 @@ def sdk_call(name: str) -> tuple[list[types.Content], types.GenerateContentConfi
         return contents, types.GenerateContentConfig(system_instruction=c.SYSTEM), False
     if name == "json_schema":
         config = types.GenerateContentConfig(
-            response_mime_type="application/json", response_schema=c.INVOICE_SCHEMA
+            response_mime_type="application/json", response_schema=copy.deepcopy(c.INVOICE_SCHEMA)
         )
         return [_user(text)], config, False
     if name == "tools":

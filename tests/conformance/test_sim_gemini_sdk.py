@@ -6,6 +6,7 @@ reason, usage counts, function calls, retry hints), and everything the SDK sends
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -109,7 +110,7 @@ def test_media_and_system_are_accepted(client: genai.Client) -> None:
 
 def test_json_schema_answer_parses_and_validates(client: genai.Client) -> None:
     config = types.GenerateContentConfig(
-        response_mime_type="application/json", response_schema=c.INVOICE_SCHEMA
+        response_mime_type="application/json", response_schema=copy.deepcopy(c.INVOICE_SCHEMA)
     )
     answer = client.models.generate_content(model=MODEL, contents=c.PROMPT, config=config)
     assert isinstance(answer.parsed, dict)
@@ -121,7 +122,7 @@ def _declarations() -> list[types.FunctionDeclaration]:
         types.FunctionDeclaration(
             name=t["function"]["name"],
             description=t["function"]["description"],
-            parameters_json_schema=t["function"]["parameters"],
+            parameters_json_schema=copy.deepcopy(t["function"]["parameters"]),
         )
         for t in c.TOOLS
     ]
@@ -184,7 +185,7 @@ def test_stream_error_before_first_event(client: genai.Client, sim: SimulatedGem
 
 def test_raw_json_schema_answer_validates(client: genai.Client) -> None:
     config = types.GenerateContentConfig(
-        response_mime_type="application/json", response_json_schema=c.INVOICE_SCHEMA
+        response_mime_type="application/json", response_json_schema=copy.deepcopy(c.INVOICE_SCHEMA)
     )
     answer = client.models.generate_content(model=MODEL, contents=c.PROMPT, config=config)
     jsonschema.validate(json.loads(answer.text or ""), c.INVOICE_SCHEMA)
