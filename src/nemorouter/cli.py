@@ -5,31 +5,64 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from nemorouter.batch.cli import batch_app
+from nemorouter.cli_style import command_group
 from nemorouter.config import Config, ConfigError, load_config
 from nemorouter.keys_cli import keys_app, teams_app
 from nemorouter.spend_cli import spend
 
-app = typer.Typer(
-    name="nemorouter",
-    help="OpenAI-compatible LLM gateway for document processing at volume.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = command_group(
+    "OpenAI-compatible LLM gateway for document processing at volume.", name="nemorouter"
 )
 
 DEFAULT_CONFIG = "nemorouter.yaml"
+LISTEN_FAILED = 3  # `serve`: the address is in use (or not ours); 2 is a config or usage error
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 app.add_typer(batch_app, name="batch")
 app.command()(spend)
 app.add_typer(keys_app, name="keys")
 app.add_typer(teams_app, name="teams")
-db_app = typer.Typer(help="The store's database.", no_args_is_help=True)
+db_app = command_group("The store's database.")
 app.add_typer(db_app, name="db")
+config_app = command_group("Config files.")
+app.add_typer(config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"nemorouter {version('nemorouter')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            typer.echo("nemorouter (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """OpenAI-compatible LLM gateway for document processing at volume."""
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -52,7 +85,9 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 4000,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (needs redis_url)")] = 1,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option(case_sensitive=False, help="how much the gateway logs")
+    ] = LogLevel.info,
 ) -> None:
     """Run the gateway."""
     from nemorouter import serving
@@ -68,11 +103,22 @@ def serve(
     )
     try:
         if workers > 1:
-            serving.serve_workers(config, loaded, host, port, workers, log_level)
+            serving.serve_workers(config, loaded, host, port, workers, log_level.value)
         else:
-            serving.serve(loaded, host, port, log_level)
+            serving.serve(loaded, host, port, log_level.value)
     except ConfigError as exc:
         raise _fail(f"config error in {config}: {exc}") from None
+    except serving.ListenError as exc:
+        raise _fail(str(exc), LISTEN_FAILED) from None
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print the example config (every setting, commented) to start from."""
+    from importlib import resources
+
+    text = resources.files("nemorouter.examples").joinpath("nemorouter.example.yaml")
+    typer.echo(text.read_text(encoding="utf-8"), nl=False)
 
 
 @db_app.command("upgrade")
@@ -114,7 +160,9 @@ def db_upgrade(
     add_help_option=False,
 )
 def simulate(ctx: typer.Context) -> None:
-    """Run a simulated OpenAI-format provider (see --help for its options)."""
+    """Run a simulated OpenAI-format provider.
+
+    `nemorouter simulate -h` lists its options."""
     from nemorouter.testing.sim_cli import main as simulated_main
 
     raise typer.Exit(simulated_main(list(ctx.args)))
@@ -129,7 +177,10 @@ def demo(
         bool, typer.Option(help="keep the gateway (and its dashboard) up after the batch")
     ] = False,
 ) -> None:
-    """Simulated providers + gateway on this machine, and a batch of documents through it."""
+    """Run a demo batch on simulated providers, on this machine.
+
+    Starts simulated providers and a gateway here, then runs a batch of documents
+    through it."""
     from nemorouter.demo import run_demo
 
     raise typer.Exit(run_demo(config, keep_running=keep_running))
@@ -138,7 +189,7 @@ def demo(
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
-        app()
+        app(prog_name="nemorouter")
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +16,7 @@ import msgspec
 import yaml
 
 from nemorouter.catalog import CatalogModel, load_catalog
+from nemorouter.config_pricing import PricingConfig
 
 ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
@@ -35,6 +35,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProviderType = Literal[
     "vertex", "anthropic-vertex", "gemini", "anthropic", "openai", "openai-compatible"
 ]
+# Provider types that may authenticate with Google credentials (`auth: google`).
+GOOGLE_AUTH_TYPES = frozenset({"vertex", "anthropic-vertex", "openai-compatible"})
 
 
 class ConfigError(ValueError):
@@ -151,14 +153,21 @@ class ProviderConfig(_Section):
     api_key: str | None = None
     project: str | None = None
     location: str | None = None
+    # Google credentials: a file google-auth reads (or its JSON); unset: Application Default
+    # Credentials. vertex / anthropic-vertex take their project from them when unset.
     credentials: str | None = None
+    # google: a refreshed Google access token (openai-compatible: Vertex AI's OpenAI
+    # endpoint); api_key: `api_key`. Unset: google on vertex types (but for an api_key alone).
+    auth: Literal["api_key", "google"] | None = None
     max_connections: PositiveInt = 512
 
-
-class PricingConfig(_Section):
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cached_input_per_mtok: Decimal | None = None
+    @property
+    def google_auth(self) -> bool:
+        """Whether calls carry a Google access token rather than `api_key`."""
+        if self.auth is not None:
+            return self.auth == "google"
+        vertex = self.type in ("vertex", "anthropic-vertex")
+        return vertex and (bool(self.credentials) or not self.api_key)
 
 
 class DeploymentConfig(_Section):
@@ -201,13 +210,27 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """Read, resolve and validate a YAML config file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "",
+            f"no config file at {path}. Start from the example: "
+            f"`nemorouter config example > {path}` (or run `nemorouter demo`, which needs none)",
+        ) from None
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError("", f"not valid YAML at {where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
     return parse_config(data, env)
+
+
+# libyaml's safe loader when PyYAML was built with it (several times faster at start).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
@@ -292,8 +315,9 @@ def _resolve_env(node: Any, path: str, env: Mapping[str, str]) -> Any:
 # --- cross-checks ------------------------------------------------------------------------
 
 _NEEDS = {
-    "vertex": ("project", "location"),
-    "anthropic-vertex": ("project", "location"),
+    # `project` may come from the Google credentials (checked when the provider is built)
+    "vertex": ("location",),
+    "anthropic-vertex": ("location",),
     "gemini": ("api_key",),
     "anthropic": ("api_key",),
     "openai": ("api_key",),
@@ -310,6 +334,7 @@ def _check(config: Config) -> None:
                 )
         if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"providers.{name}.base_url", "must start with http:// or https://")
+        _check_auth(name, provider)
     if not config.deployments:
         raise ConfigError("deployments", "at least one deployment is required")
     _check_redis_down(config.settings.redis_down)
@@ -321,6 +346,20 @@ def _check(config: Config) -> None:
             raise ConfigError(f"deployments[{i}].id", f"duplicate deployment id {dep.id!r}")
         seen_ids.add(dep.id)
     _check_groups(config)
+
+
+def _check_auth(name: str, provider: ProviderConfig) -> None:
+    path, kind = f"providers.{name}", provider.type
+    has_key = bool(provider.api_key) and str(provider.api_key).lower() != "none"
+    if provider.auth == "google" and (kind not in GOOGLE_AUTH_TYPES or has_key):
+        why = f"only for {', '.join(sorted(GOOGLE_AUTH_TYPES))}"
+        why = "remove api_key" if kind in GOOGLE_AUTH_TYPES else why
+        raise ConfigError(f"{path}.auth", f"auth: google sends a Google token: {why}")
+    if provider.auth == "api_key" and not has_key and kind != "openai-compatible":
+        raise ConfigError(f"{path}.api_key", "required with auth: api_key")
+    if provider.credentials and not provider.google_auth:
+        hint = "set auth: google" if kind in GOOGLE_AUTH_TYPES else "this type takes an api_key"
+        raise ConfigError(f"{path}.credentials", f"Google credentials are not used here: {hint}")
 
 
 def _check_redis_down(redis_down: RedisDownSettings) -> None:
@@ -343,18 +382,29 @@ def _check_deployment(
     if dep.model in RESERVED_MODEL_NAMES:
         raise ConfigError(f"{path}.model", f"{dep.model!r} is reserved")
     if dep.pricing is not None:
-        for field in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
-            value = getattr(dep.pricing, field)
-            if value is not None and (not value.is_finite() or value < 0):
-                raise ConfigError(f"{path}.pricing.{field}", "must be a non-negative decimal")
+        _check_pricing(dep.pricing, f"{path}.pricing")
     if dep.model not in catalog:
+        # Never charged $0 for want of a price: an unknown model states its own.
         missing = [f for f in ("pricing", "context_window") if getattr(dep, f) is None]
         if missing:
             raise ConfigError(
                 f"{path}.model",
-                f"{dep.model!r} is not in the catalog; declare {' and '.join(missing)} "
-                "(and tags) for it",
+                f"deployment {dep.id!r}: {dep.model!r} is not in the catalog; declare "
+                f"{' and '.join(missing)} (and tags) for it",
             )
+        assert dep.pricing is not None
+        for field in ("input_per_mtok", "output_per_mtok"):
+            if getattr(dep.pricing, field) is None:
+                raise ConfigError(
+                    f"{path}.pricing.{field}",
+                    f"deployment {dep.id!r}: {dep.model!r} is not in the catalog, so its "
+                    "pricing must state input_per_mtok and output_per_mtok",
+                )
+
+
+def _check_pricing(pricing: PricingConfig, path: str) -> None:
+    for where, message in pricing.problems():
+        raise ConfigError(f"{path}.{where}", message)
 
 
 def _check_groups(config: Config) -> None:

@@ -10,16 +10,18 @@ from rich.console import Console
 from rich.table import Table
 
 from nemorouter.admin_client import AdminError
+from nemorouter.cli_style import command_group
 from nemorouter.spend_cli import admin_client, fail
 
-keys_app = typer.Typer(
-    help="Virtual keys (through the admin API, with the master key).", no_args_is_help=True
-)
-teams_app = typer.Typer(
-    help="Teams (through the admin API, with the master key).", no_args_is_help=True
-)
+keys_app = command_group("Virtual keys (through the admin API, with the master key).")
+teams_app = command_group("Teams (through the admin API, with the master key).")
 
-BaseUrl = Annotated[str | None, typer.Option(envvar="NEMOROUTER_BASE_URL")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="NEMOROUTER_BASE_URL", help="the gateway's API (default: http://127.0.0.1:4000/v1)"
+    ),
+]
 ApiKey = Annotated[str | None, typer.Option(help="the master key (or NEMOROUTER_MASTER_KEY)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
 
@@ -52,8 +54,8 @@ def create_key(
     default_tags: Annotated[
         str | None, typer.Option(help="tags required when a request names none")
     ] = None,
-    rpm: Annotated[int | None, typer.Option(min=0)] = None,
-    tpm: Annotated[int | None, typer.Option(min=0)] = None,
+    rpm: Annotated[int | None, typer.Option(min=0, help="requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option(min=0, help="tokens per minute")] = None,
     budget_usd: Annotated[str | None, typer.Option(help="e.g. 25.00")] = None,
     budget_period: Annotated[
         str | None, typer.Option(help="daily or monthly (default: lifetime)")
@@ -141,8 +143,8 @@ def create_team(
     budget_period: Annotated[
         str | None, typer.Option(help="daily or monthly (default: lifetime)")
     ] = None,
-    rpm: Annotated[int | None, typer.Option(min=0)] = None,
-    tpm: Annotated[int | None, typer.Option(min=0)] = None,
+    rpm: Annotated[int | None, typer.Option(min=0, help="requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option(min=0, help="tokens per minute")] = None,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
 ) -> None:

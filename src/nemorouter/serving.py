@@ -48,10 +48,31 @@ def graceful_shutdown_s(config: Config) -> float:
     return config.settings.deadline_s
 
 
+class ListenError(OSError):
+    """The gateway's address cannot be listened on (in use, not ours, no permission)."""
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound socket, before anything starts: a busy port fails here, not after the
+    gateway has connected its stores and logged that it is ready."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(config: Config, host: str, port: int, log_level: str = "info") -> None:
     """Serve in the foreground until SIGINT/SIGTERM (one process)."""
+    sock = listen_socket(host, port)
     app = create_app(config)
-    uvicorn.Server(uvicorn_config(app, host, port, log_level, graceful_shutdown_s(config))).run()
+    server = uvicorn.Server(uvicorn_config(app, host, port, log_level, graceful_shutdown_s(config)))
+    server.run(sockets=[sock])
 
 
 def serve_workers(

@@ -43,12 +43,20 @@ def spend(
     ] = None,
     model: Annotated[str | None, typer.Option(help="only this model")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON")] = False,
-    base_url: Annotated[str | None, typer.Option(envvar="NEMOROUTER_BASE_URL")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NEMOROUTER_BASE_URL",
+            help="the gateway's API (default: http://127.0.0.1:4000/v1)",
+        ),
+    ] = None,
     api_key: Annotated[
         str | None, typer.Option(help="the master key (or NEMOROUTER_MASTER_KEY)")
     ] = None,
 ) -> None:
-    """Spend recorded by the gateway (talks to its admin API with the master key)."""
+    """Spend recorded by the gateway.
+
+    Asks the gateway's admin API, with the master key."""
     if group_by not in GROUPS:
         raise fail(f"--group-by must be one of {', '.join(GROUPS)}", 2)
     client = admin_client(base_url, api_key)

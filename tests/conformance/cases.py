@@ -72,6 +72,25 @@ INVOICE_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+def invoice_schema(**changes: Any) -> dict[str, Any]:
+    """A copy of INVOICE_SCHEMA with `issued`'s format and `amount`'s minimum changed (None:
+    removed), for providers whose schema subset refuses one of them."""
+    import copy
+
+    schema = copy.deepcopy(INVOICE_SCHEMA)
+    for key, where in (
+        ("format", schema["properties"]["issued"]),
+        ("minimum", schema["$defs"]["line"]["properties"]["amount"]),
+    ):
+        if key in changes:
+            if changes[key] is None:
+                del where[key]
+            else:
+                where[key] = changes[key]
+    return schema
+
+
 WEATHER_PARAMS: dict[str, Any] = {
     "type": "object",
     "properties": {

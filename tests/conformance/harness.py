@@ -19,7 +19,7 @@ PROJECT = "conf-project"
 GEMINI_KEY = "gemini-key-123"
 ANTHROPIC_KEY = "anthropic-key-123"
 OPENAI_KEY = "openai-key-123"
-GEMINI_MODEL = "gemini-2.5-flash"
+GEMINI_MODEL = "gemini-3.5-flash"  # current (2.5 retired on the Gemini API 2026-12-01)
 CLAUDE_MODEL = "claude-sonnet-4-5"
 CLAUDE_DIRECT = "claude-sonnet-4-5-20250929"
 CLAUDE_VERTEX = "claude-sonnet-4-5@20250929"
@@ -49,9 +49,12 @@ def provider_entry(kind: str, origin: str, key_file: Path) -> dict[str, Any]:
     return {"type": kind, "base_url": base, "api_key": key}
 
 
-def deployment(kind: str, origin: str, key_file: Path) -> Deployment:
-    """The one deployment of a one-provider config, its adapter built (not started)."""
-    model, upstream = MODELS[kind]
+def deployment(
+    kind: str, origin: str, key_file: Path, models: tuple[str, str] | None = None
+) -> Deployment:
+    """The one deployment of a one-provider config, its adapter built (not started); `models`:
+    (the model's name, the provider's name for it), else the kind's usual one (`MODELS`)."""
+    model, upstream = models or MODELS[kind]
     entry: dict[str, Any] = {"id": f"{kind}-dep", "model": model, "provider": kind}
     if upstream != model:
         entry["provider_model"] = upstream
@@ -70,12 +73,18 @@ def deployment(kind: str, origin: str, key_file: Path) -> Deployment:
     return DeploymentPool(config, adapters).by_model[model][0]
 
 
-async def send(kind: str, origin: str, key_file: Path, case: dict[str, Any]) -> Any:
+async def send(
+    kind: str,
+    origin: str,
+    key_file: Path,
+    case: dict[str, Any],
+    models: tuple[str, str] | None = None,
+) -> Any:
     """Send `case` through the adapter of `kind` (what the router does for one attempt); the
     translated answer (a completion, or the list of chunks of a stream)."""
-    model, _ = MODELS[kind]
+    model, _ = models or MODELS[kind]
     request = parse_chat_request(orjson.dumps({**case, "model": model}))
-    dep = deployment(kind, origin, key_file)
+    dep = deployment(kind, origin, key_file, models)
     adapter = dep.adapter
     await adapter.start()
     try:

@@ -8,6 +8,7 @@ Every difference that remains is listed in `KNOWN` / `EVERY_CASE` with its reaso
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import json
 from pathlib import Path
@@ -150,18 +151,16 @@ _PINNED = (
     f" sends its newest ({_SDK_VERSION}); older versions stay served"
     " (https://docs.anthropic.com/en/api/versioning)"
 )
-_STRUCTURED = {
-    # fixed by issue-18 gemini/params work
-    "/output_config": "the adapter sends a json_schema response format as one forced tool; the"
-    " SDK's equivalent is structured outputs (output_config.format, types.OutputConfigParam)",
-    "/tools": "the forced tool standing in for output_config.format",
-    "/tool_choice": "the forced tool standing in for output_config.format",
-}
+_TOOL_FORMAT = (
+    "the catalog has claude-sonnet-4-5 answer a json_schema response format through one forced"
+    " tool (models.yaml structured_output: tool); the SDK's equivalent is structured outputs"
+    " (output_config.format, types.OutputConfigParam): see test_native_structured_output"
+)
+_STRUCTURED = {"/output_config": _TOOL_FORMAT, "/tools": _TOOL_FORMAT, "/tool_choice": _TOOL_FORMAT}
 _SAMPLING = {
-    # fixed by issue-18 gemini/params work
-    "/temperature": "the adapter passes temperature on; anthropic 2.17.0's messages.create has"
-    " no temperature parameter (resources/messages/messages.py)",
-    "/top_p": "the adapter passes top_p on; anthropic 2.17.0's messages.create has no top_p",
+    "/temperature": "the adapter passes temperature on (alone: claude-sonnet-4-5 refuses it with"
+    " top_p, models.yaml refuses top_p_with_temperature, so top_p is dropped); anthropic 2.17.0's"
+    " messages.create has no temperature parameter (resources/messages/messages.py)",
 }
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
     **{(kind, "sampling"): _SAMPLING for kind in ("anthropic", "anthropic-vertex")},
@@ -187,9 +186,42 @@ async def test_claude_request_matches_sdk(
     result = await send(kind, recorder.origin, key_file, c.CASES[name])
     assert answer_text(result) in ("ok", "{}")  # the canned answer, read by the adapter
     ours = recorder.take()
-    max_tokens = deployment(kind, recorder.origin, key_file).target.max_output_tokens
-    assert max_tokens is not None
+    # Messages requires max_tokens: the equivalent call names the gateway's default for a
+    # request without one (the target's, bounded without streaming: types/target.py)
+    streamed = c.CASES[name].get("stream") is True
+    max_tokens = deployment(kind, recorder.origin, key_file).target.default_max_tokens(streamed)
     theirs = sdk_request(kind, recorder, name, max_tokens)
     found = request_differences(ours, theirs, anthropic_normal, lambda r: header_view(kind, r))
     expected = {**KNOWN.get((kind, name), {}), **EVERY_CASE[kind]}
     assert found == set(expected), json.dumps([ours.body, theirs.body])[:4000]
+
+
+NATIVE = (
+    "claude-opus-4-7",
+    "claude-opus-4-7",
+)  # models.yaml structured_output: {anthropic: native}
+
+
+async def test_native_structured_output(recorder: Recorder, key_file: Path) -> None:
+    """Where the catalog says the Claude API answers json_schema natively, the adapter's request
+    is the SDK's structured-outputs call (output_config.format)."""
+    # without `minimum`, outside the native subset (providers/anthropic_schema.py): all native
+    schema = copy.deepcopy(c.INVOICE_SCHEMA)
+    del schema["$defs"]["line"]["properties"]["amount"]["minimum"]
+    spec = {"name": "invoice", "schema": schema, "strict": True}
+    case = {
+        **c.CASES["json_schema"],
+        "response_format": {"type": "json_schema", "json_schema": spec},
+    }
+    await send("anthropic", recorder.origin, key_file, case, NATIVE)
+    ours = recorder.take()
+    dep = deployment("anthropic", recorder.origin, key_file, NATIVE)
+    params = sdk_params("json_schema", dep.target.default_max_tokens(False))
+    params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    client = sdk_client("anthropic", recorder.origin)
+    client.messages.create(model=NATIVE[1], **params)
+    theirs = recorder.take()
+    found = request_differences(
+        ours, theirs, anthropic_normal, lambda r: header_view("anthropic", r)
+    )
+    assert found == set(EVERY_CASE["anthropic"]), json.dumps([ours.body, theirs.body])[:4000]

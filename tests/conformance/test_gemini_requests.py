@@ -150,8 +150,8 @@ def header_view(kind: str, request: Recorded) -> dict[str, Any]:
 # What remains different, and why: (provider kind, case) -> {difference: reason}, where a
 # difference is a JSON path of the body, "api-version", "path", "query" or "header:<name>".
 _ADDITIONAL = (
-    "the adapter drops additionalProperties: false; google-genai sends it (types.Schema."
-    "additional_properties)"
+    "the adapter drops additionalProperties: false (Gemini's structured output holds only the"
+    " declared properties anyway); google-genai sends it (types.Schema.additional_properties)"
 )
 _ORDERING = (
     "the adapter keeps the client's property order (propertyOrdering) in tool parameters as in"
@@ -161,22 +161,45 @@ _TOOL_ORDER = {
     "/tools/0/functionDeclarations/0/parameters/propertyOrdering": _ORDERING,
     "/tools/0/functionDeclarations/1/parameters/propertyOrdering": _ORDERING,
 }
+_RESULT = (
+    "an OpenAI tool result is text: the adapter sends it as response {content: text}, the whole"
+    " response being the output when it has neither `output` nor `error`"
+    " (types.FunctionResponse.response); the SDK call sends the parsed result under `output`"
+)
 _TOOL_TURNS = {
-    "/contents": "the adapter sends each tool result as its own user turn, with the result text"  # fixed by issue-18 gemini/params work
-    " under `content`; google-genai answers parallel calls with their functionResponse parts in"
-    " one turn (https://ai.google.dev/gemini-api/docs/function-calling, parallel calling) and the"
-    " result under `output` (types.FunctionResponse.response)",
+    "/contents/1/parts/0/thoughtSignature": "replayed calls carry no signature from an OpenAI"
+    " client: on Gemini 3 the adapter sends Google's documented stand-in on the first call"
+    " (ai.google.dev/gemini-api/docs/thought-signatures FAQ); an SDK user replays the model's own",
+    **{
+        f"/contents/2/parts/{i}/functionResponse/response/{k}": _RESULT
+        for i in (0, 1)
+        for k in ("content", "output")
+    },
     **_TOOL_ORDER,
 }
 _SCHEMA = {
-    "/generationConfig/responseSchema/additionalProperties": _ADDITIONAL,  # fixed by issue-18 gemini/params work
-    "/generationConfig/responseSchema/properties/vendor/additionalProperties": _ADDITIONAL,  # fixed by issue-18 gemini/params work
-    "/generationConfig/responseSchema/properties/lines/items/additionalProperties": _ADDITIONAL,  # fixed by issue-18 gemini/params work
+    "/generationConfig/responseSchema/additionalProperties": _ADDITIONAL,
+    "/generationConfig/responseSchema/properties/vendor/additionalProperties": _ADDITIONAL,
+    "/generationConfig/responseSchema/properties/lines/items/additionalProperties": _ADDITIONAL,
+    "/generationConfig/responseSchema/properties/issued/format": "the API takes only 'enum' and"
+    " 'date-time' as STRING formats, so the adapter drops 'date' (google/adk-python"
+    " _sanitize_schema_formats_for_gemini); google-genai passes it through",
 }
+_PENALTIES = (
+    "Gemini 3 models take no penalties (models.yaml refuses, after LiteLLM"
+    " _supports_penalty_parameters): the adapter drops them; the SDK call sends what it is given"
+)
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
     **{(kind, "tools"): _TOOL_TURNS for kind in ("gemini", "vertex")},
     **{(kind, "tool_required"): _TOOL_ORDER for kind in ("gemini", "vertex")},
     **{(kind, "json_schema"): _SCHEMA for kind in ("gemini", "vertex")},
+    **{
+        (kind, "sampling"): {
+            "/generationConfig/presencePenalty": _PENALTIES,
+            "/generationConfig/frequencyPenalty": _PENALTIES,
+        }
+        for kind in ("gemini", "vertex")
+    },
 }
 EVERY_CASE: dict[str, dict[str, str]] = {
     "gemini": {

@@ -116,10 +116,14 @@ def test_media_and_system_are_accepted(claude: Claude) -> None:
 
 
 def test_structured_output_parses_and_validates(claude: Claude) -> None:
-    output = {"format": {"type": "json_schema", "schema": c.INVOICE_SCHEMA}}
-    message = claude.create(output_config=output)
+    schema = c.invoice_schema(minimum=None)  # `minimum` is outside the native subset
+    message = claude.create(output_config={"format": {"type": "json_schema", "schema": schema}})
     assert message.stop_reason == "end_turn"
-    jsonschema.validate(msgspec.json.decode(message.content[0].text), c.INVOICE_SCHEMA)
+    jsonschema.validate(msgspec.json.decode(message.content[0].text), schema)
+    with pytest.raises(anthropic.BadRequestError) as caught:  # as the API refuses it
+        claude.create(output_config={"format": {"type": "json_schema", "schema": c.INVOICE_SCHEMA}})
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    assert "minimum" in caught.value.message
 
 
 def _tools() -> list[dict[str, Any]]:

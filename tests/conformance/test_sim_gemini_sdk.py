@@ -109,12 +109,20 @@ def test_media_and_system_are_accepted(client: genai.Client) -> None:
 
 
 def test_json_schema_answer_parses_and_validates(client: genai.Client) -> None:
+    schema = c.invoice_schema(format="date-time")  # the API's STRING formats: enum, date-time
     config = types.GenerateContentConfig(
-        response_mime_type="application/json", response_schema=copy.deepcopy(c.INVOICE_SCHEMA)
+        response_mime_type="application/json", response_schema=copy.deepcopy(schema)
     )
     answer = client.models.generate_content(model=MODEL, contents=c.PROMPT, config=config)
     assert isinstance(answer.parsed, dict)
-    jsonschema.validate(answer.parsed, c.INVOICE_SCHEMA)
+    jsonschema.validate(answer.parsed, schema)
+    refused = types.GenerateContentConfig(
+        response_mime_type="application/json", response_schema=copy.deepcopy(c.INVOICE_SCHEMA)
+    )
+    with pytest.raises(errors.ClientError) as caught:  # format "date", as the API refuses it
+        client.models.generate_content(model=MODEL, contents=c.PROMPT, config=refused)
+    assert caught.value.code == 400 and caught.value.status == "INVALID_ARGUMENT"
+    assert "date-time" in (caught.value.message or "")
 
 
 def _declarations() -> list[types.FunctionDeclaration]:

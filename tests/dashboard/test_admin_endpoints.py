@@ -99,3 +99,22 @@ def test_refusals_and_bad_queries(dash_gateway: BackgroundGateway) -> None:
     assert admin_get(dash_gateway, "/admin/events", limit="0").status_code == 400
     empty = admin_get(dash_gateway, "/admin/spend/timeline", bucket="day").json()
     assert empty == {"bucket": "day", "rows": [], "total_cost_usd": "0"}
+
+
+def test_a_valid_virtual_key_on_the_admin_api_is_told_it_is_not_an_admin_key(
+    dash_gateway: BackgroundGateway,
+) -> None:
+    base = dash_gateway.url
+    key = httpx.post(f"{base}/admin/keys", json={"name": "worker"}, headers=ADMIN).json()
+    own = {"Authorization": f"Bearer {key['key']}"}
+    for method, path in (
+        ("GET", "/admin/keys"),
+        ("GET", "/admin/budgets"),
+        ("POST", "/admin/keys"),
+    ):
+        answer = httpx.request(method, f"{base}{path}", headers=own, json={"name": "x"})
+        assert answer.status_code == 403, path
+        assert answer.json()["error"]["code"] == "not_admin"
+    httpx.delete(f"{base}/admin/keys/{key['id']}", headers=ADMIN).raise_for_status()
+    revoked = httpx.get(f"{base}/admin/keys", headers=own)
+    assert revoked.status_code == 401  # a revoked key authenticates no more

@@ -66,9 +66,6 @@ def gateway(claude_server: SimulatedAnthropic, key_file: Path) -> Iterator[Backg
                 "model": "claude-sonnet-4-5",
                 "provider": "claude-vertex",
                 "provider_model": "claude-sonnet-4-5@20250929",
-                # The catalog gives Claude structured-output only where Vertex constrains
-                # decoding (4.6 on); the adapter's forced tool serves the rest on opt-in.
-                "tags": ["structured-output"],
             },
             {
                 "id": "haiku-api",
@@ -76,7 +73,6 @@ def gateway(claude_server: SimulatedAnthropic, key_file: Path) -> Iterator[Backg
                 "provider": "claude-api",
                 "provider_model": "claude-haiku-4-5-20251001",
                 "max_output_tokens": 2048,
-                "tags": ["structured-output"],
             },
         ],
     }
@@ -132,11 +128,14 @@ def test_anthropic_api_headers_and_default_max_tokens(
 def test_max_tokens_is_the_catalog_max_output_unless_the_client_sets_one(
     client: openai.OpenAI, sim: SimulatedAnthropic, stream: bool
 ) -> None:
-    """sonnet-vertex configures no max_output_tokens: Claude is sent the catalog's maximum
+    """sonnet-vertex configures no max_output_tokens: a stream is sent the catalog's maximum
     output (what the budget's worst case assumes), not a small default that cuts long
-    extractions short; a client's limit wins."""
+    extractions short; a non-streaming call the most the Anthropic SDK would send without
+    streaming within the call timeout (core/deployments.nonstreaming_default: 2 s here, so
+    the 4,096 floor); a client's limit wins."""
     catalog_max = load_catalog()["claude-sonnet-4-5"].max_output_tokens
     assert catalog_max == 64_000
+    default = catalog_max if stream else 4096
 
     def sent_max_tokens(**limit: int) -> int:
         answer = client.chat.completions.create(
@@ -146,8 +145,9 @@ def test_max_tokens_is_the_catalog_max_output_unless_the_client_sets_one(
             read_stream(answer)  # type: ignore[arg-type]
         return int(sim.requests[-1].json()["max_tokens"])
 
-    assert sent_max_tokens() == catalog_max
+    assert sent_max_tokens() == default
     assert sent_max_tokens(max_tokens=1234) == 1234
+    assert sent_max_tokens(max_tokens=50_000) == 50_000  # the client's, even above the cap
     assert sent_max_tokens(max_completion_tokens=777) == 777
 
 
@@ -167,18 +167,43 @@ def test_images(client: openai.OpenAI, sim: SimulatedAnthropic, count: int) -> N
     assert {b["type"] for b in blocks[1:]} == {"image"}
 
 
-@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5"])
-def test_json_schema_extraction(client: openai.OpenAI, sim: SimulatedAnthropic, model: str) -> None:
-    fmt: Any = {"type": "json_schema", "json_schema": {"name": "page", "schema": SCHEMA}}
+# Inside the native structured-output subset (SCHEMA's `minimum` is not: req_llm#302).
+NATIVE_SCHEMA = {
+    "type": "object",
+    "properties": {"doc_type": {"type": "string", "enum": ["invoice", "receipt", "form"]}},
+    "required": ["doc_type"],
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "schema", "native"),
+    [
+        ("claude-sonnet-4-5", NATIVE_SCHEMA, False),  # Vertex: native is org-policy gated
+        ("claude-haiku-4-5", NATIVE_SCHEMA, True),  # the Claude API: native
+        ("claude-haiku-4-5", SCHEMA, False),  # outside the native subset: the tool way
+    ],
+)
+def test_json_schema_extraction(
+    client: openai.OpenAI, sim: SimulatedAnthropic, model: str, schema: Any, native: bool
+) -> None:
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "page", "schema": schema}}
     completion = client.chat.completions.create(model=model, messages=USER, response_format=fmt)
-    jsonschema.validate(json.loads(completion.choices[0].message.content or ""), SCHEMA)
+    jsonschema.validate(json.loads(completion.choices[0].message.content or ""), schema)
     assert completion.choices[0].finish_reason == "stop"
-    assert sim.requests[-1].json()["tool_choice"] == {"type": "tool", "name": "page"}
+    sent = sim.requests[-1].json()
+    if native:
+        closed = {**schema, "additionalProperties": False}
+        assert sent["output_config"] == {"format": {"type": "json_schema", "schema": closed}}
+        assert "tools" not in sent
+    else:
+        assert sent["tool_choice"] == {"type": "tool", "name": "page"}
+        assert "output_config" not in sent
     stream = client.chat.completions.create(
         model=model, messages=USER, response_format=fmt, stream=True
     )
-    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    jsonschema.validate(json.loads(text), SCHEMA)
+    streamed = read_stream(stream)
+    jsonschema.validate(json.loads(streamed.text), schema)
+    assert streamed.finish == "stop"
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5"])

@@ -33,7 +33,8 @@ PRICE = {"input_per_mtok": "0", "output_per_mtok": "0"}
 # Deployment id -> the tags it really has (catalog + own), for assertions.
 DEPLOYMENTS: list[dict[str, Any]] = [
     {"id": "llama", "model": "llama-3.1-405b-instruct-maas"},  # text only, 128k
-    {"id": "sonnet", "model": "claude-sonnet-4-5"},  # vision, no structured-output
+    # vision, no structured-output (Claude answers json_schema: catalog structured_output)
+    {"id": "maverick", "model": "llama-4-maverick-17b-128e-instruct-maas"},
     {"id": "pro", "model": "gemini-2.5-pro"},  # vision + structured-output, 1M
     {"id": "flash-eu", "model": "gemini-2.5-flash", "tags": ["eu"]},
     {"id": "flash-us", "model": "gemini-2.5-flash"},
@@ -67,7 +68,11 @@ def routed() -> Iterator[tuple[BackgroundGateway, SimulatedProvider]]:
                 },
                 "deployments": [{**d, "provider": "sim"} for d in DEPLOYMENTS],
                 "groups": {
-                    "docs": ["llama-3.1-405b-instruct-maas", "claude-sonnet-4-5", "gemini-2.5-pro"],
+                    "docs": [
+                        "llama-3.1-405b-instruct-maas",
+                        "llama-4-maverick-17b-128e-instruct-maas",
+                        "gemini-2.5-pro",
+                    ],
                     "text-only": ["llama-3.1-405b-instruct-maas"],
                 },
             },
@@ -96,7 +101,8 @@ def ask(client: openai.OpenAI, model: str, content: Any = "hi", **kw: Any) -> An
 
 def test_image_part_implies_vision_through_a_group(client: openai.OpenAI) -> None:
     raw = ask(client, "docs", [{"type": "text", "text": "read"}, IMAGE])
-    assert raw.headers["x-nemo-model"] == "claude-sonnet-4-5"  # llama (text-only) skipped
+    # llama-3.1 (text only) skipped
+    assert raw.headers["x-nemo-model"] == "llama-4-maverick-17b-128e-instruct-maas"
 
 
 def test_json_schema_implies_structured_output(client: openai.OpenAI) -> None:

@@ -59,7 +59,19 @@ def test_target_merges_the_deployment_over_the_catalog() -> None:
     ).by_model["claude-sonnet-4-5"][0]
     assert own.target.max_output_tokens == own.max_output_tokens == 2048
     assert own.target.context_window == own.context_window == 100_000
-    assert own.target.pricing == own.pricing == Pricing(Decimal(1), Decimal(2))
+    # stated prices replace the catalog's; the rest (cache reads, write multipliers) is kept
+    assert (
+        own.target.pricing
+        == own.pricing
+        == Pricing(
+            Decimal(1),
+            Decimal(2),
+            SONNET.pricing.cached_input_per_mtok,
+            (),
+            Decimal("1.25"),
+            Decimal(2),
+        )
+    )
 
 
 @pytest.mark.parametrize("configured", [None, 2048])
@@ -73,7 +85,9 @@ def test_claude_max_tokens_and_the_budget_worst_case_agree(configured: int | Non
     )
     upstream = deployment.adapter.prepare(deployment.target, request.body, {}, stream=False)
     sent = upstream.wire["max_tokens"]
-    assert sent == (configured or SONNET.max_output_tokens)
+    # non-streaming: the catalog's 64,000 is capped to what the default 120 s timeout allows
+    # at the Anthropic SDK's pace (core/deployments.nonstreaming_default)
+    assert sent == (configured or 4266)
     # the budget reserves exactly that output at the deployment's prices (and the prompt
     # as estimated under the deployment's image rule and learned correction)
     prompt = deployment.prompt_correction.apply(request.prompt_tokens_for(deployment.image_rule))

@@ -13,7 +13,7 @@ from nemorouter.batch.client import FatalBatchError, GatewayClient, process_page
 from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.prompts import classification, extraction
 from nemorouter.batch.sources import Page
-from nemorouter.providers.http import Response
+from nemorouter.providers.http_connection import Response
 
 PAGE = Page("a.png", 1, "image/png", b"\x89PNG", 10, 10)
 

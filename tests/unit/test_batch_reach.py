@@ -14,7 +14,8 @@ from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.prompts import classification
 from nemorouter.batch.reach import Reachability, is_connection_failure
 from nemorouter.batch.sources import Page
-from nemorouter.providers.http import HTTPPool, UpstreamDisconnected, UpstreamTimeout
+from nemorouter.providers.http import HTTPPool
+from nemorouter.providers.http_connection import UpstreamDisconnected, UpstreamTimeout
 
 from .test_batch_client import answer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,8 @@ from nemorouter.catalog import CAPABILITIES, CatalogError, load_catalog, parse_c
 
 ENTRY = """
 as_of: 2026-08-21
+sources:
+  doc: "https://example.com/pricing"
 models:
   m:
     provider_family: gemini
@@ -17,6 +20,7 @@ models:
     context_window: 1000
     max_output_tokens: 100
     pricing: {input_per_mtok: PRICE, output_per_mtok: "2"}
+    sources: [doc]
 """
 
 
@@ -80,3 +84,108 @@ def test_missing_field_and_unknown_capability() -> None:
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("    context_window: 1000\n", ""))
     with pytest.raises(CatalogError, match="unknown"):
         parse_catalog(ENTRY.replace("PRICE", '"1"').replace("[vision]", "[vision, telepathy]"))
+
+
+def _with(extra: str) -> str:
+    return ENTRY.replace("PRICE", '"1"') + "".join(f"    {line}\n" for line in extra.splitlines())
+
+
+def test_parameter_rules_and_structured_output_parsed() -> None:
+    model = parse_catalog(
+        _with(
+            'refuses: [top_p_with_temperature]\nrefuses_source: "issue"\n'
+            "structured_output: {anthropic: native, anthropic-vertex: tool}"
+        )
+    )["m"]
+    assert model.refuses == {"top_p_with_temperature"}
+    assert model.native_structured == {"anthropic"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        'refuses: [seed]\nrefuses_source: "x"',  # not a rule the adapters know
+        "refuses: [temperature]",  # a rule without its source
+        "structured_output: {anthropic: maybe}",
+        "structured_output: native",
+    ],
+)
+def test_malformed_parameter_rules_refused(extra: str) -> None:
+    with pytest.raises(CatalogError):
+        parse_catalog(_with(extra))
+
+
+def entry(extra: str) -> str:
+    return ENTRY.replace("PRICE", '"1"') + extra
+
+
+def test_provider_prices_are_laid_over_the_default() -> None:
+    model = parse_catalog(
+        entry(
+            "    pricing_by_provider:\n"
+            '      gemini: {input_per_mtok: "0.5"}\n'
+            '    regional_premium: "0.10"\n'
+        )
+    )["m"]
+    assert model.pricing_for("gemini", None).input_per_mtok == Decimal("0.5")
+    assert model.pricing_for("gemini", None).output_per_mtok == Decimal(2)  # kept
+    assert model.pricing_for("vertex", "global").input_per_mtok == Decimal(1)
+    assert model.pricing_for("vertex", "us-central1").input_per_mtok == Decimal("1.10")
+    assert model.pricing_for("anthropic", None).input_per_mtok == Decimal(1)  # not Vertex
+
+
+def test_cache_write_multipliers_are_parsed() -> None:
+    text = ENTRY.replace("PRICE", '"3"').replace(
+        'output_per_mtok: "2"}',
+        'output_per_mtok: "2", cache_write_multiplier: {5m: "1.25", 1h: "2"}}',
+    )
+    pricing = parse_catalog(text)["m"].pricing
+    assert (pricing.cache_write_5m, pricing.cache_write_1h) == (Decimal("1.25"), Decimal(2))
+    with pytest.raises(CatalogError, match="cache_write_multiplier"):
+        parse_catalog(text.replace("1h:", "2h:"))
+
+
+def test_retirement_dates_by_provider() -> None:
+    model = parse_catalog(
+        entry("    retires: 2026-09-14\n    retires_by_provider: {anthropic: 2026-06-15}\n")
+    )["m"]
+    assert model.retires_on("anthropic-vertex") == datetime.date(2026, 9, 14)
+    assert model.retires_on("anthropic") == datetime.date(2026, 6, 15)
+    with pytest.raises(CatalogError, match="retires"):
+        parse_catalog(entry("    retires: soon\n"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ("    pricing_by_provider: {azure: {input_per_mtok: '1'}}\n", "unknown provider types"),
+        ("    pricing_by_provider: {gemini: {input_per_mtok: 0.5}}\n", "decimal string"),
+        ("    retires_by_provider: {bedrock: 2026-01-01}\n", "unknown provider types"),
+    ],
+)
+def test_bad_provider_entries_refused(extra: str, words: str) -> None:
+    with pytest.raises(CatalogError, match=words):
+        parse_catalog(entry(extra))
+
+
+def test_sources_must_name_known_ids() -> None:
+    with pytest.raises(CatalogError, match="unknown source ids"):
+        parse_catalog(ENTRY.replace("PRICE", '"1"').replace("[doc]", "[doc, blog]"))
+    with pytest.raises(CatalogError, match="sources"):
+        parse_catalog(ENTRY.replace("PRICE", '"1"').replace("    sources: [doc]\n", ""))
+    model = parse_catalog(ENTRY.replace("PRICE", '"1"'))["m"]
+    assert model.sources == ("https://example.com/pricing",)
+
+
+def test_the_regional_premium_scales_tiers_and_keeps_multipliers() -> None:
+    text = entry('    regional_premium: "0.10"\n').replace(
+        'output_per_mtok: "2"}',
+        'output_per_mtok: "2", cache_write_multiplier: {5m: "1.25", 1h: "2"}, tiers: '
+        '[{above_prompt_tokens: 200000, input_per_mtok: "4", output_per_mtok: "8", '
+        'cached_input_per_mtok: "0.4"}]}',
+    )
+    regional = parse_catalog(text)["m"].pricing_for("anthropic-vertex", "europe-west1")
+    long = regional.rates(300_000)
+    assert (long.input_per_mtok, long.output_per_mtok, long.cached_input_per_mtok) == (
+        Decimal("4.4"), Decimal("8.8"), Decimal("0.44"))  # fmt: skip
+    assert (regional.cache_write_5m, regional.cache_write_1h) == (Decimal("1.25"), Decimal(2))

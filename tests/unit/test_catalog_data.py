@@ -29,6 +29,8 @@ MUST_HAVE = [
     "claude-sonnet-4-5",
     "claude-haiku-4-5",
     "claude-sonnet-4",
+    "claude-opus-4-8",
+    "claude-sonnet-5",
     # Llama and Mistral models-as-a-service
     "llama-4-maverick-17b-128e-instruct-maas",
     "llama-4-scout-17b-16e-instruct-maas",
@@ -141,6 +143,8 @@ def test_tiers_only_raise_prices(catalog: dict[str, CatalogModel]) -> None:
         ("gemini-2.0-flash-lite", "0.075", "0.30", "0.01875"),
         ("claude-sonnet-4-5", "3.00", "15.00", "0.30"),
         ("claude-opus-4-1", "15.00", "75.00", "1.50"),
+        ("claude-opus-4-8", "5.00", "25.00", "0.50"),
+        ("claude-sonnet-5", "3.00", "15.00", "0.30"),
         ("gpt-4.1", "2.00", "8.00", "0.50"),
         ("gpt-4o-mini", "0.15", "0.60", "0.075"),
         ("text-embedding-3-small", "0.02", "0", None),
@@ -170,9 +174,13 @@ def test_fact_spot_checks(catalog: dict[str, CatalogModel]) -> None:
     haiku = catalog["claude-haiku-4-5"]
     assert {"vision", "pdf", "tools"} <= haiku.capabilities
     assert "audio" not in haiku.capabilities
-    # Vertex lists structured outputs for Opus 4.6 but only "coming soon" for Sonnet 4.5.
-    assert "structured-output" in catalog["claude-opus-4-6"].capabilities
-    assert "structured-output" not in catalog["claude-sonnet-4-5"].capabilities
+    # Every Claude answers json_schema: natively on the Claude API from the 4.5 models on,
+    # by a forced tool on Vertex (org-policy gated there) and for Opus 4.1 and older.
+    claude = [m for m in catalog.values() if m.provider_family == "anthropic"]
+    assert all("structured-output" in m.capabilities for m in claude)
+    assert catalog["claude-sonnet-4-5"].native_structured == {"anthropic"}
+    assert catalog["claude-opus-4-1"].native_structured == frozenset()
+    assert all("anthropic-vertex" not in m.native_structured for m in claude)
     assert catalog["llama-3.1-405b-instruct-maas"].provider_family == "meta"
 
 
@@ -184,6 +192,87 @@ def test_unverified_marks_name_known_fields(catalog: dict[str, CatalogModel]) ->
         "context_window",
         "max_output_tokens",
         "capabilities",
+        "structured_output",
+        "refuses",
     }
     for model in catalog.values():
         assert set(model.unverified) <= allowed, model.name
+
+
+def test_parameter_rules_per_model(catalog: dict[str, CatalogModel]) -> None:
+    """Audit rows 3, 6, 8: the parameters each model answers 400 to (sources in the catalog)."""
+    assert catalog["claude-opus-4-7"].refuses == {"temperature", "top_p"}
+    for name in ("sonnet-4-5", "haiku-4-5", "opus-4-1", "opus-4-5", "opus-4-6", "sonnet-4-6"):
+        assert catalog[f"claude-{name}"].refuses == {"top_p_with_temperature"}, name
+    assert catalog["claude-sonnet-4"].refuses == frozenset()
+    for name in ("gpt-5", "gpt-5-mini", "o3", "o4-mini"):
+        assert {"max_tokens", "non_default_temperature"} <= catalog[name].refuses, name
+    assert catalog["gpt-4.1"].refuses == frozenset()
+    gemini_3 = [n for n in catalog if n.startswith("gemini-3")]
+    assert len(gemini_3) == 5
+    for name in gemini_3:
+        assert catalog[name].refuses == {"presence_penalty", "frequency_penalty"}, name
+    assert catalog["gemini-2.5-pro"].refuses == frozenset()
+
+
+def test_every_model_names_its_sources(catalog: dict[str, CatalogModel]) -> None:
+    for model in catalog.values():
+        assert model.sources, model.name
+        assert all(s.startswith(("https://", "pydantic/", "BerriAI/", "anthropics/"))
+                   for s in model.sources), model.name  # fmt: skip
+
+
+def test_gemini_20_flash_prices_per_provider_type(catalog: dict[str, CatalogModel]) -> None:
+    flash = catalog["gemini-2.0-flash"]
+    api = flash.pricing_for("gemini", None)
+    vertex = flash.pricing_for("vertex", "us-central1")
+    assert (api.input_per_mtok, api.output_per_mtok, api.cached_input_per_mtok) == (
+        Decimal("0.10"), Decimal("0.40"), Decimal("0.025"))  # fmt: skip
+    assert (vertex.input_per_mtok, vertex.output_per_mtok) == (Decimal("0.15"), Decimal("0.60"))
+
+
+def test_claude_regional_premium_from_sonnet_45_on(catalog: dict[str, CatalogModel]) -> None:
+    premium = {m.name for m in catalog.values() if m.regional_premium}
+    assert premium == {
+        "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5",
+        "claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7", "claude-opus-4-8",
+        "claude-sonnet-5",
+    }  # fmt: skip
+    assert {catalog[name].regional_premium for name in premium} == {Decimal("0.10")}
+
+
+def test_every_claude_model_prices_cache_writes(catalog: dict[str, CatalogModel]) -> None:
+    for model in catalog.values():
+        writes = (model.pricing.cache_write_5m, model.pricing.cache_write_1h)
+        if model.provider_family == "anthropic":
+            assert writes == (Decimal("1.25"), Decimal(2)), model.name
+            cached = model.pricing.cached_input_per_mtok
+            assert cached == model.pricing.input_per_mtok / 10, model.name
+        else:
+            assert writes == (1, 1), model.name
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "day"),
+    [
+        ("gemini-2.0-flash", "vertex", "2026-06-01"),
+        ("gemini-2.0-flash", "gemini", "2026-06-01"),
+        ("gemini-2.0-flash-lite", "vertex", "2026-06-01"),
+        ("gemini-3-pro-preview", "gemini", "2026-03-09"),
+        ("gemini-3-pro-preview", "vertex", "2026-03-26"),
+        ("claude-sonnet-4", "anthropic-vertex", "2026-09-14"),
+        ("claude-opus-4", "anthropic", "2026-06-15"),
+        ("gemini-2.5-pro", "gemini", "2026-12-01"),
+        ("gemini-2.5-flash", "gemini", "2026-12-01"),
+    ],
+)
+def test_retired_models_are_marked(
+    catalog: dict[str, CatalogModel], name: str, kind: str, day: str
+) -> None:
+    assert str(catalog[name].retires_on(kind)) == day
+
+
+def test_sdk_non_streaming_limits(catalog: dict[str, CatalogModel]) -> None:
+    limited = {m.name: m.nonstreaming_max_tokens for m in catalog.values()
+               if m.nonstreaming_max_tokens}  # fmt: skip
+    assert limited == {"claude-opus-4": 8192, "claude-opus-4-1": 8192}

@@ -18,7 +18,7 @@ from nemorouter.providers.classify import (
     retry_after_seconds,
 )
 from nemorouter.providers.google_errors import classify_google
-from nemorouter.providers.http import UpstreamDisconnected, UpstreamTimeout
+from nemorouter.providers.http_connection import UpstreamDisconnected, UpstreamTimeout
 from nemorouter.types.upstream import FailureKind
 
 

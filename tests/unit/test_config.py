@@ -173,8 +173,10 @@ def test_undeclared_model_with_declared_facts_is_accepted() -> None:
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"no config file at .*`nemorouter config example"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path)  # a folder
     bad = tmp_path / "bad.yaml"
     bad.write_text("settings: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

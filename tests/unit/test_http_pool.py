@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from nemorouter.providers import http as http_module
-from nemorouter.providers.http import HTTPPool, UpstreamDisconnected, UpstreamTimeout
+from nemorouter.providers.http import HTTPPool
+from nemorouter.providers.http_connection import UpstreamDisconnected, UpstreamTimeout
 from nemorouter.testing import Fault, SimulatedProvider
 
 CHAT = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'

@@ -209,7 +209,31 @@ def test_usage_adds_cache_reads_and_writes_to_prompt() -> None:
         "prompt_tokens": 1050,
         "completion_tokens": 20,
         "total_tokens": 1070,
-        "prompt_tokens_details": {"cached_tokens": 900},
+        "prompt_tokens_details": {"cached_tokens": 900, "cache_creation_tokens": 50},
+    }
+
+
+def test_usage_carries_the_cache_writes_by_ttl() -> None:
+    """Anthropic's usage.cache_creation splits writes by TTL (anthropic-sdk-python
+    types/cache_creation.py); the split reaches the OpenAI usage under LiteLLM's names so
+    the 1-hour writes are costed at 2x input, the 5-minute ones at 1.25x."""
+    out = usage(
+        {
+            "input_tokens": 10,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 300,
+            "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+            "output_tokens": 5,
+        }
+    )
+    assert out is not None and out["prompt_tokens"] == 310
+    assert out["prompt_tokens_details"] == {
+        "cached_tokens": 0,
+        "cache_creation_tokens": 300,
+        "cache_creation_token_details": {
+            "ephemeral_5m_input_tokens": 100,
+            "ephemeral_1h_input_tokens": 200,
+        },
     }
 
 

@@ -207,7 +207,13 @@ def test_tools_and_tool_results() -> None:
             {"role": "user", "parts": [{"text": "weather?"}]},
             {
                 "role": "model",
-                "parts": [{"functionCall": {"name": "weather", "args": {"city": "Oslo"}}}],
+                "parts": [
+                    {
+                        "functionCall": {"name": "weather", "args": {"city": "Oslo"}},
+                        # no signature came with the call: Google's documented stand-in
+                        "thoughtSignature": "skip_thought_signature_validator",
+                    }
+                ],
             },
             {
                 "role": "user",

@@ -13,7 +13,7 @@ from nemorouter.config import ConfigError
 from nemorouter.providers.google_auth import (
     REFRESH_MARGIN_S,
     ServiceAccountTokens,
-    load_service_account,
+    load_credentials_info,
 )
 from nemorouter.testing import FakeOAuthServer, Fault, SimServiceAccount
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
@@ -118,7 +118,7 @@ async def test_refused_and_failing_token_endpoint(
     try:
         with pytest.raises(UpstreamFailure) as caught:
             await tokens.token()
-        assert caught.value.kind is FailureKind.SERVER_ERROR
+        assert caught.value.kind is FailureKind.AUTH  # the deployment's credentials failed
         assert (
             "invalid_grant" in caught.value.message or "account not found" in caught.value.message
         )
@@ -149,10 +149,13 @@ def test_assertion_is_a_signed_jwt_bearer_grant(
 
 def test_credentials_from_file_or_inline_json(tmp_path: Path, account: SimServiceAccount) -> None:
     path = account.write(tmp_path / "key.json")
-    assert load_service_account(str(path), "p")["client_email"] == account.email
-    assert load_service_account(json.dumps(account.info), "p")["client_email"] == account.email
+    assert load_credentials_info(str(path), "p")["client_email"] == account.email
+    assert load_credentials_info(json.dumps(account.info), "p")["client_email"] == account.email
     with pytest.raises(ConfigError, match="cannot read"):
-        load_service_account(str(tmp_path / "missing.json"), "providers.v.credentials")
+        load_credentials_info(str(tmp_path / "missing.json"), "providers.v.credentials")
     (tmp_path / "user.json").write_text('{"type": "authorized_user"}')
-    with pytest.raises(ConfigError, match="service-account"):
-        load_service_account(str(tmp_path / "user.json"), "p")
+    assert load_credentials_info(str(tmp_path / "user.json"), "p")["type"] == "authorized_user"
+    (tmp_path / "odd.json").write_text('{"type": "api_key"}')
+    with pytest.raises(ConfigError, match="not a Google credential file") as caught:
+        load_credentials_info(str(tmp_path / "odd.json"), "providers.v.credentials")
+    assert caught.value.path == "providers.v.credentials"

@@ -89,12 +89,15 @@ def pool() -> DeploymentPool:
 def test_plan_filters_group_links_and_keeps_order(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="nemorouter.routing")
     links = plan(pool(), "docs", frozenset({"vision", "structured-output"}), 100, "r1")
-    assert [link.model for link in links] == ["gemini-2.5-pro"]
+    # Claude answers json_schema too (natively or by a forced tool: catalog structured_output)
+    assert [link.model for link in links] == ["claude-sonnet-4-5", "gemini-2.5-pro"]
     assert (
         "skipping llama-3.1-405b-instruct-maas in docs: lacks [structured-output, vision]"
         in caplog.text
     )
-    assert "skipping claude-sonnet-4-5 in docs: lacks [structured-output]" in caplog.text
+    links = plan(pool(), "docs", frozenset({"vision", "audio"}), 100, "r2")
+    assert [link.model for link in links] == ["gemini-2.5-pro"]
+    assert "skipping claude-sonnet-4-5 in docs: lacks [audio]" in caplog.text
 
 
 def test_plan_filters_deployments_of_one_model() -> None:

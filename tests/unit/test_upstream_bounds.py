@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from nemorouter.providers.classify import classify_exception
-from nemorouter.providers.http import HTTPPool, UpstreamMalformed
+from nemorouter.providers.http import HTTPPool
+from nemorouter.providers.http_connection import UpstreamMalformed
 from nemorouter.providers.sse import sse_data
 from nemorouter.testing.sim_malformed import gzip_bomb
 from nemorouter.types.upstream import FailureKind

@@ -1,4 +1,4 @@
-"""`nemorouter batch run|status` (DESIGN §2.5)."""
+"""`nemorouter batch run|status|estimate` (DESIGN §2.5)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nemorouter.batch.journal import RESULTS, JobMismatch
+from nemorouter.batch.plan import SEND_MODES, TEXT_LAYER_MODES, SendPlan
 from nemorouter.batch.prompts import (
     DEFAULT_MAX_TOKENS,
     Task,
@@ -21,14 +22,15 @@ from nemorouter.batch.prompts import (
     free_prompt,
 )
 from nemorouter.batch.status import job_status, render_lost, render_status
-from nemorouter.batch.summary import lost_summary
+from nemorouter.batch.summary import lost_summary, render_job_estimate
+from nemorouter.cli_style import command_group
 
 if TYPE_CHECKING:  # the runner (PDF rendering and all) is imported only when a batch runs
     from nemorouter.batch.runner import BatchOutcome
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000/v1"
 
-batch_app = typer.Typer(help="Run documents through the gateway as one job.", no_args_is_help=True)
+batch_app = command_group("Run documents through the gateway as one job.")
 
 
 def _usage(message: str) -> typer.Exit:
@@ -51,6 +53,58 @@ def build_task(schema: Path | None, classify: str | None, prompt: str | None) ->
         return classification(classify.split(","))
     assert prompt is not None
     return free_prompt(prompt)
+
+
+def build_plan(send: str, text_layer: str, pages_per_request: int | None) -> SendPlan:
+    if send not in SEND_MODES:
+        raise UsageError(f"--send must be one of {', '.join(SEND_MODES)}, got {send!r}")
+    if text_layer not in TEXT_LAYER_MODES:
+        raise UsageError(
+            f"--text-layer must be one of {', '.join(TEXT_LAYER_MODES)}, got {text_layer!r}"
+        )
+    if pages_per_request is not None and send != "document":
+        raise UsageError("--pages-per-request goes with --send document")
+    if text_layer != "off" and send == "document":
+        raise UsageError(
+            "--text-layer goes with --send pages (a PDF sent whole carries its text layer)"
+        )
+    return SendPlan(send, text_layer, pages_per_request)
+
+
+SendOption = Annotated[
+    str,
+    typer.Option(
+        "--send",
+        help="pages: each page as an image (one request a page); document: each PDF (or "
+        "chunk of --pages-per-request pages) as one PDF file part for a PDF-capable model",
+    ),
+]
+PagesPerRequestOption = Annotated[
+    int | None,
+    typer.Option("--pages-per-request", min=1, max=1000,
+                 help="with --send document: cut each PDF into PDFs of N pages"),
+]  # fmt: skip
+TextLayerOption = Annotated[
+    str,
+    typer.Option(
+        "--text-layer",
+        help="off; with-image: a born-digital PDF page's extracted text beside its image; "
+        "instead: the text in place of the image (scanned pages always go as images)",
+    ),
+]
+MaxTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        max=1_000_000,
+        help="output bound sent as max_tokens on every request; a budgeted key reserves "
+        "each call's worst case from it, so it sets how many calls fit at once "
+        "(default by task: --schema {extract}, --classify {classify}, --prompt {prompt})".format(
+            **DEFAULT_MAX_TOKENS
+        ),
+    ),
+]
 
 
 RUN_EPILOG = (
@@ -76,34 +130,41 @@ def run(
     prompt: Annotated[str | None, typer.Option(help="a free prompt for every page")] = None,
     model: Annotated[str, typer.Option(help="model, group or auto")] = "auto",
     tags: Annotated[str | None, typer.Option(help="capability tags: vision,pdf,...")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=512)] = 8,
-    max_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--max-tokens",
-            min=1,
-            max=1_000_000,
-            help="output bound sent as max_tokens on every request; a budgeted key reserves "
-            "each call's worst case from it, so it sets how many calls fit at once "
-            "(default by task: --schema {extract}, --classify {classify}, --prompt {prompt})".format(
-                **DEFAULT_MAX_TOKENS
-            ),
-        ),
-    ] = None,
-    dpi: Annotated[int, typer.Option(min=50, max=600)] = 150,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=512, help="requests in flight at once")
+    ] = 8,
+    max_tokens: MaxTokensOption = None,
+    dpi: Annotated[
+        int, typer.Option(min=50, max=600, help="PDF pages are rendered at this resolution")
+    ] = 150,
+    send: SendOption = "pages",
+    pages_per_request: PagesPerRequestOption = None,
+    text_layer: TextLayerOption = "off",
     out: Annotated[
         Path | None, typer.Option(help="output folder (default: ./batch-JOB_ID)")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="skip the gateway cache")] = False,
-    base_url: Annotated[str | None, typer.Option(envvar="NEMOROUTER_BASE_URL")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="NEMOROUTER_API_KEY")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NEMOROUTER_BASE_URL",
+            help="the gateway's API (default: http://127.0.0.1:4000/v1)",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="NEMOROUTER_API_KEY", help="a virtual key, or the master key"),
+    ] = None,
 ) -> None:
-    """Send every page of INPUT through the gateway; resumable with the same --job-id and --out."""
+    """Send every page of INPUT through the gateway.
+
+    Resumable: run it again with the same --job-id and --out."""
     from nemorouter.batch.runner import BatchOptions, NoDocuments, run_batch
     from nemorouter.batch.runstate import RunInProgress
 
     try:
         task = build_task(schema, classify, prompt)
+        plan = build_plan(send, text_layer, pages_per_request)
     except UsageError as exc:
         raise _usage(str(exc)) from None
     options = BatchOptions(
@@ -119,6 +180,7 @@ def run(
         dpi=dpi,
         no_cache=no_cache,
         max_tokens=max_tokens,
+        plan=plan,
     )
     if not options.base_url.startswith(("http://", "https://")):
         raise _usage(f"--base-url must be an http(s) URL, got {options.base_url!r}")
@@ -179,6 +241,9 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         f"cost {summary['cost_total_usd']} (per page {summary['cost_per_page_usd']}); "
         f"{summary['pages_per_minute']} pages/min over {summary['wall_time_s']} s"
     )
+    estimate = summary.get("estimate")
+    if estimate:
+        typer.echo(f"{render_job_estimate(estimate)}; actual {summary['cost_total_usd']}")
     typer.echo(
         f"results: {out / RESULTS}, errors: {out / 'errors.jsonl'}, summary: {out / 'summary.json'}"
     )
@@ -189,10 +254,70 @@ def status(
     out: Annotated[Path, typer.Option(help="the batch's output folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """How far a batch got, whether it is running now, its cost so far and any paid answers
-    lost to a kill (works while it runs, or after a crash)."""
+    """How far a batch got, and whether it is running.
+
+    Its cost so far and any paid answers lost to a kill; works while it runs, or after a
+    crash."""
     try:
         found = job_status(out)
     except FileNotFoundError as exc:
         raise _usage(str(exc)) from None
     typer.echo(json.dumps(found, indent=2) if as_json else render_status(found))
+
+
+@batch_app.command("estimate")
+def estimate(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="files or folders of PDF, PNG, JPEG, TIFF, WebP")
+    ],
+    schema: Annotated[Path | None, typer.Option(help="extract fields: a JSON Schema file")] = None,
+    classify: Annotated[str | None, typer.Option(help="classify into labels: a,b,c")] = None,
+    prompt: Annotated[str | None, typer.Option(help="a free prompt for every page")] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="a catalog model (repeat it); default: every model that reads images or PDFs",
+        ),
+    ] = None,
+    max_tokens: MaxTokensOption = None,
+    dpi: Annotated[
+        int, typer.Option(min=50, max=600, help="PDF pages would be rendered at this resolution")
+    ] = 150,
+    send: SendOption = "pages",
+    pages_per_request: PagesPerRequestOption = None,
+    text_layer: TextLayerOption = "off",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    job_id: Annotated[str | None, typer.Option("--job-id", hidden=True)] = None,
+    tags: Annotated[str | None, typer.Option(hidden=True)] = None,
+    concurrency: Annotated[int, typer.Option(hidden=True)] = 8,
+    out: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", hidden=True)] = False,
+) -> None:
+    """Pages found, unreadable inputs, and per model the prompt tokens and cost of each send
+    mode (no call is made; `run`'s options are taken as they are)."""
+    from nemorouter.batch.estimate import (
+        default_models,
+        estimate_models,
+        output_assumption,
+        run_mode,
+        scan,
+    )
+    from nemorouter.batch.estimate_view import estimate_json, render_estimate
+
+    try:
+        task = build_task(schema, classify, prompt)
+        plan = build_plan(send, text_layer, pages_per_request)
+        scanned = scan(inputs, dpi)
+    except (UsageError, FileNotFoundError) as exc:
+        raise _usage(str(exc)) from None
+    chosen = [m for m in models or () if m != "auto"] or default_models()
+    found = estimate_models(chosen, scanned.pages, task, max_tokens, plan.pages_per_request)
+    report = estimate_json(
+        scanned, found, run_mode=run_mode(plan.send, plan.text_layer), dpi=dpi,
+        assumption=output_assumption(task, max_tokens),
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        render_estimate(report)

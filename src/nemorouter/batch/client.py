@@ -16,7 +16,9 @@ from nemorouter.batch.pacing import Pacer
 from nemorouter.batch.prompts import Task, check_answer, request_body
 from nemorouter.batch.reach import Reachability, is_connection_failure
 from nemorouter.batch.sources import Page
-from nemorouter.providers.http import HTTPPool, Response, UpstreamDisconnected, UpstreamTimeout
+from nemorouter.batch.units import Payload, image_part
+from nemorouter.providers.http import HTTPPool
+from nemorouter.providers.http_connection import Response, UpstreamDisconnected, UpstreamTimeout
 
 # Transient answers worth another try after the pacer's pause (or a short backoff).
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -100,7 +102,7 @@ async def process_page(
     client: GatewayClient,
     pacer: Pacer,
     task: Task,
-    page: Page,
+    page: Page | Payload,
     *,
     job_id: str,
     model: str,
@@ -109,20 +111,27 @@ async def process_page(
     max_tokens: int | None = None,
     on_send: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Ask for one page (re-asking once if the answer is unacceptable); a result record.
+    """Ask for one page, or the pages of a payload (re-asking once if the answer is
+    unacceptable); a result record naming the pages it covers and what was sent.
 
     Raises PageAbandoned (with `record` set if an answer was already received) when the job
     stops or the gateway refuses it. `on_send` is called before each request goes out (the
     runner journals it: a request sent and never answered is known after a crash)."""
     started = time.monotonic()
-    metadata = {"job_id": job_id, "doc": page.doc, "page": page.page}
-    record: dict[str, Any] = {"doc": page.doc, "page": page.page, "status": "failed",
-                              "output": None, "model": None, "cost_usd": None, "cache": None,
+    if isinstance(page, Page):
+        page = Payload(page.doc, page.page, (page.page,), [image_part(page.mime, page.data)],
+                       "image")  # fmt: skip
+    metadata: dict[str, Any] = {"job_id": job_id, "doc": page.doc, "page": page.page}
+    if len(page.pages) > 1:  # a PDF chunk: `page` is its first
+        metadata["pages"] = list(page.pages)
+    record: dict[str, Any] = {"doc": page.doc, "page": page.page, "pages": list(page.pages),
+                              "sent": page.sent, "status": "failed", "output": None,
+                              "model": None, "cost_usd": None, "cache": None,
                               "fallbacks": None, "latency_ms": None, "error": None}  # fmt: skip
     costs: list[Decimal | None] = []
     retry_of: tuple[str, str] | None = None
     for _ask in range(2):  # the question, and at most one re-ask
-        body = request_body(task, model=model, image=page.data, mime=page.mime,
+        body = request_body(task, model=model, parts=page.parts,
                             metadata=metadata, tags=tags, no_cache=no_cache,
                             max_tokens=max_tokens, retry_of=retry_of)  # fmt: skip
         try:
@@ -136,6 +145,7 @@ async def process_page(
             break
         headers = response.headers
         costs.append(_cost(headers.get("x-nemo-response-cost")))
+        _add_usage(record, response)
         record["model"] = headers.get("x-nemo-model")
         record["cache"] = headers.get("x-nemo-cache")
         fallbacks = headers.get("x-nemo-fallbacks")
@@ -240,6 +250,17 @@ def _error_text(response: Response) -> str:
         return str(json.loads(response.body)["error"]["message"])[:500]
     except (ValueError, KeyError, TypeError):
         return response.body[:300].decode("utf-8", "replace")
+
+
+def _add_usage(record: dict[str, Any], response: Response) -> None:
+    """Tokens as the provider reported them, summed over the asks (the estimate's check)."""
+    try:
+        usage = json.loads(response.body)["usage"]
+        counts = {k: int(usage[k]) for k in ("prompt_tokens", "completion_tokens")}
+    except (ValueError, KeyError, TypeError):
+        return
+    for key, value in counts.items():
+        record[key] = record.get(key, 0) + value
 
 
 def _content(response: Response) -> str | None:

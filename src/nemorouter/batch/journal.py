@@ -41,7 +41,7 @@ class Journal:
             if saved.get("task") != fingerprint:
                 raise JobMismatch(
                     f"{job_file.parent} holds job {job_id!r} with a different task "
-                    "(schema, labels or prompt); use another --out"
+                    "(schema, labels or prompt, or --send / --pages-per-request); use another --out"
                 )
             return
         job_file.write_text(json.dumps({"job_id": job_id, "task": fingerprint}) + "\n")

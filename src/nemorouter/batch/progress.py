@@ -34,9 +34,10 @@ class BatchProgress:
             self._bar.start()
 
     def update(self, record: dict[str, Any]) -> None:
-        self.done += 1
-        self.done_this_run += 1
-        self.errors += record["status"] != "ok"
+        pages = len(record.get("pages") or (record["page"],))  # a PDF chunk counts its pages
+        self.done += pages
+        self.done_this_run += pages
+        self.errors += pages if record["status"] != "ok" else 0
         self.cache_hits += record.get("cache") == "HIT"
         self.fallbacks += record.get("fallbacks") or 0
         if record.get("cost_usd") is not None:

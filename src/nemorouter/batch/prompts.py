@@ -85,24 +85,24 @@ def request_body(
     task: Task,
     *,
     model: str,
-    image: bytes,
-    mime: str,
     metadata: dict[str, Any],
     tags: list[str],
     no_cache: bool,
     max_tokens: int | None = None,
     retry_of: tuple[str, str] | None = None,
+    image: bytes | None = None,
+    mime: str | None = None,
+    parts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One chat-completions body for a page; `retry_of` = (bad answer, why) re-asks once."""
-    url = f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+    """One chat-completions body for a page (`image` of type `mime`) or for what `parts`
+    hold (a page's text, a PDF file part); `retry_of` = (bad answer, why) re-asks once."""
+    if parts is None:
+        if image is None or mime is None:
+            raise TypeError("request_body needs image and mime, or parts")
+        url = f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+        parts = [{"type": "image_url", "image_url": {"url": url}}]
     messages: list[dict[str, Any]] = [
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": task.instruction},
-                {"type": "image_url", "image_url": {"url": url}},
-            ],
-        }
+        {"role": "user", "content": [{"type": "text", "text": task.instruction}, *parts]}
     ]
     if retry_of is not None:
         answer, problem = retry_of

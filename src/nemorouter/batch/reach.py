@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nemorouter.providers.http import UpstreamDisconnected, UpstreamTimeout
+from nemorouter.providers.http_connection import UpstreamDisconnected, UpstreamTimeout
 
 UNREACHABLE_AFTER_FAILURES = 3
 UNREACHABLE_AFTER_S = 2.0

@@ -16,9 +16,11 @@ them to say whether the job is alive and which paid answers a kill lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,13 +37,21 @@ from nemorouter.batch.client import (
 )
 from nemorouter.batch.journal import Journal
 from nemorouter.batch.pacing import Pacer
+from nemorouter.batch.plan import SendPlan
 from nemorouter.batch.progress import BatchProgress
 from nemorouter.batch.prompts import Task
 from nemorouter.batch.runstate import RunLock, now_iso, write_run
 from nemorouter.batch.sentlog import LostAnswer, SentLog
-from nemorouter.batch.sources import Document, PageError, SourceError, discover, render_page
+from nemorouter.batch.sources import Document, PageError, SourceError, discover
 from nemorouter.batch.stopping import StopOnSignal
-from nemorouter.batch.summary import lost_summary, summarize, write_errors, write_summary
+from nemorouter.batch.summary import (
+    covered_pages,
+    lost_summary,
+    summarize,
+    write_errors,
+    write_summary,
+)
+from nemorouter.batch.units import Payload, Unit, build_payload, plan_units
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,14 @@ class BatchOptions:
     max_image_bytes: int = 4_000_000
     request_timeout_s: float = 300.0
     plain_progress: bool | None = None  # None: plain lines unless stdout is a terminal
+    plan: SendPlan = field(default_factory=SendPlan)  # --send, --text-layer, --pages-per-request
+
+    def fingerprint(self) -> str:
+        """The job's identity in OUT: the task, and a send mode other than the default."""
+        extra = self.plan.fingerprint()
+        if extra is None:
+            return self.task.fingerprint()
+        return json.dumps({"task": self.task.fingerprint(), **extra}, sort_keys=True)
 
 
 # Exit codes of `batch run` (README "Running a batch", `batch run --help`).
@@ -122,7 +140,7 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
     options.out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(options.out)  # held until the end: `batch status` sees the run alive
     try:
-        journal = Journal(options.out, options.job_id, options.task.fingerprint())
+        journal = Journal(options.out, options.job_id, options.fingerprint())
         return await _run(options, documents, errors, journal, started)
     finally:
         lock.close()
@@ -142,33 +160,34 @@ async def _run(
     write_run(options.out, run)
     sent_log = SentLog(options.out, run["run"])
     earlier_lost = sent_log.compact()  # before this run sends anything: earlier runs' only
-    todo = [(d, n) for d in documents for n in range(1, d.pages + 1) if not journal.done(d.doc, n)]
-    progress = BatchProgress(total, total - len(todo), plain=options.plain_progress)
+    todo = [u for u in plan_units(documents, options.plan) if not _done(journal, u)]
+    progress = BatchProgress(
+        total, total - sum(len(u.pages) for u in todo), plain=options.plain_progress
+    )
     client = GatewayClient(
         options.base_url, options.api_key, options.request_timeout_s, options.concurrency
     )
     pacer = Pacer(options.concurrency)
     renderer = ThreadPoolExecutor(1, thread_name_prefix="render")
-    work: Iterator[tuple[Document, int]] = iter(todo)
+    work: Iterator[Unit] = iter(todo)
     refusal: FatalBatchError | None = None
     unreachable: GatewayUnreachable | None = None
 
     async def worker() -> None:
         nonlocal refusal, unreachable
         loop = asyncio.get_running_loop()
-        for document, number in work:
+        for unit in work:
             if pacer.stopped:
                 return
+            document, number = unit.document, unit.page
             record: dict[str, Any] | None
             try:
-                page = await loop.run_in_executor(
-                    renderer, _render, document, number, options.dpi, options.max_image_bytes
-                )
+                page = await loop.run_in_executor(renderer, _payload, unit, options)
             except PageError as exc:
-                errors.append(
-                    SourceError(document.doc, str(document.path), f"page {number}: {exc}")
-                )
-                journal.append(_unreadable(document.doc, number, str(exc)))
+                first, last = unit.pages[0], unit.pages[-1]
+                where = f"pages {first}-{last}" if last != first else f"page {first}"
+                errors.append(SourceError(document.doc, str(document.path), f"{where}: {exc}"))
+                journal.append(_unreadable(document.doc, unit.pages, str(exc)))
                 progress.update(journal.records[(document.doc, number)])
                 continue
             try:
@@ -221,6 +240,7 @@ async def _run(
             raise result
     write_errors(options.out, errors)
     found = {(d.doc, n) for d in documents for n in range(1, d.pages + 1)}
+    records = list(journal.records.values())
     summary = summarize(
         options.job_id,
         journal.records.values(),
@@ -230,9 +250,10 @@ async def _run(
         throttled=pacer.throttled,
     )
     summary["pages_total"] = total
-    summary["not_sent"] = len(found - journal.records.keys())
+    summary["not_sent"] = len(found - covered_pages(records))
     summary["budget_waits"] = pacer.budget_waits
     summary["paid_answer_lost"] = lost_summary(lost)
+    summary["estimate"] = _estimate(options, documents, records)
     write_summary(options.out, summary)
     budget = refusal if refusal is not None and refusal.budget_spent else None
     fatal = str(refusal) if refusal is not None and budget is None else None
@@ -259,11 +280,47 @@ def _no_documents(inputs: list[Path], errors: list[SourceError]) -> str:
     )
 
 
-def _render(document: Document, number: int, dpi: int, max_bytes: int) -> Any:
-    return render_page(document, number, dpi=dpi, max_bytes=max_bytes)
+def _estimate(
+    options: BatchOptions, documents: list[Document], records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The catalog estimate of the whole job, beside its actual cost: for --model if it is a
+    catalog model, else for the model that answered most (auto, a group)."""
+    from nemorouter.batch.estimate import job_estimate, run_mode, scan_documents
+    from nemorouter.catalog import load_catalog
+
+    catalog = load_catalog()
+    answered = Counter(r["model"] for r in records if r.get("model") in catalog)
+    model = options.model if options.model in catalog else None
+    model = model or (answered.most_common(1)[0][0] if answered else options.model)
+    plan = options.plan
+    mode = run_mode(plan.send, plan.text_layer)
+    try:
+        scanned = scan_documents(
+            documents, [], options.dpi, with_text=mode in ("pages+text", "text")
+        )
+        return job_estimate(scanned, model, mode, options.task, options.max_tokens,
+                            plan.pages_per_request)  # fmt: skip
+    except Exception as exc:  # an estimate never costs the run its summary
+        return {"model": model, "send": mode, "unavailable": f"{type(exc).__name__}: {exc}"}
 
 
-def _unreadable(doc: str, page: int, reason: str) -> dict[str, Any]:
-    return {"doc": doc, "page": page, "status": "failed", "output": None, "model": None,
-            "cost_usd": None, "cache": None, "fallbacks": None, "latency_ms": None,
-            "error": f"page could not be rendered: {reason}"}  # fmt: skip
+def _done(journal: Journal, unit: Unit) -> bool:
+    """The unit was answered acceptably (by a request that covered exactly its pages)."""
+    record = journal.records.get((unit.document.doc, unit.page))
+    if record is None or record["status"] != "ok":
+        return False
+    return tuple(record.get("pages") or (record["page"],)) == unit.pages
+
+
+def _payload(unit: Unit, options: BatchOptions) -> Payload:
+    return build_payload(
+        unit, options.plan, dpi=options.dpi, max_image_bytes=options.max_image_bytes
+    )
+
+
+def _unreadable(doc: str, pages: tuple[int, ...], reason: str) -> dict[str, Any]:
+    what = "page could not be rendered" if len(pages) == 1 else "pages could not be sent"
+    return {"doc": doc, "page": pages[0], "pages": list(pages), "sent": None,
+            "status": "failed", "output": None, "model": None, "cost_usd": None,
+            "cache": None, "fallbacks": None, "latency_ms": None,
+            "error": f"{what}: {reason}"}  # fmt: skip

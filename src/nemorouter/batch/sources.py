@@ -3,7 +3,7 @@
 `discover` finds documents and classifies them by content (magic bytes, never the extension)
 without rendering anything; `render_page` produces one encoded page image under a byte cap.
 
-Threading: PDFium is not thread-safe. Every PDFium call in this module holds `_PDFIUM_LOCK`,
+Threading: PDFium is not thread-safe. Every PDFium call in this module holds `PDFIUM_LOCK`,
 but callers should still call `discover`/`render_page` from one thread at a time (the runner
 uses a single-worker executor) so pages of a big PDF don't queue on the lock.
 
@@ -42,7 +42,7 @@ JPEG_QUALITIES = (85, 70, 55, 40)
 GRAY_TOLERANCE = 16  # max channel spread (0-255) still counted as "no colour"
 MIN_SIDE = 200  # don't downscale below this: the page would be unreadable anyway
 
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 # Header parsers used directly: Image.open would raise DecompressionBombError before we can
 # read the size, and warn for 89-178 Mpx; we apply our own limit instead. Parsing a header
 # never decodes pixels.
@@ -161,7 +161,7 @@ def _inspect(path: Path, doc: str) -> Document | SourceError:
         return error(f"unsupported format {'HEIC/HEIF' if fmt == 'HEIC' else fmt}")
     if fmt == "PDF":
         try:
-            with _PDFIUM_LOCK:
+            with PDFIUM_LOCK:
                 pdf = pdfium.PdfDocument(str(path))
                 try:
                     pages = len(pdf)
@@ -256,7 +256,7 @@ def _page(document: Document, page: int, mime: str, data: bytes, im: Image.Image
 
 def _render_pdf(path: Path, page: int, dpi: int) -> Image.Image:
     scale = dpi / 72
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         pdf = pdfium.PdfDocument(str(path))
         try:
             # Size from the page tree, before loading or rendering the page.

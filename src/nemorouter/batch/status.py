@@ -13,7 +13,7 @@ from typing import Any
 from nemorouter.batch.journal import JOB_FILE, RESULTS
 from nemorouter.batch.runstate import is_running, read_run
 from nemorouter.batch.sentlog import unanswered
-from nemorouter.batch.summary import NOT_AVAILABLE, lost_summary
+from nemorouter.batch.summary import NOT_AVAILABLE, lost_summary, pages_of
 
 BILLED_TWICE = "they may be billed twice"
 
@@ -26,8 +26,8 @@ def job_status(out: Path) -> dict[str, Any]:
     latest = _latest_results(out / RESULTS)
     run = read_run(out) or {}
     running = is_running(out)
-    done = sum(1 for r in latest.values() if r.get("status") == "ok")
-    failed = len(latest) - done
+    done = sum(len(pages_of(r)) for r in latest.values() if r.get("status") == "ok")
+    failed = sum(len(pages_of(r)) for r in latest.values()) - done
     total = run.get("pages_total")
     current = run.get("run")
     sends = unanswered(out)

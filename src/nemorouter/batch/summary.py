@@ -6,10 +6,12 @@ import json
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorouter.batch.sentlog import LostAnswer
-from nemorouter.batch.sources import SourceError
+
+if TYPE_CHECKING:  # sources loads pdfium and Pillow: not for `nemorouter serve`
+    from nemorouter.batch.sources import SourceError
 
 NOT_AVAILABLE = "n/a"  # no cost headers yet: never a made-up number
 
@@ -28,27 +30,38 @@ def summarize(
     throttled: int,
 ) -> dict[str, Any]:
     records = list(records)
-    ok = [r for r in records if r["status"] == "ok"]
+    pages = sum(len(pages_of(r)) for r in records)
+    ok = sum(len(pages_of(r)) for r in records if r["status"] == "ok")
     per_doc: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         per_doc.setdefault(record["doc"], []).append(record)
     total = _total(records)
     return {
         "job_id": job_id,
-        "pages": len(records),
-        "ok": len(ok),
-        "failed": len(records) - len(ok),
+        "pages": pages,
+        "requests": len(records),  # one per page, or per PDF (chunk) with --send document
+        "ok": ok,
+        "failed": pages - ok,
         "unreadable_inputs": unreadable,
         "cache_hits": sum(1 for r in records if r.get("cache") == "HIT"),
         "fallbacks": sum(r.get("fallbacks") or 0 for r in records),
         "throttled": throttled,
         "cost_total_usd": total,
-        "cost_per_page_usd": _per(total, len(records)),
+        "cost_per_page_usd": _per(total, pages),
         "cost_per_document_usd": {doc: _total(rs) for doc, rs in sorted(per_doc.items())},
         "wall_time_s": round(wall_time_s, 2),
         "pages_this_run": pages_this_run,
         "pages_per_minute": round(pages_this_run / wall_time_s * 60, 1) if wall_time_s else 0.0,
     }
+
+
+def pages_of(record: dict[str, Any]) -> list[int]:
+    """The pages a result covers (one, or a PDF's chunk; older results name only `page`)."""
+    return record.get("pages") or [record["page"]]
+
+
+def covered_pages(records: Iterable[dict[str, Any]]) -> set[tuple[str, int]]:
+    return {(r["doc"], n) for r in records for n in pages_of(r)}
 
 
 def _total(records: list[dict[str, Any]]) -> str:
@@ -63,6 +76,17 @@ def _per(total: str, pages: int) -> str:
     if total == NOT_AVAILABLE or not pages:
         return NOT_AVAILABLE
     return str((Decimal(total) / pages).quantize(Decimal("0.000001")))
+
+
+def render_job_estimate(estimate: dict[str, Any]) -> str:
+    """The estimate line beside the actual cost (`batch run`'s printed summary)."""
+    where = f"{estimate.get('model')}, send {estimate.get('send')}"
+    if estimate.get("unavailable"):
+        return f"estimate ({where}): n/a, {estimate['unavailable']}"
+    return (
+        f"estimate ({where}): {estimate['cost_usd']} for {estimate['prompt_tokens']:,} prompt "
+        f"+ {estimate['output_tokens']:,} output tokens ({estimate['output_assumption']})"
+    )
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:

@@ -103,10 +103,17 @@ class Authenticator:
             raise invalid_api_key()
         return authorization[7:].strip()
 
-    def check_master(self, authorization: bytes | None) -> None:
-        """Admin endpoints: the master key only."""
-        if not hmac.compare_digest(self.bearer(authorization), self._master):
-            raise invalid_api_key()
+    async def check_admin(self, authorization: bytes | None) -> None:
+        """Admin endpoints: the master key; a valid virtual key is a 403 `not_admin` (it
+        authenticates, it is just not allowed here), anything else a 401."""
+        if hmac.compare_digest(self.bearer(authorization), self._master):
+            return
+        await self.resolve(authorization)  # 401 / revoked / expired, as on /v1
+        raise GatewayError(
+            403,
+            "not_admin",
+            "This key is not an admin key: /admin endpoints need the master key.",
+        )
 
     async def resolve(self, authorization: bytes | None) -> Caller:
         """The caller behind a bearer key, or 401."""

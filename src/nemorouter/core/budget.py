@@ -76,7 +76,8 @@ def worst_case_pico(request: ChatRequest, links: list[Link]) -> int:
             prompt = deployment.prompt_correction.apply(
                 request.prompt_tokens_for(deployment.image_rule)
             )
-            output = asked or deployment.max_output_tokens or DEFAULT_MAX_OUTPUT
+            default = deployment.target.default_max_tokens(request.stream)
+            output = asked or default or DEFAULT_MAX_OUTPUT
             rates = pricing.rates(prompt)
             cost = (prompt * rates.input_per_mtok + output * rates.output_per_mtok) / MILLION_TOKENS
             worst = max(worst, cost)

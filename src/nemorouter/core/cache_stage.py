@@ -4,7 +4,6 @@ stores, single flight, and replaying a cached answer as a stream."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +11,6 @@ from nemorouter.config import CacheSettings
 from nemorouter.core.auth import Caller
 from nemorouter.core.cache_entry import (
     CachedCompletion,
-    chunks_from_completion,
     decode_entry,
     encode_entry,
     new_entry,
@@ -100,30 +98,3 @@ def hit_response(entry: CachedCompletion) -> dict[str, Any]:
     if isinstance(usage, dict):
         usage["cost"] = "0"
     return response
-
-
-class ReplayStream:
-    """A cached completion sent as a stream; `on_close` runs once when it is closed."""
-
-    def __init__(
-        self,
-        response: dict[str, Any],
-        include_usage: bool,
-        on_close: Callable[[ReplayStream], Awaitable[None]] | None = None,
-    ) -> None:
-        self._chunks = chunks_from_completion(response, include_usage)
-        self._on_close = on_close
-        self.ended = False
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._replay()
-
-    async def _replay(self) -> AsyncIterator[dict[str, Any]]:
-        for chunk in self._chunks:
-            yield chunk
-        self.ended = True
-
-    async def aclose(self) -> None:
-        on_close, self._on_close = self._on_close, None
-        if on_close is not None:
-            await on_close(self)

@@ -1,22 +1,24 @@
 """The cost of a call, in exact decimal USD, from the provider's reported usage.
 
-cost = (uncached prompt tokens x input rate + cached prompt tokens x cached-input rate
+cost = (uncached prompt tokens x input rate + cache reads x cached-input rate
+        + cache writes x input rate x the write multiplier of their TTL
         + completion tokens x output rate) / 1,000,000,
 with the rates of the price tier the prompt size falls in. Image tokens are part of the
 prompt tokens as the provider reports them; reasoning tokens are part of the completion.
-No usage reported means no cost: never a made-up number. Costs are quantized to the
-picodollar (see `money`).
+Cache reads are `prompt_tokens_details.cached_tokens`; cache writes (Claude) are
+`prompt_tokens_details.cache_creation_tokens`, split by TTL in `cache_creation_token_details`
+(`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`: LiteLLM's names); writes the split
+does not place are 5-minute ones, Anthropic's default TTL. No usage reported means no cost:
+never a made-up number. Costs are quantized to the picodollar (see `money`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from nemorouter.types.money import quantize, usd
+from nemorouter.types.money import quantize
 from nemorouter.types.prices import Pricing
-from nemorouter.types.upstream import ChunkStream, UpstreamFailure
 
 MILLION = Decimal(1_000_000)
 
@@ -29,8 +31,13 @@ def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
     if prompt is None or completion is None:
         return None
     details = usage.get("prompt_tokens_details")
-    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
-    cached = min(cached or 0, prompt)
+    if not isinstance(details, dict):
+        details = {}
+    cached = min(_count(details.get("cached_tokens")) or 0, prompt)
+    written = min(_count(details.get("cache_creation_tokens")) or 0, prompt - cached)
+    split = details.get("cache_creation_token_details")
+    hour = _count(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else None
+    hour = min(hour or 0, written)
     rates = pricing.rates(prompt)
     cached_rate = (
         rates.cached_input_per_mtok
@@ -38,8 +45,10 @@ def call_cost(pricing: Pricing | None, usage: Any) -> Decimal | None:
         else rates.input_per_mtok
     )
     total = (
-        (prompt - cached) * rates.input_per_mtok
+        (prompt - cached - written) * rates.input_per_mtok
         + cached * cached_rate
+        + (written - hour) * rates.input_per_mtok * pricing.cache_write_5m
+        + hour * rates.input_per_mtok * pricing.cache_write_1h
         + completion * rates.output_per_mtok
     )
     return quantize(total / MILLION)
@@ -49,63 +58,3 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
-
-
-class CostedStream:
-    """Relays a stream's chunks, costing the call from its final usage chunk.
-
-    Every adapter asks the provider for usage on a stream; the usage-only chunk reaches the client only if the client asked for it, with `usage.cost` added.
-    `on_close` runs once when the stream is closed, however it ended; `observe` sees
-    every chunk (the response cache rebuilds the answer from them)."""
-
-    def __init__(
-        self,
-        stream: ChunkStream,
-        pricing: Pricing | None,
-        client_wants_usage: bool,
-        on_close: Callable[[CostedStream], Awaitable[None]] | None = None,
-        observe: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self._stream = stream
-        self._pricing = pricing
-        self._wanted = client_wants_usage
-        self._on_close = on_close
-        self._observe = observe  # sees every upstream chunk, before the client's filtering
-        self.cost: Decimal | None = None
-        self.usage: dict[str, Any] | None = None
-        self.ended = False  # the provider finished the stream
-        self.failure: UpstreamFailure | None = None
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for chunk in self._stream:
-                if self._observe is not None:
-                    self._observe(chunk)
-                usage = chunk.get("usage")
-                if isinstance(usage, dict):
-                    self.usage = usage
-                    self.cost = call_cost(self._pricing, usage)
-                    if self.cost is not None:
-                        usage["cost"] = usd(self.cost)
-                    if not self._wanted:
-                        if not chunk.get("choices"):
-                            continue  # the usage-only chunk the client did not ask for
-                        del chunk["usage"]
-                elif not self._wanted:
-                    chunk.pop("usage", None)
-                yield chunk
-        except UpstreamFailure as failure:
-            self.failure = failure
-            raise
-        self.ended = True
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            on_close, self._on_close = self._on_close, None
-            if on_close is not None:
-                await on_close(self)

@@ -8,23 +8,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from nemorouter.core.access import allowed_links, budget_subjects
+from nemorouter.core.answer_stream import AnswerStream
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.budget import budget_exceeded, worst_case_pico
-from nemorouter.core.cache_entry import CachedCompletion, CompletionBuilder, decode_entry
-from nemorouter.core.cache_stage import (
-    MISS,
-    SKIP,
-    CachePlan,
-    CacheStage,
-    ReplayStream,
-    hit_response,
+from nemorouter.core.cache_entry import (
+    CachedCompletion,
+    CompletionBuilder,
+    chunks_from_completion,
+    decode_entry,
 )
+from nemorouter.core.cache_stage import MISS, SKIP, CachePlan, CacheStage, hit_response
 from nemorouter.core.call_end import CallEnd
 from nemorouter.core.candidates import Link, plan
-from nemorouter.core.cost import CostedStream, call_cost, usd
+from nemorouter.core.cost import call_cost
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
@@ -38,6 +38,7 @@ from nemorouter.state.unavailable import Unavailable
 from nemorouter.store.writer import SpendWriter
 from nemorouter.types.budget import BudgetRefused
 from nemorouter.types.errors import GatewayError, service_unavailable
+from nemorouter.types.money import usd
 from nemorouter.types.request import ChatRequest, parse_chat_request
 
 
@@ -227,14 +228,9 @@ class Pipeline:
             await self.end.finished(record, Decimal(0))
             return routed
         record.stream = True
-        wants_usage = request.wants_usage
-
-        async def closed(stream: ReplayStream) -> None:
-            if not stream.ended:
-                record.error_code = "client_disconnected"
-            await self.end.finished(record, Decimal(0))
-
-        routed.stream = ReplayStream(response, wants_usage, closed)
+        stream = AnswerStream.replay(chunks_from_completion(response, request.wants_usage))
+        stream.on_close = partial(self._stream_closed, record, None, None)
+        routed.stream = stream
         return routed
 
     async def _stream(
@@ -246,7 +242,6 @@ class Pipeline:
         cache_plan: CachePlan | None,
     ) -> Routed:
         record.stream = True
-        wants_usage = request.wants_usage
         routed = await self.router.open_stream(request, links, inbound.request_id, record.job_id)
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)
@@ -254,34 +249,43 @@ class Pipeline:
         assert routed.deployment is not None
         # A streamed answer is cached too, rebuilt from its chunks once it ends well.
         builder = CompletionBuilder() if cache_plan is not None and cache_plan.write else None
-
-        async def closed(stream: CostedStream) -> None:
-            record.usage(stream.usage)
-            record.cost = stream.cost
-            try:
-                if stream.failure is not None:
-                    record.error_code = "stream_interrupted"
-                elif not stream.ended:
-                    record.error_code = "client_disconnected"
-                elif builder is not None and cache_plan is not None:
-                    await self.cache.store(
-                        cache_plan,
-                        builder.completion(),
-                        stream.cost,
-                        routed.model,
-                        routed.deployment_id,
-                    )
-            finally:  # settled and recorded whatever the cache did
-                await self.end.finished(record, stream.cost, routed.deployment)
-
-        routed.stream = CostedStream(
-            routed.stream,
+        stream = routed.stream
+        stream.cost_with(
             routed.deployment.pricing,
-            wants_usage,
-            closed,
+            request.wants_usage,
             builder.feed if builder is not None else None,
         )
+        stream.on_close = partial(
+            self._stream_closed, record, routed, None if builder is None else (cache_plan, builder)
+        )
         return routed
+
+    async def _stream_closed(
+        self,
+        record: CallRecord,
+        routed: Routed | None,
+        caching: tuple[CachePlan, CompletionBuilder] | None,
+        stream: AnswerStream,
+    ) -> None:
+        """The end of every stream (upstream or replayed from the cache), however it ended:
+        store a well-ended answer in the cache, then settle and record the call."""
+        if routed is None:  # a cache hit: costs nothing
+            cost: Decimal | None = Decimal(0)
+        else:
+            record.usage(stream.usage)
+            record.cost = cost = stream.cost
+        try:
+            if stream.failure is not None:
+                record.error_code = "stream_interrupted"
+            elif not stream.ended:
+                record.error_code = "client_disconnected"
+            elif caching is not None and routed is not None:
+                plan, builder = caching
+                await self.cache.store(
+                    plan, builder.completion(), cost, routed.model, routed.deployment_id
+                )
+        finally:  # settled and recorded whatever the cache did
+            await self.end.finished(record, cost, None if routed is None else routed.deployment)
 
 
 _background_tasks: set[asyncio.Task[None]] = set()

@@ -21,9 +21,12 @@ CLASSES = (
     FailureKind.SERVER_ERROR,
     FailureKind.RATE_LIMITED,
 )
-# Kinds with no policy of their own that follow another class's: a malformed 200 is the
-# provider's fault like a 5xx.
-_FOLLOWS = {FailureKind.MALFORMED: FailureKind.SERVER_ERROR}
+# Kinds with no policy of their own that follow another class's: a malformed 200 and a
+# credential failure are the deployment's fault like a 5xx.
+_FOLLOWS = {
+    FailureKind.MALFORMED: FailureKind.SERVER_ERROR,
+    FailureKind.AUTH: FailureKind.SERVER_ERROR,
+}
 
 
 class RetryPolicy:

@@ -15,7 +15,13 @@ log = logging.getLogger("nemorouter.router")
 # A 429 is the provider's quota speaking, which the retry hint and the quota gate handle:
 # opening the circuit on a burst of them would send a whole cooldown's traffic elsewhere.
 DOWN = frozenset(
-    {FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.SERVER_ERROR, FailureKind.MALFORMED}
+    {
+        FailureKind.TIMEOUT,
+        FailureKind.CONNECTION,
+        FailureKind.SERVER_ERROR,
+        FailureKind.MALFORMED,
+        FailureKind.AUTH,
+    }
 )
 
 

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from nemorouter.core.answer_stream import peek
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.request import reserve_tokens
@@ -43,7 +44,7 @@ from nemorouter.core.route_failures import (
     log_fallback,
 )
 from nemorouter.core.route_quota import reserve_in_link, settle_usage, unreserve
-from nemorouter.core.routed import HeldStream, Routed, peek
+from nemorouter.core.routed import Routed
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.image_fetch import fetch_remote_images
 from nemorouter.providers.media import InlineMedia
@@ -144,7 +145,8 @@ class Router:
         routed, stream, reservation = await self._route(
             request, links, request_id, job_id, call, stream=True
         )
-        routed.stream = HeldStream(stream, routed.deployment, self.settle_usage, reservation)
+        stream.hold(routed.deployment, self.settle_usage, reservation)
+        routed.stream = stream
         return routed
 
     async def settle_usage(self, reservation: Reservation, usage: Any) -> None:

@@ -21,11 +21,11 @@ MAX_JOBS_LISTED = 1000
 
 
 def admin_routes(pipeline: Services, queries: SpendQueries) -> list[Route]:
-    def authorized(request: Request) -> None:
-        check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
+    async def authorized(request: Request) -> None:
+        await check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def spend(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         query = request.query_params
         group_by = parse_choice(query.get("group_by", "job"), GROUP_BY, "group_by")
         report = await queries.spend(
@@ -38,12 +38,12 @@ def admin_routes(pipeline: Services, queries: SpendQueries) -> list[Route]:
         return JSONResponse(report)
 
     async def jobs(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         limit = parse_limit(request.query_params.get("limit"))
         return JSONResponse({"jobs": await queries.jobs(limit)})
 
     async def job(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         job_id = parse_text(request.path_params["job_id"], "job_id") or ""
         return JSONResponse(await queries.job(job_id))
 

@@ -16,11 +16,11 @@ from nemorouter.wiring import Services
 
 
 def dashboard_admin_routes(pipeline: Services, queries: SpendQueries) -> list[Route]:
-    def authorized(request: Request) -> None:
-        check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
+    async def authorized(request: Request) -> None:
+        await check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def timeline(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         query = request.query_params
         bucket = parse_choice(query.get("bucket", "hour"), BUCKETS, "bucket")
         report = await queries.timeline(
@@ -33,7 +33,7 @@ def dashboard_admin_routes(pipeline: Services, queries: SpendQueries) -> list[Ro
         return JSONResponse(report)
 
     async def events(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         query = request.query_params
         kind = parse_choice(query.get("kind", "all"), EVENT_KINDS, "kind")
         found = await queries.events(
@@ -44,7 +44,7 @@ def dashboard_admin_routes(pipeline: Services, queries: SpendQueries) -> list[Ro
         return JSONResponse({"events": found})
 
     async def budgets(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         return JSONResponse(await queries.budgets())
 
     return [

@@ -20,45 +20,45 @@ from nemorouter.wiring import Services
 
 
 def key_routes(pipeline: Services, admin: KeyAdmin, spend: SpendQueries) -> list[Route]:
-    def authorized(request: Request) -> None:
-        check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
+    async def authorized(request: Request) -> None:
+        await check_admin(pipeline, request)  # master key, or a dashboard session (reads only)
 
     async def key_of(request: Request) -> KeyRecord:
         return await admin.key(_key_id(request))
 
     async def create_key(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         created = await admin.create_key(decode_input(await _body(request), KeyCreate))
         # The only time the secret is returned: it is stored as a hash.
         return JSONResponse({**created.record.public(), "key": created.secret}, status_code=201)
 
     async def list_keys(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         team_id = parse_text(request.query_params.get("team_id"), "team_id", 40)
         return JSONResponse({"keys": [k.public() for k in await admin.keys(team_id)]})
 
     async def get_key(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         record = await bounded_query(key_of(request))
         return JSONResponse({**record.public(), "spend": await spend.key_spend(record)})
 
     async def update_key(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         record = await key_of(request)  # an unknown key is a 404 whatever the body says
         patch = decode_input(await _body(request), KeyUpdate)
         return JSONResponse((await admin.update_key(record, patch)).public())
 
     async def revoke_key(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         return JSONResponse((await admin.revoke_key(_key_id(request))).public())
 
     async def create_team(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         team = await admin.create_team(decode_input(await _body(request), TeamCreate))
         return JSONResponse(team.public(), status_code=201)
 
     async def list_teams(request: Request) -> Response:
-        authorized(request)
+        await authorized(request)
         return JSONResponse({"teams": [t.public() for t in await admin.teams()]})
 
     return [

@@ -61,7 +61,6 @@ def create_app(config: Config) -> GatewayApp:
     services = Services(config)  # every service, built once (nemorouter.wiring)
     chat = ChatCompletionsEndpoint(services.pipeline, config.max_body_bytes)
     created = int(time.time())
-    contract = openapi_json()  # built once; served as is
 
     async def list_models(request: Request) -> Response:
         await services.auth.resolve(request.headers.get("authorization", "").encode() or None)
@@ -80,7 +79,7 @@ def create_app(config: Config) -> GatewayApp:
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request) -> Response:
-        return Response(contract, media_type="application/json")
+        return Response(openapi_json(), media_type="application/json")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 
-from nemorouter.core.cost import usd
 from nemorouter.core.pipeline import Inbound, Pipeline
 from nemorouter.core.routed import Routed
 from nemorouter.gateway.asgi import (
@@ -25,6 +24,7 @@ from nemorouter.gateway.asgi import (
     send_error,
 )
 from nemorouter.types.errors import GatewayError
+from nemorouter.types.money import usd
 from nemorouter.types.upstream import UpstreamFailure
 
 log = logging.getLogger("nemorouter.gateway")

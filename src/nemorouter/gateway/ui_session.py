@@ -160,16 +160,17 @@ def _cookie(scope: Scope) -> str | None:
     return None
 
 
-def check_admin(services: Services, request: Request) -> None:
+async def check_admin(services: Services, request: Request) -> None:
     """Admin endpoints: the master key as a bearer token, or, for reads only, a dashboard
-    session cookie (so the pages fetch the very JSON the API answers with)."""
+    session cookie (so the pages fetch the very JSON the API answers with). A valid key
+    that is not the master key is told so (403), not called invalid (401)."""
     if (
         request.method in _SAFE_METHODS
         and "authorization" not in request.headers
         and has_session(services, request)
     ):
         return
-    services.auth.check_master(request.headers.get("authorization", "").encode() or None)
+    await services.auth.check_admin(request.headers.get("authorization", "").encode() or None)
 
 
 def same_origin(request: Request) -> bool:

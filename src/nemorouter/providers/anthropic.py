@@ -21,6 +21,7 @@ from nemorouter.providers.anthropic_request import VERTEX_VERSION, anthropic_req
 from nemorouter.providers.anthropic_response import StreamTranslator, to_completion
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.media import InlineMedia
+from nemorouter.providers.param_rules import applied
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream
 from nemorouter.providers.request_fields import encoded, translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
@@ -55,9 +56,14 @@ class AnthropicAdapter(AuthedAdapter):
         fetched: Mapping[str, InlineMedia],
         stream: bool,
     ) -> UpstreamRequest:
+        body = applied(target, body)  # the parameters this model refuses, dropped
+
         def translate() -> tuple[dict[str, Any], str | None]:
             wire, structured = anthropic_request(
-                {**body, "stream": stream}, fetched, target.max_output_tokens
+                {**body, "stream": stream},
+                fetched,
+                target.default_max_tokens(stream),
+                target.native_structured,
             )
             if self.vertex:
                 return {"anthropic_version": VERTEX_VERSION, **wire}, structured

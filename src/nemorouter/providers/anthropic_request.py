@@ -1,10 +1,12 @@
 """The canonical (OpenAI chat) request → an Anthropic Messages API body.
 
 Claude takes images only as base64 blocks (on Vertex as well), so http(s) images are fetched
-beforehand (`fetched`) and gs:// references are refused. A `json_schema` response format has
-no direct equivalent on every Claude endpoint, so it becomes one forced tool whose input is the
-answer (the adapter hands that input back as the message content). Any field of the wrong
-shape (`request_fields`) is a 400 naming the field, before any call is made.
+beforehand (`fetched`) and gs:// references are refused. A `json_schema` response format is
+sent natively where the model has structured outputs at this provider (`output_config.format`,
+anthropic-sdk-python types/output_config_param.py: the answer is a text block holding the
+JSON) and the schema is inside the native subset (`anthropic_schema`); otherwise it becomes one forced tool whose input is the answer (the adapter hands that
+input back as the message content). Any field of the wrong shape (`request_fields`) is a 400
+naming the field, before any call is made.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from nemorouter.providers.anthropic_schema import native_schema
 from nemorouter.providers.media import (
     InlineMedia,
     StoredFile,
@@ -49,7 +52,10 @@ _TOOL_MODES = frozenset(_TOOL_CHOICE)
 
 
 def anthropic_request(
-    body: dict[str, Any], fetched: Mapping[str, InlineMedia], max_output: int | None = None
+    body: dict[str, Any],
+    fetched: Mapping[str, InlineMedia],
+    max_output: int | None = None,
+    native_structured: bool = False,
 ) -> tuple[dict[str, Any], str | None]:
     """(the Messages body without `model`, the forced structured-output tool's name or None)."""
     messages = body.get("messages")
@@ -109,7 +115,12 @@ def anthropic_request(
         request["stop_sequences"] = stop
     tools = function_tools(body)
     choice = tool_choice(body, _TOOL_MODES)
-    structured = _structured(body, request, bool(tools))
+    native = _native_format(body) if native_structured else None
+    if native is not None:
+        structured = None
+        request["output_config"] = {"format": {"type": "json_schema", "schema": native}}
+    else:
+        structured = _structured(body, request, bool(tools))
     if structured is None and tools:
         request["tools"] = [_tool(t) for t in tools]
         if isinstance(choice, str):
@@ -119,6 +130,15 @@ def anthropic_request(
     if body.get("stream") is True:
         request["stream"] = True
     return request, structured
+
+
+def _native_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The json_schema response format's schema as a native format, or None (no such
+    format, or a schema outside the native subset: the forced tool takes it)."""
+    fmt = response_format(body)
+    if fmt is None or fmt["type"] != "json_schema":
+        return None
+    return native_schema(json_schema_spec(fmt)[1])
 
 
 def _structured(body: dict[str, Any], request: dict[str, Any], has_tools: bool) -> str | None:

@@ -52,11 +52,20 @@ def usage(data: Any) -> dict[str, Any] | None:
     written = _count(data, "cache_creation_input_tokens")
     prompt = _count(data, "input_tokens") + read + written
     completion = _count(data, "output_tokens")
+    details: dict[str, Any] = {"cached_tokens": read}
+    if written:  # priced above the input rate by TTL (core/cost), under LiteLLM's names
+        details["cache_creation_tokens"] = written
+        split = _object(data.get("cache_creation"), "usage.cache_creation")
+        if split:
+            details["cache_creation_token_details"] = {
+                name: _count(split, name)
+                for name in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+            }
     out = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": read},
+        "prompt_tokens_details": details,
     }
     check_usage(out, WHO)  # the sums too
     return out
@@ -167,7 +176,7 @@ class StreamTranslator:
         if kind == "message_start":
             message = _object(event.get("message"), "a message_start message")
             self.id = _completion_id(message.get("id"))
-            self.usage_in.update(_object(message.get("usage"), "usage"))
+            self._merge_usage(message.get("usage"))
             usage(self.usage_in)  # checked as it comes, before any content is relayed
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
@@ -175,7 +184,7 @@ class StreamTranslator:
         if kind == "content_block_delta":
             return self._block_delta(event)
         if kind == "message_delta":
-            self.usage_in.update(_object(event.get("usage"), "usage"))  # output: running total
+            self._merge_usage(event.get("usage"))
             usage(self.usage_in)
             reason = _object(event.get("delta"), "a message_delta delta").get("stop_reason")
             if reason is None:
@@ -187,6 +196,13 @@ class StreamTranslator:
         elif kind == "error":
             raise event_failure(event.get("error"))
         return []  # ping, content_block_stop
+
+    def _merge_usage(self, data: Any) -> None:
+        """A message_delta's counts replace the running ones (output_tokens is cumulative),
+        but a field it sends as null keeps its value, as the SDK's accumulator does
+        (anthropic lib/streaming/_messages.py accumulate_event: `if ... is not None`)."""
+        fields = _object(data, "usage")
+        self.usage_in.update({k: v for k, v in fields.items() if v is not None})
 
     def _block_start(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         block = _object(event.get("content_block"), "a content_block")

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import msgspec
 
-from nemorouter.providers.http import UpstreamMalformed
+from nemorouter.providers.http_connection import UpstreamMalformed
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
 # Hints beyond this are treated as "not soon": the router fails over instead of waiting.

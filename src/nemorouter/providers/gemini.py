@@ -21,6 +21,7 @@ from nemorouter.providers.gemini_request import gemini_request
 from nemorouter.providers.gemini_response import StreamTranslator, to_completion
 from nemorouter.providers.google_errors import stream_error
 from nemorouter.providers.media import InlineMedia
+from nemorouter.providers.param_rules import applied
 from nemorouter.providers.pooled import AuthedAdapter, TranslatedStream
 from nemorouter.providers.request_fields import encoded, translated_request
 from nemorouter.providers.upstream_auth import KeyAuth, vertex_endpoint
@@ -55,6 +56,7 @@ class GeminiAdapter(AuthedAdapter):
         # No maxOutputTokens unless the client set one: the field is optional (the official
         # google-genai SDK sends none) and Gemini's own default is at most the model's
         # maximum output, the catalog's figure the budget's worst case assumes.
+        body = applied(target, body)  # the parameters this model refuses, dropped
         wire = translated_request("Gemini", lambda: gemini_request(body, fetched))
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
         path = f"{self._prefix}{target.provider_model}:{verb}"

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nemorouter.providers.gemini_schema import to_gemini_schema
+from nemorouter.providers.gemini_signatures import DUMMY, signature_of
 from nemorouter.providers.media import (
     InlineMedia,
     Media,
@@ -47,20 +48,27 @@ def gemini_request(body: dict[str, Any], fetched: Mapping[str, InlineMedia]) -> 
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     tool_names: dict[str, str] = {}  # tool_call id -> function name, for tool results
+    answers: list[dict[str, Any]] | None = None  # the functionResponse parts of this tool turn
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise bad_part("every message must be an object")
         role = message.get("role")
+        if role == "tool":
+            # One user content answers the whole function call turn: Gemini refuses a turn
+            # whose function response parts do not match its function call parts in number
+            # (400, gemini-cli#4217); python-genai's own automatic function calling sends
+            # `Content(role='user', parts=func_response_parts)` (google/genai/models.py).
+            if answers is None:
+                answers = []
+                contents.append({"role": "user", "parts": answers})
+            answers.append(_tool_result(message, tool_names, i))
+            continue
+        answers = None
         if role in ("system", "developer"):
             system += _text_parts(message.get("content"), role, i)
-        elif role == "tool":
-            contents.append({"role": "user", "parts": [_tool_result(message, tool_names, i)]})
         elif role in _ROLES:
             parts = _parts(message.get("content"), fetched, i)
-            for call in tool_calls(message, i):
-                if call.id is not None:
-                    tool_names[call.id] = call.name
-                parts.append({"functionCall": {"name": call.name, "args": call.arguments}})
+            parts += _call_parts(message, tool_names, i)
             if not parts:
                 raise bad_part(f"a {role} message has no content")
             contents.append({"role": _ROLES[role], "parts": parts})
@@ -121,15 +129,22 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+# Empty texts are left out: Vertex refuses an empty text part ("Unable to submit request
+# because it has an empty text parameter", Portkey-AI/gateway#462), and OpenAI clients send
+# `content: ""` beside tool calls.
+
+
 def _text_parts(content: Any, role: str, i: int) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"text": content}]
+        return [{"text": content}] if content else []
     if isinstance(content, list):
         texts = []
         for j, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "text":
                 raise field_error(f"messages[{i}].content[{j}]", f"must be text ({role} message)")
-            texts.append({"text": part_text(part, f"messages[{i}].content[{j}]")})
+            text = part_text(part, f"messages[{i}].content[{j}]")
+            if text:
+                texts.append({"text": text})
         return texts
     raise field_error(f"messages[{i}].content", f"must be text ({role} message)")
 
@@ -138,14 +153,16 @@ def _parts(content: Any, fetched: Mapping[str, InlineMedia], i: int) -> list[dic
     if content is None:
         return []
     if isinstance(content, str):
-        return [{"text": content}]
+        return [{"text": content}] if content else []
     if not isinstance(content, list):
         raise field_error(f"messages[{i}].content", "must be a string or a list of parts")
     parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            parts.append({"text": part_text(part, f"messages[{i}].content[{j}]")})
+            text = part_text(part, f"messages[{i}].content[{j}]")
+            if text:
+                parts.append({"text": text})
         elif kind == "image_url":
             parts.append(media_part(resolve_image(image_url(part), fetched)))
         elif kind == "file":
@@ -159,6 +176,23 @@ def media_part(media: Media) -> dict[str, Any]:
     if isinstance(media, InlineMedia):
         return {"inlineData": {"mimeType": media.mime, "data": media.data}}
     return {"fileData": {"mimeType": media.mime, "fileUri": media.uri}}
+
+
+def _call_parts(message: dict[str, Any], names: dict[str, str], i: int) -> list[dict[str, Any]]:
+    """An assistant message's tool calls as functionCall parts, each with the thought signature
+    its call carries back (`gemini_signatures`). Gemini 3 refuses a call turn whose first call
+    has none: it gets Google's documented stand-in."""
+    parts = []
+    raw = message.get("tool_calls")
+    for j, call in enumerate(tool_calls(message, i)):
+        if call.id is not None:
+            names[call.id] = call.name
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+        signature = signature_of(raw[j]) or (DUMMY if j == 0 else None)
+        if signature is not None:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    return parts
 
 
 def _tool_result(message: dict[str, Any], names: dict[str, str], i: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from nemorouter.providers.answer_check import check_usage, malformed, token_count
+from nemorouter.providers.gemini_signatures import call_id, part_signature
 from nemorouter.types.envelopes import chunk, completion, delta_choice, message_choice, usage_chunk
 
 WHO = "Gemini"
@@ -92,7 +93,8 @@ def _split_parts(
         if call is not None:
             calls.append(
                 {
-                    "id": f"call_{next(call_ids)}",
+                    # the signature rides in the id, for the client to send back
+                    "id": call_id(f"call_{next(call_ids)}", part_signature(part)),
                     "type": "function",
                     "function": {
                         "name": call.get("name", ""),

@@ -5,7 +5,15 @@ string-only `enum`, `anyOf`, `properties`/`required`/`propertyOrdering`, `items`
 min/max keywords. What it has no word for is refused with a 400 that names the keyword and
 where it sits, rather than dropped: a constraint the model silently ignores would come back
 as output the client's validator rejects, after it was paid for. Annotations that constrain
-nothing (`$schema`, `examples`, `additionalProperties: false`, ...) are dropped.
+nothing (`$schema`, `examples`, `additionalProperties: false`, a `format` Gemini refuses, ...)
+are dropped. `$defs`/`$ref` are inlined (Gemini's Schema has no references); a recursive
+schema is refused.
+
+`responseSchema` (this OpenAPI subset) rather than `responseJsonSchema`: python-genai documents
+the latter (GenerateContentConfig.response_json_schema) as a JSON Schema subset "Cyclic
+references are unrolled to a limited degree" and the Gemini API docs introduce it for Gemini
+2.5 and later, while `responseSchema` is accepted by every Gemini model on both Vertex and the
+Gemini API: one form for every deployment.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ _TYPES = {
 _COPIED = (
     "title",
     "description",
-    "format",
     "minItems",
     "maxItems",
     "minLength",
@@ -44,8 +51,17 @@ _DROPPED = frozenset(
 )
 _HANDLED = frozenset(
     {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required"}
-    | {"items", "additionalProperties", "uniqueItems", "nullable"}
+    | {"items", "additionalProperties", "uniqueItems", "nullable", "format"}
 )
+# The `format` values the API takes, by type; it refuses the rest with a 400 ("only 'enum' and
+# 'date-time' are supported for STRING type"). The table of google/adk-python
+# tools/_gemini_schema_util.py `_sanitize_schema_formats_for_gemini`, which drops the others:
+# a JSON Schema `format` is an annotation, asserted only by choice (JSON Schema 2020-12 §7.2).
+_FORMATS = {
+    "STRING": frozenset({"date-time", "enum"}),
+    "INTEGER": frozenset({"int32", "int64"}),
+    "NUMBER": frozenset({"int32", "int64"}),
+}
 _MAX_DEPTH = 64
 
 
@@ -121,6 +137,9 @@ class _Converter:
         if type_list:
             out["type"] = _TYPES[type_list[0]]
         self._enum(node, out, path)
+        fmt = node.get("format")
+        if fmt in _FORMATS.get(out.get("type", ""), ()):
+            out["format"] = fmt
         for key in _COPIED:
             if key in node:
                 out[key] = node[key]
@@ -201,8 +220,7 @@ class _Converter:
             raise self.refuse(
                 path, "objects with arbitrary keys (additionalProperties) cannot be expressed"
             )
-        if properties is None:
-            # an object from a collapsed anyOf branch ({anyOf: [{$ref}, null]}) has its own
+        if properties is None:  # (a single anyOf branch merged in above brought its own)
             if out.get("type") == "OBJECT" and "properties" not in out:
                 raise self.refuse(path, "Gemini objects need at least one property")
             return

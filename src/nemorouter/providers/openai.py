@@ -7,20 +7,20 @@ checks that a 200 is an answer (`answer_check`), and classifies every failure fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
-
-import orjson
 
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.answer_check import check_chunk, check_completion
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.classify import classify_exception, classify_status
 from nemorouter.providers.http import StreamResponse
+from nemorouter.providers.http_connection import Response
 from nemorouter.providers.media import InlineMedia
-from nemorouter.providers.pooled import PooledAdapter, json_object
+from nemorouter.providers.param_rules import applied
+from nemorouter.providers.pooled import PooledAdapter, TranslatedStream, json_object
 from nemorouter.providers.request_fields import encoded
-from nemorouter.providers.sse import sse_data
+from nemorouter.providers.upstream_auth import KeyAuth, openai_auth, with_auth
 from nemorouter.types.target import Target
 from nemorouter.types.upstream import FailureKind, UpstreamFailure
 
@@ -33,9 +33,11 @@ class OpenAIAdapter(PooledAdapter):
 
     def __init__(self, name: str, provider: ProviderConfig, settings: Settings) -> None:
         super().__init__(name, provider.base_url or OPENAI_BASE_URL, provider, settings)
-        self._auth = b""
-        if provider.api_key and provider.api_key.lower() != "none":
-            self._auth = f"Authorization: Bearer {provider.api_key}\r\n".encode()
+        self.auth = openai_auth(name, provider)  # api_key, or a Google token (auth: google)
+
+    async def close(self) -> None:
+        await self.auth.close()
+        await super().close()
 
     inlines_images = False  # OpenAI fetches image URLs itself
 
@@ -46,7 +48,7 @@ class OpenAIAdapter(PooledAdapter):
         fetched: Mapping[str, InlineMedia],
         stream: bool,
     ) -> UpstreamRequest:
-        wire = {**body, "model": target.provider_model}
+        wire = {**applied(target, body), "model": target.provider_model}
         if stream:  # the gateway costs every stream: ask for the final usage chunk
             options = body.get("stream_options")
             wire["stream_options"] = {
@@ -56,14 +58,22 @@ class OpenAIAdapter(PooledAdapter):
         return UpstreamRequest(target, CHAT_PATH, wire, stream)
 
     async def complete(self, request: UpstreamRequest) -> dict[str, Any]:
-        try:  # the encoded payload is passed on, not kept: the pool lets go of it once sent
-            response = await self.pool.post(
-                request.path, encoded("the provider", request.wire), self._auth, self._timeout
+        if isinstance(self.auth, KeyAuth):
+            # the encoded payload is passed on, not kept: the pool lets go of it once sent
+            response = await _answered(
+                self.pool.post(
+                    request.path,
+                    encoded("the provider", request.wire),
+                    self.auth.line,
+                    self._timeout,
+                )
             )
-        except OSError as exc:  # timeouts and dropped connections
-            raise classify_exception(exc) from None
-        if response.status != 200:
-            raise classify_status(response.status, response.headers, response.body)
+        else:  # a Google token: the payload is kept for one retry after a 401
+            payload = encoded("the provider", request.wire)
+            response = await with_auth(
+                self.auth,
+                lambda auth: _answered(self.pool.post(request.path, payload, auth, self._timeout)),
+            )
         data = json_object(
             response.body, "provider answered 200 with a body that is not a JSON object"
         )
@@ -71,64 +81,65 @@ class OpenAIAdapter(PooledAdapter):
         answer["model"] = request.target.model  # the label, not the provider's dated name
         return answer
 
-    async def open_stream(self, request: UpstreamRequest) -> _SSEStream:
-        try:
-            response = await self.pool.stream(
-                request.path, encoded("the provider", request.wire), self._auth, self._timeout
+    async def open_stream(self, request: UpstreamRequest) -> TranslatedStream:
+        if isinstance(self.auth, KeyAuth):
+            response = await _opened(
+                self.pool.stream(
+                    request.path,
+                    encoded("the provider", request.wire),
+                    self.auth.line,
+                    self._timeout,
+                )
             )
-            if response.status != 200:
-                raw = await response.read()
-                raise classify_status(response.status, response.headers, raw)
-        except OSError as exc:
-            raise classify_exception(exc) from None
-        return _SSEStream(response, self.max_event, request.target.model)
+        else:
+            payload = encoded("the provider", request.wire)
+            response = await with_auth(
+                self.auth,
+                lambda auth: _opened(self.pool.stream(request.path, payload, auth, self._timeout)),
+            )
+        return TranslatedStream(response, OpenAIChunks(request.target.model), self.max_event)
 
 
-class _SSEStream:
-    """Chunks of an OpenAI server-sent-event stream, decoded."""
+async def _answered(sending: Awaitable[Response]) -> Response:
+    """A whole answer with status 200; anything else raises, classified."""
+    try:
+        response = await sending
+    except OSError as exc:  # timeouts and dropped connections
+        raise classify_exception(exc) from None
+    if response.status != 200:
+        raise classify_status(response.status, response.headers, response.body)
+    return response
 
-    def __init__(self, response: StreamResponse, max_event: int, model: str) -> None:
-        self._response = response
-        self._max_event = max_event
+
+async def _opened(sending: Awaitable[StreamResponse]) -> StreamResponse:
+    """A stream whose status is 200; anything else raises, classified."""
+    try:
+        response = await sending
+        if response.status != 200:
+            raw = await response.read()
+            raise classify_status(response.status, response.headers, raw)
+    except OSError as exc:
+        raise classify_exception(exc) from None
+    return response
+
+
+class OpenAIChunks:
+    """The identity translation: an OpenAI chunk is checked and relabelled, nothing more."""
+
+    complete = False  # an OpenAI stream is complete when `[DONE]` arrives
+
+    def __init__(self, model: str) -> None:
         self._model = model
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        finished = False
-        try:
-            async for payload in sse_data(self._response.iter_chunks(), self._max_event):
-                if payload == b"[DONE]":
-                    finished = True
-                    continue  # read on to the end, so the connection can be reused
-                chunk = orjson.loads(payload)
-                if not isinstance(chunk, dict):
-                    raise UpstreamFailure(
-                        FailureKind.MALFORMED,
-                        "provider sent a stream event that is not an object",
-                        status=200,
-                    )
-                if "error" in chunk:
-                    raise UpstreamFailure(
-                        FailureKind.SERVER_ERROR,
-                        f"provider reported an error mid-stream: {chunk['error']}",
-                    )
-                check_chunk(chunk, "provider")
-                chunk["model"] = self._model  # the label, not the provider's dated name
-                yield chunk
-        except OSError as exc:
-            raise classify_exception(exc) from None
-        except orjson.JSONDecodeError:
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if "error" in event:
             raise UpstreamFailure(
-                FailureKind.MALFORMED, "provider sent a stream event that is not JSON", status=200
-            ) from None
-        finally:
-            self._response.release()
-        if not finished:
-            raise UpstreamFailure(
-                FailureKind.CONNECTION, "provider closed the stream before it finished"
+                FailureKind.SERVER_ERROR,
+                f"provider reported an error mid-stream: {event['error']}",
             )
+        check_chunk(event, "provider")
+        event["model"] = self._model  # the label, not the provider's dated name
+        return [event]
 
-    async def aclose(self) -> None:
-        self._response.release()
+    def close(self) -> list[dict[str, Any]]:
+        return []

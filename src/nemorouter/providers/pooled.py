@@ -110,8 +110,13 @@ class AuthedAdapter(PooledAdapter):
         return await with_auth(self.auth, call)
 
 
+# The OpenAI wire format's end-of-stream sentinel (no other provider sends it).
+DONE = b"[DONE]"
+
+
 class Translator(Protocol):
-    """Turns one provider's stream events into OpenAI chunks."""
+    """Turns one provider's stream events into OpenAI chunks (for OpenAI-format providers,
+    the identity translation: checked and relabelled)."""
 
     @property
     def complete(self) -> bool:
@@ -123,7 +128,9 @@ class Translator(Protocol):
 
 
 class TranslatedStream:
-    """Server-sent JSON events of a provider, as OpenAI chunks (`who` names the provider)."""
+    """The one upstream stream type: a provider's server-sent JSON events, as OpenAI chunks
+    (`who` names the provider). A stream is complete when the translator has seen the
+    provider's final event, or the provider sent `[DONE]`."""
 
     who = "the provider"
 
@@ -140,8 +147,12 @@ class TranslatedStream:
 
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         translator = self._translator
+        done = False
         try:
             async for payload in sse_data(self._response.iter_chunks(), self._max_event):
+                if payload == DONE:
+                    done = True
+                    continue  # read on to the end, so the connection can be reused
                 event = orjson.loads(payload)
                 if not isinstance(event, dict):
                     raise UpstreamFailure(
@@ -158,7 +169,7 @@ class TranslatedStream:
             ) from None
         finally:
             self._response.release()
-        if not translator.complete:
+        if not (done or translator.complete):
             raise UpstreamFailure(
                 FailureKind.CONNECTION, f"{self.who} ended the stream before it finished"
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from nemorouter.providers.http import UpstreamMalformed
+from nemorouter.providers.http_connection import UpstreamMalformed
 
 # Largest single event; `Settings.max_upstream_event_mb` sets the gateway's.
 DEFAULT_MAX_EVENT = 8 << 20

@@ -1,5 +1,6 @@
-"""Credentials for upstream calls: Vertex AI (service-account bearer token, or an API key in
-express mode) and fixed API-key headers (Gemini API, Anthropic API)."""
+"""Credentials for upstream calls: a Google access token (Vertex AI, and Vertex's
+OpenAI-compatible endpoint with `auth: google`), Vertex's API-key (express) mode, and fixed
+API-key headers (Gemini API, Anthropic API, OpenAI-compatible endpoints)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from nemorouter.config import ConfigError, ProviderConfig
-from nemorouter.providers.google_auth import ServiceAccountTokens, load_service_account
+from nemorouter.providers.google_adc import google_tokens
+from nemorouter.providers.google_auth import TokenCache
 from nemorouter.types.upstream import UpstreamFailure
 
 T = TypeVar("T")
@@ -25,35 +27,55 @@ def vertex_endpoint(
     name: str, provider: ProviderConfig, publisher: str
 ) -> tuple[str, str, VertexAuth]:
     """(base URL, model path prefix, credentials) for one publisher's models on Vertex AI."""
-    if not provider.project or not provider.location:
+    if not provider.location:
         article = "an" if provider.type[:1] in "aeiou" else "a"
         raise ConfigError(
-            f"providers.{name}", f"{article} {provider.type} provider needs project and location"
+            f"providers.{name}.location", f"{article} {provider.type} provider needs a location"
         )
-    prefix = (
-        f"/v1/projects/{provider.project}/locations/{provider.location}"
-        f"/publishers/{publisher}/models/"
-    )
+    auth = VertexAuth(name, provider)
+    # As both official SDKs do: the configured project, else the credentials' own.
+    project = provider.project or auth.project
+    if not project:
+        if auth.tokens is None:
+            source = "an api_key names none"
+        elif provider.credentials:
+            source = "the credentials name none"
+        else:
+            source = "Application Default Credentials (google.auth.default()) name none"
+        raise ConfigError(
+            f"providers.{name}.project", f"required: Vertex AI URLs name a project, and {source}"
+        )
+    prefix = f"/v1/projects/{project}/locations/{provider.location}/publishers/{publisher}/models/"
     base_url = provider.base_url or vertex_base_url(provider.location)
-    return base_url, prefix, VertexAuth(name, provider)
+    return base_url, prefix, auth
+
+
+def openai_auth(name: str, provider: ProviderConfig) -> VertexAuth | KeyAuth:
+    """An OpenAI-format endpoint's credentials: a Google access token with `auth: google`
+    (Vertex AI's OpenAI-compatible endpoint takes one, refreshed hourly:
+    https://docs.cloud.google.com/vertex-ai/generative-ai/docs/migrate/openai/auth-and-credentials),
+    else `Authorization: Bearer <api_key>` (none for "none")."""
+    if provider.google_auth:
+        return VertexAuth(name, provider)
+    if provider.api_key and provider.api_key.lower() != "none":
+        return KeyAuth(f"Authorization: Bearer {provider.api_key}\r\n".encode())
+    return KeyAuth(b"")
 
 
 class VertexAuth:
-    """`Authorization: Bearer` from a service account, or Vertex's API-key (express) mode."""
+    """`Authorization: Bearer` with a Google access token (a credential file, else
+    Application Default Credentials), or Vertex's API-key (express) mode."""
 
     def __init__(self, name: str, provider: ProviderConfig) -> None:
-        self.tokens: ServiceAccountTokens | None = None
+        self.tokens: TokenCache | None = None
+        self.project: str | None = None  # the one the credentials name, if any
         self._key = b""
-        if provider.credentials:
-            info = load_service_account(provider.credentials, f"providers.{name}.credentials")
-            self.tokens = ServiceAccountTokens(info)
-        elif provider.api_key:
-            self._key = f"x-goog-api-key: {provider.api_key}\r\n".encode()
-        else:
-            raise ConfigError(
-                f"providers.{name}.credentials",
-                "Vertex AI needs a service-account key file (credentials) or an api_key",
+        if provider.google_auth:
+            self.tokens, self.project = google_tokens(
+                provider.credentials, f"providers.{name}.credentials"
             )
+        else:
+            self._key = f"x-goog-api-key: {provider.api_key}\r\n".encode()
 
     async def header(self) -> tuple[bytes, str | None]:
         """The auth header line, and the token in it (to invalidate on a 401)."""
@@ -74,15 +96,15 @@ class VertexAuth:
 
 
 class KeyAuth:
-    """A fixed API-key header (Gemini API: x-goog-api-key)."""
+    """A fixed API-key header (Gemini API: x-goog-api-key; OpenAI: Authorization)."""
 
     tokens = None
 
-    def __init__(self, header: bytes) -> None:
-        self._header = header
+    def __init__(self, line: bytes) -> None:
+        self.line = line  # the header line, CRLF-terminated (or empty: no header)
 
     async def header(self) -> tuple[bytes, str | None]:
-        return self._header, None
+        return self.line, None
 
     def invalidate(self, token: str | None) -> bool:
         return False

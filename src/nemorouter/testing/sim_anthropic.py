@@ -10,9 +10,10 @@
 Unknown body fields are refused as the real API does ("Extra inputs are not permitted").
 Answers come from `sim_answers`; a forced tool (`tool_choice: {type: tool}`) is answered with a
 `tool_use` block whose input validates against the tool's input_schema, `tool_choice: {type:
-any}` with one such block per tool (parallel calls), and structured outputs
-(`output_config.format`, `types.OutputConfigParam`) with JSON text valid for its schema. Faults use Anthropic
-error bodies: 429 `rate_limit_error` (with `retry-after`), 529 `overloaded_error`, ...
+any}` with one such block per tool (parallel calls), and `output_config.format` (native
+structured outputs, `types.OutputConfigParam`) with a text block holding JSON that validates
+against its schema. Sampling parameters the model refuses are a 400 (`sim_param_rules`). Faults
+use Anthropic error bodies: 429 `rate_limit_error` (with `retry-after`), 529 `overloaded_error`, ...
 `cache_read_tokens` of every prompt are reported as cache reads.
 """
 
@@ -32,6 +33,7 @@ from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
+from nemorouter.testing.sim_param_rules import anthropic_format_refusal, anthropic_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
 
@@ -142,15 +144,17 @@ def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
         messages.append({"role": message["role"], "content": content})
     chat: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": req["max_tokens"]}
     forced = _forced_tool(req)
-    output = (req.get("output_config") or {}).get("format")
+    fmt = (req.get("output_config") or {}).get("format")
     if forced is not None:
         schema = forced.get("input_schema") or {}
         chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
-    elif output is not None:
-        if not isinstance(output, dict) or output.get("type") != "json_schema":
-            raise _Invalid("output_config.format.type: Input should be 'json_schema'")
-        schema = output.get("schema") or {}
-        chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
+    elif isinstance(fmt, dict):
+        if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+            raise _Invalid("output_config.format: a json_schema format with a schema is required")
+        refused = anthropic_format_refusal(fmt["schema"])
+        if refused is not None:
+            raise _Invalid(refused)
+        chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": fmt["schema"]}}
     return chat
 
 
@@ -183,6 +187,9 @@ class SimulatedAnthropic(NativeSimulator):
     ) -> None:
         super().__init__(oauth, **kwargs)
         self.cache_read_tokens = cache_read_tokens
+        # Prompt tokens reported as cache writes, by TTL (usage.cache_creation).
+        self.cache_write_5m_tokens = 0
+        self.cache_write_1h_tokens = 0
 
     def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
         return path if path == _MESSAGES or _VERTEX.match(path) else None
@@ -222,6 +229,9 @@ class SimulatedAnthropic(NativeSimulator):
             req, long_chars = read_chat(body, self._long_strings)
             validate(req, vertex is not None)
             model = vertex[1].decode() if vertex else req["model"]
+            refused = anthropic_refusal(model, req)
+            if refused is not None:
+                raise _Invalid(refused)
             chat = as_chat(req, model)
             forced = _forced_tool(req)
             called = None if forced is not None else _any_tools(req)
@@ -258,6 +268,8 @@ class SimulatedAnthropic(NativeSimulator):
         seed: int = 0,
     ) -> dict[str, Any]:
         cached = min(self.cache_read_tokens, a.prompt_tokens)
+        hour = min(self.cache_write_1h_tokens, a.prompt_tokens - cached)
+        five = min(self.cache_write_5m_tokens, a.prompt_tokens - cached - hour)
         if forced is not None:  # the answer is the forced tool's input
             called, inputs = [forced], [msgspec.json.decode(a.content)]
         elif called:  # tool_choice any: one call of each tool
@@ -288,9 +300,13 @@ class SimulatedAnthropic(NativeSimulator):
             "stop_reason": stop,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": a.prompt_tokens - cached,
-                "cache_creation_input_tokens": 0,
+                "input_tokens": a.prompt_tokens - cached - five - hour,
+                "cache_creation_input_tokens": five + hour,
                 "cache_read_input_tokens": cached,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": five,
+                    "ephemeral_1h_input_tokens": hour,
+                },
                 "output_tokens": a.completion_tokens,
             },
         }

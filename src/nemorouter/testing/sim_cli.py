@@ -19,14 +19,17 @@ except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio 
     uvloop = None  # type: ignore[assignment]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "nemorouter simulate") -> int:
     """Run a simulated provider until SIGINT/SIGTERM (used by `nemorouter` CLI and `-m`)."""
     p = argparse.ArgumentParser(
-        prog="nemorouter-sim", description="Simulated OpenAI-compatible provider."
+        prog=prog,
+        description="A simulated OpenAI-compatible provider (for tests, demos, benchmarks).",
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9001, help="0 picks a free port")
-    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=9001, help="port to listen on; 0 picks a free one")
+    p.add_argument(
+        "--latency-ms", type=float, default=0.0, help="time to first byte of every answer"
+    )
     p.add_argument("--rpm", type=int, default=None, help="own requests-per-minute quota")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     p.add_argument(

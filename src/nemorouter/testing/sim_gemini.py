@@ -5,8 +5,11 @@ URL shapes, field names, SSE framing and error bodies follow the real services:
   (and :streamGenerateContent?alt=sse), `Authorization: Bearer` checked against a
   `FakeOAuthServer` when one is given;
 - Gemini API: POST /v1beta/models/{m}:generateContent, `x-goog-api-key` checked when set.
-Bodies are validated like the real API does (unknown fields are a 400 `Invalid JSON payload`),
-answers are the deterministic ones of `sim_answers` (schema-valid JSON for a responseSchema).
+Bodies are validated like the real API does (`sim_gemini_rules`: unknown fields, schema formats,
+function response counts, Gemini 3 thought signatures, Vertex's empty text parts), answers are
+the deterministic ones of `sim_answers` (schema-valid JSON for a responseSchema). A forced tool
+choice (`mode: ANY`) after a user message is answered by a parallel call of every allowed
+function, the first call signed on `gemini-3*` models; the function responses get a text answer.
 Magic prompt words trigger safety outcomes: `SIM_BLOCK_PROMPT` (promptFeedback.blockReason)
 and `SIM_SAFETY` (finishReason SAFETY). Faults come as Google error bodies; a 429 fault with
 `retry_after` carries `google.rpc.RetryInfo.retryDelay` instead of a header, as Google does.
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import re
 import time
-import zlib
 from typing import Any
 
 import msgspec
@@ -24,9 +26,17 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, completion_tokens, split_stream
-from nemorouter.testing.sim_gemini_wire import camel_fields, forced_calls, json_schema
+from nemorouter.testing.sim_gemini_rules import (
+    Invalid,
+    issue_signature,
+    thinking_signatures,
+    validate_request,
+)
+from nemorouter.testing.sim_gemini_wire import camel_fields
 from nemorouter.testing.sim_native import NativeSimulator
+from nemorouter.testing.sim_param_rules import gemini_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
 
@@ -49,26 +59,6 @@ GOOGLE_STATUS = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_TOP_LEVEL = frozenset(
-    {"contents", "systemInstruction", "generationConfig", "safetySettings", "tools"}
-    | {"toolConfig", "labels", "cachedContent"}
-)
-_GENERATION = frozenset(
-    {"temperature", "topP", "topK", "candidateCount", "maxOutputTokens", "stopSequences"}
-    | {"seed", "presencePenalty", "frequencyPenalty", "responseMimeType", "responseSchema"}
-    | {"responseJsonSchema", "responseLogprobs", "logprobs", "thinkingConfig", "mediaResolution"}
-    | {"responseModalities"}
-)
-_PART_KINDS = frozenset(
-    {"text", "inlineData", "fileData", "functionCall", "functionResponse", "thought"}
-)
-_SCHEMA_KEYS = frozenset(
-    {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems"}
-    | {"properties", "required", "propertyOrdering", "items", "minProperties", "maxProperties"}
-    | {"minimum", "maximum", "minLength", "maxLength", "pattern", "example", "anyOf", "default"}
-    | {"additionalProperties"}  # google-genai types.Schema.additional_properties
-)
-_SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
 
 
@@ -113,82 +103,25 @@ def render_google_fault(fault: Fault) -> bytes:
     return google_error(code, message, details)
 
 
-class _Invalid(ValueError):
-    """A request the real API would refuse with 400 INVALID_ARGUMENT."""
-
-
-def _check_schema(schema: Any, where: str) -> None:
-    if not isinstance(schema, dict):
-        raise _Invalid(f"Invalid value at '{where}': expected a Schema object")
-    for key in schema:
-        if key not in _SCHEMA_KEYS:
-            raise _Invalid(
-                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': "
-                "Cannot find field."
-            )
-    if "type" in schema and schema["type"] not in _SCHEMA_TYPES:
-        raise _Invalid(
-            f"Invalid value at '{where}.type' (type.googleapis.com/google.cloud.aiplatform.v1.Type), \"{schema['type']}\""
-        )
-    if schema.get("type") == "OBJECT" and not schema.get("properties"):
-        raise _Invalid(f"{where}.properties: should be non-empty for OBJECT type")
-    for name, sub in (schema.get("properties") or {}).items():
-        _check_schema(sub, f"{where}.properties[{name}]")
-    if "items" in schema:
-        _check_schema(schema["items"], f"{where}.items")
-    for i, sub in enumerate(schema.get("anyOf") or ()):
-        _check_schema(sub, f"{where}.any_of[{i}]")
-
-
-def validate_request(req: Any) -> None:
-    if not isinstance(req, dict):
-        raise _Invalid("Invalid JSON payload received. Expected an object.")
-    for key in req:
-        if key not in _TOP_LEVEL:
-            raise _Invalid(
-                f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
-            )
-    contents = req.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise _Invalid("Unable to submit request because it has an empty contents field.")
-    for i, content in enumerate(contents):
-        if not isinstance(content, dict) or content.get("role") not in ("user", "model"):
-            raise _Invalid(f"Please use a valid role: user, model. (contents[{i}])")
-        parts = content.get("parts")
-        if not isinstance(parts, list) or not parts:
-            raise _Invalid(f"contents[{i}].parts must not be empty")
-        for part in parts:
-            kinds = set(part) & _PART_KINDS if isinstance(part, dict) else set()
-            if not kinds or set(part) - _PART_KINDS - {"mediaResolution", "thoughtSignature"}:
-                raise _Invalid(
-                    f"contents[{i}].parts: unknown or missing data field in {sorted(part)}"
-                )
-            blob = part.get("inlineData")
-            if blob is not None and not (
-                isinstance(blob, dict) and blob.get("mimeType") and blob.get("data")
-            ):
-                raise _Invalid("inlineData needs mimeType and data")
-            ref = part.get("fileData")
-            if ref is not None and not (
-                isinstance(ref, dict) and ref.get("mimeType") and ref.get("fileUri")
-            ):
-                raise _Invalid("fileData needs mimeType and fileUri")
-    system = req.get("systemInstruction")
-    if system is not None and not (
-        isinstance(system, dict) and isinstance(system.get("parts"), list)
-    ):
-        raise _Invalid("systemInstruction must be a Content with parts")
-    config = req.get("generationConfig") or {}
-    for key in config:
-        if key not in _GENERATION:
-            raise _Invalid(
-                f"Invalid JSON payload received. Unknown name \"{key}\" at 'generation_config': "
-                "Cannot find field."
-            )
-    if "responseSchema" in config:
-        if config.get("responseMimeType") != "application/json":
-            raise _Invalid("responseSchema needs responseMimeType application/json")
-        _check_schema(config["responseSchema"], "generation_config.response_schema")
+def json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A Gemini Schema back in JSON Schema form, to generate a conforming answer."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type":
+            out["type"] = value.lower()
+        elif key == "properties":
+            out["properties"] = {k: json_schema(v) for k, v in value.items()}
+        elif key == "items":
+            out["items"] = json_schema(value)
+        elif key == "anyOf":
+            out["anyOf"] = [json_schema(v) for v in value]
+        elif key not in ("nullable", "propertyOrdering", "example", "title", "format"):
+            out[key] = value
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+    if schema.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
 
 
 def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
@@ -278,20 +211,21 @@ class SimulatedGemini(NativeSimulator):
         found = _VERTEX.match(target) or _GEMINI_API.match(target)
         assert found is not None
         model, method = found[1].decode(), found[2]
-        refused = self._authorized(_VERTEX.match(target) is not None, headers, auth)
+        vertex = _VERTEX.match(target) is not None
+        refused = self._authorized(vertex, headers, auth)
         if refused is not None:
             return refused
         try:
             req, long_chars = read_chat(body, self._long_strings)
             req = camel_fields(req)  # proto JSON: snake_case field names are the same fields
-            validate_request(req)
-            calls = forced_calls(req, zlib.crc32(body))
-        except _Invalid as exc:
+            validate_request(req, model, vertex)
+            refused = gemini_refusal(model, req)
+            if refused is not None:
+                raise Invalid(refused)
+        except Invalid as exc:
             return google_error(400, str(exc))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, ValueError):
             return google_error(400, "Invalid JSON payload received.")
-        except ValueError as exc:  # a request no answer fits (e.g. no function to call)
-            return google_error(400, str(exc) or "Invalid JSON payload received.")
         if self._over_quota():
             return google_error(429, "Resource exhausted. Please try again later.")
         chat = as_chat(req, model)
@@ -300,36 +234,63 @@ class SimulatedGemini(NativeSimulator):
         except ValueError as exc:
             return google_error(400, f"Unable to satisfy responseSchema: {exc}")
         self._serial += 1
-        if calls is not None:  # the calls are the answer (one event, streamed or not)
-            content = msgspec.json.encode(calls).decode()
-            answer = SimAnswer(content, "stop", answer.prompt_tokens, completion_tokens(content))
-        responses = self._responses(model, answer, _prompt_text(chat), calls)
+        calls = _function_calls(req)
+        if calls:
+            responses = self._call_responses(model, calls, answer.prompt_tokens)
+        else:
+            responses = self._responses(model, answer, _prompt_text(chat))
         if method == b"generateContent":
             return http.json_response(200, _merge(responses))
         if b"alt=sse" not in query.split(b"&"):  # without SSE Google streams one JSON array
             return http.json_response(200, responses)
         return _render_sse(responses, cut)
 
-    def _responses(
-        self, model: str, a: SimAnswer, prompt: str, calls: list[dict[str, Any]] | None = None
-    ) -> list[dict[str, Any]]:
-        """The stream's events; merged, they are the non-streaming answer."""
-        base = {
+    def _base(self, model: str) -> dict[str, Any]:
+        return {
             "modelVersion": model,
             "createTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
             "responseId": f"sim{self._serial:08x}",
         }
-        cached = min(self.cached_tokens, a.prompt_tokens)
+
+    def _usage(self, prompt_tokens: int, completion: int) -> dict[str, Any]:
         usage: dict[str, Any] = {
-            "promptTokenCount": a.prompt_tokens,
-            "candidatesTokenCount": a.completion_tokens,
-            "totalTokenCount": a.prompt_tokens + a.completion_tokens + self.thoughts_tokens,
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": completion,
+            "totalTokenCount": prompt_tokens + completion + self.thoughts_tokens,
             "trafficType": "ON_DEMAND",
         }
+        cached = min(self.cached_tokens, prompt_tokens)
         if cached:
             usage["cachedContentTokenCount"] = cached
         if self.thoughts_tokens:
             usage["thoughtsTokenCount"] = self.thoughts_tokens
+        return usage
+
+    def _call_responses(
+        self, model: str, calls: list[dict[str, Any]], prompt_tokens: int
+    ) -> list[dict[str, Any]]:
+        """A function call turn, one call per event. On Gemini 3 the first functionCall part
+        carries the turn's thought signature, and parallel calls after it none
+        (ai.google.dev/gemini-api/docs/thought-signatures "Signatures in function calling parts")."""
+        base = self._base(model)
+        parts: list[dict[str, Any]] = [{"functionCall": call} for call in calls]
+        if thinking_signatures(model):
+            parts[0]["thoughtSignature"] = issue_signature(self._serial)
+        written = sum(completion_tokens(_encode(call).decode()) for call in calls)
+        events = []
+        for i, part in enumerate(parts):
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}}
+            event: dict[str, Any] = {**base, "candidates": [candidate]}
+            if i == len(parts) - 1:
+                candidate["finishReason"] = "STOP"
+                event["usageMetadata"] = self._usage(prompt_tokens, written)
+            events.append(event)
+        return events
+
+    def _responses(self, model: str, a: SimAnswer, prompt: str) -> list[dict[str, Any]]:
+        """The stream's events; merged, they are the non-streaming answer."""
+        base = self._base(model)
+        usage = self._usage(a.prompt_tokens, a.completion_tokens)
         if "SIM_BLOCK_PROMPT" in prompt:
             feedback = {"blockReason": "SAFETY", "blockReasonMessage": "Blocked (simulated)."}
             usage = {"promptTokenCount": a.prompt_tokens, "totalTokenCount": a.prompt_tokens}
@@ -349,10 +310,9 @@ class SimulatedGemini(NativeSimulator):
             }
             return [{**base, "candidates": [candidate], "usageMetadata": usage}]
         events = []
-        pieces: list[Any] = [calls] if calls else split_stream(a.content) or [""]
+        pieces = split_stream(a.content) or [""]
         for i, piece in enumerate(pieces):
-            parts = piece if calls else [{"text": piece}]
-            candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}}
             event: dict[str, Any] = {**base, "candidates": [candidate]}
             if i == len(pieces) - 1:
                 candidate["finishReason"] = _FINISH.get(a.finish_reason, "STOP")
@@ -367,6 +327,30 @@ class SimulatedGemini(NativeSimulator):
         return events
 
 
+def _function_calls(req: dict[str, Any]) -> list[dict[str, Any]]:
+    """The calls of a forced function call turn (`mode: ANY`): each allowed function once, in
+    parallel, with arguments valid for its parameters. Once the last content answers calls the
+    simulated model has what it needs and writes its text answer."""
+    config = (req.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    last = req["contents"][-1]
+    if config.get("mode") != "ANY" or last["role"] != "user":
+        return []
+    if any("functionResponse" in part for part in last["parts"]):
+        return []
+    allowed = config.get("allowedFunctionNames")
+    calls: list[dict[str, Any]] = []
+    for tool in req.get("tools") or ():
+        for declaration in tool.get("functionDeclarations") or ():
+            if allowed and declaration.get("name") not in allowed:
+                continue
+            params = declaration.get("parametersJsonSchema")  # JSON Schema as is
+            if params is None and declaration.get("parameters"):
+                params = json_schema(declaration["parameters"])
+            args = generate_instance(params, seed=len(calls)) if params else {}
+            calls.append({"name": declaration.get("name"), "args": args})
+    return calls
+
+
 def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
     last = dict(events[-1])
     if "candidates" not in last:
@@ -374,8 +358,7 @@ def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
     every = [p for e in events for c in e["candidates"] for p in c["content"]["parts"]]
     text = "".join(p.get("text", "") for p in every)
     candidate = dict(last["candidates"][0])
-    parts = [{"text": text}] if text else []
-    parts += [p for p in every if "text" not in p]  # function calls
+    parts = [{"text": text}] if text else [p for p in every if "functionCall" in p]
     candidate["content"] = {"role": "model", "parts": parts}
     candidate["index"] = 0
     last["candidates"] = [candidate]

@@ -25,6 +25,7 @@ from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.sim_answers import IMAGE_TOKENS, PromptCounting, SimAnswer, build_answer
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
+from nemorouter.testing.sim_param_rules import openai_refusal
 from nemorouter.testing.sim_request import LongStrings, read_chat
 from nemorouter.testing.sim_tool_calls import calls_answer, required_calls
 from nemorouter.testing.sim_types import Fault, RecordedRequest
@@ -287,6 +288,12 @@ class SimulatedProvider:
         model = req.get("model")
         if not isinstance(model, str):
             return _missing("model")
+        refused = openai_refusal(model, req)
+        if refused is not None:
+            msg, param, code = refused
+            return http.json_response(
+                400, http.error_body(msg, "invalid_request_error", param, code)
+            )
         limit_headers = b""
         if self.rpm is not None:
             limited, limit_headers = self._take_quota(self.rpm)
@@ -388,4 +395,4 @@ def _missing(name: str) -> bytes:
 if __name__ == "__main__":  # `python -m nemorouter.testing.simulated_provider` (benchmarks)
     from nemorouter.testing.sim_cli import main
 
-    sys.exit(main())
+    sys.exit(main(prog="python -m nemorouter.testing.simulated_provider"))

@@ -25,6 +25,11 @@ class FailureKind(enum.StrEnum):
     # the wrong shape, absurd usage, broken or oversized compression): its fault, like a 5xx,
     # so it is retried and failed over under the server_error policy.
     MALFORMED = "malformed"
+    # The deployment's own credentials failed: no access token could be had (the token
+    # endpoint or metadata server refused or was unreachable). Nothing reached the provider;
+    # the deployment's fault, like a 5xx, so it is retried and failed over under the
+    # server_error policy and counted by the breaker.
+    AUTH = "auth"
 
 
 RETRYABLE = frozenset(
@@ -35,6 +40,7 @@ RETRYABLE = frozenset(
         FailureKind.SERVER_ERROR,
         FailureKind.QUOTA,
         FailureKind.MALFORMED,
+        FailureKind.AUTH,
     }
 )
 
