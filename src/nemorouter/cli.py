@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from nemorouter.batch.cli import batch_app
+from nemorouter.check_cli import check
 from nemorouter.cli_style import command_group
 from nemorouter.config import Config, ConfigError, load_config
 from nemorouter.keys_cli import keys_app, teams_app
@@ -34,6 +35,7 @@ class LogLevel(StrEnum):
 
 app.add_typer(batch_app, name="batch")
 app.command()(spend)
+app.command()(check)
 app.add_typer(keys_app, name="keys")
 app.add_typer(teams_app, name="teams")
 db_app = command_group("The store's database.")

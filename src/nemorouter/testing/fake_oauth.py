@@ -114,6 +114,7 @@ class FakeOAuthServer(SimulatedProvider):
         with self._lock:
             self._issued.clear()
 
+    model_format = None  # no model resources either
     serves_health = False  # only /token is served: /health is a 404 like any other path
 
     def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import zlib
 from typing import Any
 
@@ -191,6 +192,8 @@ class SimulatedAnthropic(NativeSimulator):
         self.cache_write_5m_tokens = 0
         self.cache_write_1h_tokens = 0
 
+    model_format = "anthropic"  # GET of a model resource (sim_models)
+
     def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
         return path if path == _MESSAGES or _VERTEX.match(path) else None
 
@@ -257,7 +260,21 @@ class SimulatedAnthropic(NativeSimulator):
         message = self._message(model, answer, forced, called, seed)
         if req.get("stream") is True:
             return _render_sse(message, cut)
-        return http.json_response(200, message, b"request-id: req_sim%08x\r\n" % self._serial)
+        headers = b"request-id: req_sim%08x\r\n" % self._serial
+        return http.json_response(200, message, headers + self._limit_headers())
+
+    def _limit_headers(self) -> bytes:
+        """With an `rpm` quota, the request limit headers Anthropic sends on every answer
+        (reference/quotas.md §3: `anthropic-ratelimit-requests-{limit,remaining,reset}`,
+        the reset as an RFC 3339 time)."""
+        if self.rpm is None:
+            return b""
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.window_s))
+        return (
+            f"anthropic-ratelimit-requests-limit: {self.rpm}\r\n"
+            f"anthropic-ratelimit-requests-remaining: {max(0, self.rpm - len(self._window))}\r\n"
+            f"anthropic-ratelimit-requests-reset: {reset}\r\n"
+        ).encode()
 
     def _message(
         self,

@@ -171,6 +171,8 @@ class SimulatedGemini(NativeSimulator):
         self.cached_tokens = cached_tokens
         self.thoughts_tokens = thoughts_tokens
 
+    model_format = "google"  # GET of a model resource (sim_models)
+
     def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
         # the whole target: `_answer` reads `alt=sse` from the query
         return url if _VERTEX.match(path) or _GEMINI_API.match(path) else None

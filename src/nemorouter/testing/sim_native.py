@@ -28,3 +28,6 @@ class NativeSimulator(SimulatedProvider):
             return False
         token = auth[7:].decode("latin-1") if auth and auth.startswith(b"Bearer ") else ""
         return not self.oauth.valid(token)
+
+    def bearer_refused(self, auth: bytes | None) -> bool:
+        return self._bearer_refused(auth)

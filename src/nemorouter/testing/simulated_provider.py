@@ -23,6 +23,7 @@ import msgspec
 
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
+from nemorouter.testing import sim_models
 from nemorouter.testing.sim_answers import IMAGE_TOKENS, PromptCounting, SimAnswer, build_answer
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_param_rules import openai_refusal
@@ -75,6 +76,8 @@ class SimulatedProvider:
         self._faults: deque[Fault] = deque()  # append/popleft are atomic: no lock needed
         self._window: deque[float] = deque()  # monotonic times of requests that used quota
         self._models: set[str] = set()
+        # The models a GET of a model resource finds (sim_models); None: every model.
+        self.known_models: frozenset[str] | None = None
         self._long_strings = LongStrings()  # recently seen images, recognised by one memcmp
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[HttpConnection] = set()
@@ -200,6 +203,7 @@ class SimulatedProvider:
     # routing, faults, latency, recording and threading stay shared.
 
     serves_health = True  # GET /health answers {"status": "ok"}
+    model_format: str | None = "openai"  # the shape of GET /v1/models/{id} (sim_models)
 
     def _handle(
         self, method: bytes, url: bytes, headers: Headers, body: bytes, auth: bytes | None
@@ -212,9 +216,21 @@ class SimulatedProvider:
             return self._chat(target, headers, body, auth)
         if path == b"/health" and self.serves_health:
             return http.HEALTH
+        if method == b"GET":
+            resource = sim_models.lookup(self, path, headers, auth)
+            if resource is not None:
+                return resource
         if path.startswith(b"/_sim/"):
             return self._control(method, path, body)
         return self._other(method, path)
+
+    def knows(self, model: str) -> bool:
+        """Whether a lookup of `model` finds it (every model, unless `known_models` is set)."""
+        return self.known_models is None or model in self.known_models
+
+    def bearer_refused(self, auth: bytes | None) -> bool:
+        """Whether a Vertex call's bearer token is refused (native simulators check it)."""
+        return False
 
     def _chat_target(self, method: bytes, url: bytes, path: bytes) -> bytes | None:
         """For a chat request, what `_chat` records and `_answer` reads (`path`, or `url`
@@ -228,6 +244,8 @@ class SimulatedProvider:
         """Any other path: the model listing, else a 404."""
         if path in (b"/v1/models", b"/models"):
             ids = [*_DEFAULT_MODELS, *sorted(self._models - set(_DEFAULT_MODELS))]
+            if self.known_models is not None:
+                ids = sorted(self.known_models)
             data = [
                 {"id": i, "object": "model", "created": 0, "owned_by": "nemorouter-sim"}
                 for i in ids
