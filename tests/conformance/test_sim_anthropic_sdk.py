@@ -209,3 +209,21 @@ def test_any_with_one_tool_is_one_call(claude: Claude) -> None:
 def test_max_tokens_stop_parses(claude: Claude) -> None:
     message = claude.create(max_tokens=3)
     assert message.stop_reason == "max_tokens" and message.usage.output_tokens <= 3
+
+
+def test_own_quota_429_parses(claude: Claude, sim: SimulatedAnthropic) -> None:
+    """Over the simulator's own quota: Anthropic's 429 with retry-after, or on Vertex Google's
+    RESOURCE_EXHAUSTED body; the SDK raises RateLimitError for both."""
+    sim.rpm = 0
+    try:
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            claude.create()
+    finally:
+        sim.rpm = None
+    body = caught.value.body
+    assert isinstance(body, dict)
+    if isinstance(claude.client, anthropic.AnthropicVertex):
+        assert body["error"]["status"] == "RESOURCE_EXHAUSTED"
+    else:
+        assert body["error"]["type"] == "rate_limit_error"
+        assert caught.value.response.headers["retry-after"] == "1"
