@@ -66,7 +66,8 @@ def test_stream_is_sse_only_with_alt_sse(gemini: SimulatedGemini) -> None:
         ({**BODY, "model": "x"}, 'Unknown name "model"'),
         ({"contents": []}, "empty contents"),
         ({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}, "valid role"),
-        ({**BODY, "generationConfig": {"max_tokens": 5}}, 'Unknown name "max_tokens"'),
+        # proto JSON reads snake_case as the camelCase field: max_tokens is maxTokens, unknown
+        ({**BODY, "generationConfig": {"max_tokens": 5}}, 'Unknown name "maxTokens"'),
         (
             {
                 **BODY,
@@ -75,11 +76,11 @@ def test_stream_is_sse_only_with_alt_sse(gemini: SimulatedGemini) -> None:
                     "responseSchema": {
                         "type": "OBJECT",
                         "properties": {"a": {"type": "STRING"}},
-                        "additionalProperties": False,
+                        "uniqueItems": True,
                     },
                 },
             },
-            "additionalProperties",
+            "uniqueItems",
         ),
     ],
 )

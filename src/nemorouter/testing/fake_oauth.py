@@ -29,6 +29,7 @@ from nemorouter.testing.simulated_provider import SimulatedProvider
 
 JWT_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,10 @@ class FakeOAuthServer(SimulatedProvider):
             public_pem = self._accounts.get(claims.get("iss", ""))
             if public_pem is None:
                 return _oauth_error(400, "invalid_grant", "Invalid grant: account not found")
-            claims = jwt.decode(assertion, certs=public_pem, audience=self.token_uri)
+            # google-auth signs for Google's endpoint whatever the key file's token_uri
+            # (google/oauth2/service_account.py: "aud": _GOOGLE_OAUTH2_TOKEN_ENDPOINT)
+            audience = [self.token_uri, GOOGLE_TOKEN_ENDPOINT]
+            claims = jwt.decode(assertion, certs=public_pem, audience=audience)
         except (auth_exceptions.GoogleAuthError, ValueError) as exc:
             return _oauth_error(400, "invalid_grant", f"Invalid JWT Signature or claims: {exc}")
         if CLOUD_PLATFORM_SCOPE not in str(claims.get("scope", "")).split():

@@ -1,17 +1,19 @@
 """A simulated Anthropic provider: the Messages API direct and as Claude on Vertex AI.
 
-- Anthropic API: POST /v1/messages with `x-api-key` (checked when `api_key` is set) and a
-  required `anthropic-version` header, `model` in the body;
+- Anthropic API: POST /v1/messages with the key as `x-api-key` or `Authorization: Bearer`
+  (anthropic 2.17.0 sends the latter: `_client.Anthropic._api_key_auth`; checked when `api_key`
+  is set) and a required `anthropic-version` header, `model` in the body;
 - Vertex: POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict
   (:streamRawPredict), a bearer token checked against a `FakeOAuthServer` when one is given,
-  `anthropic_version: vertex-2023-10-16` in the body and no `model`.
+  `anthropic_version` in the body (`vertex-2023-10-16`, or the API version anthropic 2.17.0's
+  `AnthropicVertex` sets: `lib/vertex/_client._prepare_options`) and no `model`.
 Unknown body fields are refused as the real API does ("Extra inputs are not permitted").
 Answers come from `sim_answers`; a forced tool (`tool_choice: {type: tool}`) is answered with a
-`tool_use` block whose input validates against the tool's input_schema, and
-`output_config.format` (native structured outputs) with a text block holding JSON that
-validates against its schema. Sampling parameters the model refuses are a 400
-(`sim_param_rules`). Faults use Anthropic
-error bodies: 429 `rate_limit_error` (with `retry-after`), 529 `overloaded_error`, ...
+`tool_use` block whose input validates against the tool's input_schema, `tool_choice: {type:
+any}` with one such block per tool (parallel calls), and `output_config.format` (native
+structured outputs, `types.OutputConfigParam`) with a text block holding JSON that validates
+against its schema. Sampling parameters the model refuses are a 400 (`sim_param_rules`). Faults
+use Anthropic error bodies: 429 `rate_limit_error` (with `retry-after`), 529 `overloaded_error`, ...
 `cache_read_tokens` of every prompt are reported as cache reads.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zlib
 from typing import Any
 
 import msgspec
@@ -27,6 +30,7 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
@@ -41,6 +45,7 @@ _VERTEX = re.compile(
 )
 _MESSAGES = b"/v1/messages"
 VERTEX_VERSION = "vertex-2023-10-16"
+VERTEX_VERSIONS = frozenset({VERTEX_VERSION, "2026-10-21"})  # anthropic 2.17.0 sends the latter
 _FIELDS = frozenset(
     {"model", "messages", "system", "max_tokens", "metadata", "stop_sequences", "stream"}
     | {"temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier"}
@@ -83,8 +88,8 @@ def validate(req: Any, vertex: bool) -> None:
         if key not in allowed:
             raise _Invalid(f"{key}: Extra inputs are not permitted")
     if vertex:
-        if req.get("anthropic_version") != VERTEX_VERSION:
-            raise _Invalid(f"anthropic_version: must be {VERTEX_VERSION!r}")
+        if req.get("anthropic_version") not in VERTEX_VERSIONS:
+            raise _Invalid(f"anthropic_version: must be one of {sorted(VERTEX_VERSIONS)}")
         if "model" in req:
             raise _Invalid("model: Extra inputs are not permitted")
     elif not isinstance(req.get("model"), str):
@@ -154,6 +159,17 @@ def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
     return chat
 
 
+def _any_tools(req: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Every tool, when `tool_choice: {type: any}` makes the model call at least one."""
+    choice = req.get("tool_choice")
+    if not isinstance(choice, dict) or choice.get("type") != "any":
+        return None
+    tools = req.get("tools") or []
+    if not tools:
+        raise _Invalid("tool_choice: type any needs tools")
+    return list(tools)
+
+
 def _forced_tool(req: dict[str, Any]) -> dict[str, Any] | None:
     choice = req.get("tool_choice")
     if not isinstance(choice, dict) or choice.get("type") != "tool":
@@ -207,7 +223,8 @@ class SimulatedAnthropic(NativeSimulator):
         if vertex and self._bearer_refused(auth):
             return unauthenticated()
         if not vertex:
-            if self.api_key is not None and named.get(b"x-api-key") != self.api_key.encode():
+            key = named.get(b"x-api-key") or (auth or b"").removeprefix(b"Bearer ")
+            if self.api_key is not None and key != self.api_key.encode():
                 return anthropic_error(401, "invalid x-api-key")
             if b"anthropic-version" not in named:
                 return anthropic_error(400, "anthropic-version: header is required")
@@ -220,6 +237,7 @@ class SimulatedAnthropic(NativeSimulator):
                 raise _Invalid(refused)
             chat = as_chat(req, model)
             forced = _forced_tool(req)
+            called = None if forced is not None else _any_tools(req)
         except _Invalid as exc:
             return anthropic_error(400, str(exc))
         except (msgspec.DecodeError, ValueError):
@@ -238,7 +256,8 @@ class SimulatedAnthropic(NativeSimulator):
         except ValueError as exc:
             return anthropic_error(400, f"tools.0.input_schema: {exc}")
         self._serial += 1
-        message = self._message(model, answer, forced)
+        seed = zlib.crc32(_encode(req["messages"]))  # same messages, same tool inputs
+        message = self._message(model, answer, forced, called, seed)
         if req.get("stream") is True:
             return _render_sse(message, cut)
         headers = b"request-id: req_sim%08x\r\n" % self._serial
@@ -257,18 +276,33 @@ class SimulatedAnthropic(NativeSimulator):
             f"anthropic-ratelimit-requests-reset: {reset}\r\n"
         ).encode()
 
-    def _message(self, model: str, a: SimAnswer, forced: dict[str, Any] | None) -> dict[str, Any]:
+    def _message(
+        self,
+        model: str,
+        a: SimAnswer,
+        forced: dict[str, Any] | None,
+        called: list[dict[str, Any]] | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         cached = min(self.cache_read_tokens, a.prompt_tokens)
         hour = min(self.cache_write_1h_tokens, a.prompt_tokens - cached)
         five = min(self.cache_write_5m_tokens, a.prompt_tokens - cached - hour)
-        if forced is not None:
+        if forced is not None:  # the answer is the forced tool's input
+            called, inputs = [forced], [msgspec.json.decode(a.content)]
+        elif called:  # tool_choice any: one call of each tool
+            inputs = [
+                generate_instance(tool.get("input_schema") or {}, seed=seed + i)
+                for i, tool in enumerate(called)
+            ]
+        if called:
             content = [
                 {
                     "type": "tool_use",
-                    "id": f"toolu_sim{self._serial:08x}",
-                    "name": forced["name"],
-                    "input": msgspec.json.decode(a.content),
+                    "id": f"toolu_sim{self._serial:08x}{i:02x}",
+                    "name": tool["name"],
+                    "input": value,
                 }
+                for i, (tool, value) in enumerate(zip(called, inputs, strict=True))
             ]
             stop = "tool_use"
         else:
@@ -296,34 +330,40 @@ class SimulatedAnthropic(NativeSimulator):
 
 
 def _render_sse(message: dict[str, Any], cut: int | None) -> bytes:
-    """The message as Messages stream events; `cut` keeps only N content deltas."""
+    """The message as Messages stream events, one start/deltas/stop run per content block
+    (parallel tool calls are several); `cut` keeps only N content deltas, then stops."""
     usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
-    block = message["content"][0]
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": start}),
     ]
-    if block["type"] == "text":
-        opening = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": p} for p in split_stream(block["text"])]
-    else:
-        opening = {**block, "input": {}}
-        raw = _encode(block["input"]).decode()
-        deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_stream(raw)]
-    events.append(
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": opening},
-        )
-    )
-    events.append(("ping", {"type": "ping"}))
-    for delta in deltas[:cut] if cut is not None else deltas:
+    left = cut
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            opening = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": p} for p in split_stream(block["text"])]
+        else:
+            opening = {**block, "input": {}}
+            raw = _encode(block["input"]).decode()
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_stream(raw)]
         events.append(
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opening},
+            )
         )
+        if index == 0:
+            events.append(("ping", {"type": "ping"}))
+        if left is not None:
+            deltas, left = deltas[:left], max(0, left - len(deltas))
+        for delta in deltas:
+            event = {"type": "content_block_delta", "index": index, "delta": delta}
+            events.append(("content_block_delta", event))
+        if left == 0:
+            break
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     if cut is None:
         events += [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
             (
                 "message_delta",
                 {

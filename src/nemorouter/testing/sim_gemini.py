@@ -34,6 +34,7 @@ from nemorouter.testing.sim_gemini_rules import (
     thinking_signatures,
     validate_request,
 )
+from nemorouter.testing.sim_gemini_wire import camel_fields
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_param_rules import gemini_refusal
 from nemorouter.testing.sim_request import read_chat
@@ -138,8 +139,8 @@ def as_chat(req: dict[str, Any], model: str) -> dict[str, Any]:
         messages.append({"role": source.get("role", "system"), "content": parts})
     chat: dict[str, Any] = {"model": model, "messages": messages}
     config = req.get("generationConfig") or {}
-    if "responseSchema" in config:
-        schema = json_schema(config["responseSchema"])
+    if "responseSchema" in config or "responseJsonSchema" in config:
+        schema = config.get("responseJsonSchema") or json_schema(config["responseSchema"])
         chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
     elif config.get("responseMimeType") == "application/json":
         chat["response_format"] = {"type": "json_object"}
@@ -218,6 +219,7 @@ class SimulatedGemini(NativeSimulator):
             return refused
         try:
             req, long_chars = read_chat(body, self._long_strings)
+            req = camel_fields(req)  # proto JSON: snake_case field names are the same fields
             validate_request(req, model, vertex)
             refused = gemini_refusal(model, req)
             if refused is not None:
@@ -343,8 +345,10 @@ def _function_calls(req: dict[str, Any]) -> list[dict[str, Any]]:
         for declaration in tool.get("functionDeclarations") or ():
             if allowed and declaration.get("name") not in allowed:
                 continue
-            params = declaration.get("parameters")
-            args = generate_instance(json_schema(params), seed=len(calls)) if params else {}
+            params = declaration.get("parametersJsonSchema")  # JSON Schema as is
+            if params is None and declaration.get("parameters"):
+                params = json_schema(declaration["parameters"])
+            args = generate_instance(params, seed=len(calls)) if params else {}
             calls.append({"name": declaration.get("name"), "args": args})
     return calls
 

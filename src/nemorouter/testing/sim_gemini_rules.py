@@ -38,6 +38,7 @@ SCHEMA_KEYS = frozenset(
     {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems"}
     | {"properties", "required", "propertyOrdering", "items", "minProperties", "maxProperties"}
     | {"minimum", "maximum", "minLength", "maxLength", "pattern", "example", "anyOf", "default"}
+    | {"additionalProperties"}  # google-genai types.Schema.additional_properties
 )
 SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 _FORMATS = {

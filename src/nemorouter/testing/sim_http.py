@@ -19,6 +19,7 @@ import httptools
 import msgspec
 
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
+from nemorouter.testing.sim_tool_calls import completion_body, stream_deltas
 from nemorouter.testing.sim_types import Fault
 
 _encode = msgspec.json.encode
@@ -137,17 +138,22 @@ def _completion_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
-def render_completion(model: str, a: SimAnswer, extra: bytes, cut: int | None) -> bytes:
-    body = _COMPLETION % (
-        _completion_id().encode(),
-        int(time.time()),
-        _encode(model),
-        _encode(a.content),
-        a.finish_reason.encode(),
-        a.prompt_tokens,
-        a.completion_tokens,
-        a.prompt_tokens + a.completion_tokens,
-    )
+def render_completion(
+    model: str, a: SimAnswer, extra: bytes, cut: int | None, calls: list[Any] | None = None
+) -> bytes:
+    if calls:
+        body = completion_body(model, calls, a, _completion_id())
+    else:
+        body = _COMPLETION % (
+            _completion_id().encode(),
+            int(time.time()),
+            _encode(model),
+            _encode(a.content),
+            a.finish_reason.encode(),
+            a.prompt_tokens,
+            a.completion_tokens,
+            a.prompt_tokens + a.completion_tokens,
+        )
     head = b"%s%d\r\n%s\r\n" % (_JSON_HEAD, len(body), extra)
     if cut is not None:  # announce the full length, deliver half: a truncated body
         return head + body[: len(body) // 2]
@@ -155,9 +161,15 @@ def render_completion(model: str, a: SimAnswer, extra: bytes, cut: int | None) -
 
 
 def render_stream(
-    model: str, a: SimAnswer, include_usage: bool, extra: bytes, cut: int | None
+    model: str,
+    a: SimAnswer,
+    include_usage: bool,
+    extra: bytes,
+    cut: int | None,
+    calls: list[Any] | None = None,
 ) -> bytes:
-    """The whole SSE stream, one HTTP chunk per event; `cut` keeps only N content events."""
+    """The whole SSE stream, one HTTP chunk per event; `cut` keeps only N content events
+    (tool-call deltas when the answer is `calls`)."""
     base: dict[str, Any] = {
         "id": _completion_id(),
         "object": "chat.completion.chunk",
@@ -175,9 +187,11 @@ def render_stream(
             chunk["usage"] = None
         return _sse(chunk)
 
-    parts = [_SSE_HEAD, extra, b"\r\n", event({"role": "assistant", "content": ""}, None)]
-    pieces = split_stream(a.content)
-    parts += [event({"content": p}, None) for p in pieces[:cut]]
+    opening = {"role": "assistant", "content": None if calls else ""}
+    parts = [_SSE_HEAD, extra, b"\r\n", event(opening, None)]
+    texts = [{"content": p} for p in split_stream(a.content)]
+    deltas = stream_deltas(calls) if calls else texts
+    parts += [event(d, None) for d in deltas[:cut]]
     if cut is not None:
         return b"".join(parts)
     parts.append(event({}, a.finish_reason))

@@ -28,6 +28,7 @@ from nemorouter.testing.sim_answers import IMAGE_TOKENS, PromptCounting, SimAnsw
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_param_rules import openai_refusal
 from nemorouter.testing.sim_request import LongStrings, read_chat
+from nemorouter.testing.sim_tool_calls import calls_answer, required_calls
 from nemorouter.testing.sim_types import Fault, RecordedRequest
 
 try:
@@ -324,11 +325,14 @@ class SimulatedProvider:
                 400, http.error_body(msg, "invalid_request_error", "response_format", None)
             )
         self._models.add(model)
+        calls = required_calls(req)  # tool_choice "required": the calls are the answer
+        if calls:
+            answer = calls_answer(calls, answer)
         if req.get("stream") is True:
             opts = req.get("stream_options")
             usage = isinstance(opts, dict) and opts.get("include_usage") is True
-            return http.render_stream(model, answer, usage, limit_headers, cut)
-        return http.render_completion(model, answer, limit_headers, cut)
+            return http.render_stream(model, answer, usage, limit_headers, cut, calls)
+        return http.render_completion(model, answer, limit_headers, cut, calls)
 
     def _build_answer(self, chat: dict[str, Any], long_chars: dict[str, int]) -> SimAnswer:
         """The deterministic answer, its usage counted as this provider counts prompts."""
