@@ -178,6 +178,12 @@ def demo(
     keep_running: Annotated[
         bool, typer.Option(help="keep the gateway (and its dashboard) up after the batch")
     ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="the gateway's port on 127.0.0.1 (default: a free one)", min=0, max=65535
+        ),
+    ] = 0,
 ) -> None:
     """Run a demo batch on simulated providers, on this machine.
 
@@ -185,7 +191,7 @@ def demo(
     through it."""
     from nemorouter.demo import run_demo
 
-    raise typer.Exit(run_demo(config, keep_running=keep_running))
+    raise typer.Exit(run_demo(config, keep_running=keep_running, port=port))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -21,11 +22,12 @@ from typing import Any
 from nemorouter.admin_client import AdminClient
 from nemorouter.batch.cli import print_summary
 from nemorouter.batch.prompts import extraction
-from nemorouter.batch.runner import BatchOptions, run_batch
-from nemorouter.config import ConfigError, load_config
+from nemorouter.batch.runner import BatchOptions, BatchOutcome, run_batch
+from nemorouter.config import Config, ConfigError, load_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
 
+LISTEN_FAILED = 3  # the address is in use (or not ours): the exit code of `serve` alike
 INVOICE_SCHEMA: dict[str, Any] = {
     "title": "invoice",
     "type": "object",
@@ -89,7 +91,10 @@ def sample_documents(folder: Path) -> None:
 
 
 def run_demo(
-    config_path: Path | None, out: Path = Path("nemorouter-demo"), keep_running: bool = False
+    config_path: Path | None,
+    out: Path = Path("nemorouter-demo"),
+    keep_running: bool = False,
+    port: int = 0,
 ) -> int:
     path = config_path or example_config_path()
     with SimulatedProvider(latency_ms=40) as sim:
@@ -101,44 +106,72 @@ def run_demo(
         except ConfigError as exc:
             print(f"nemorouter: config error in {path}: {exc}")
             return 2
-        with BackgroundGateway(config) as gateway:
-            print("nemorouter demo — the model providers here are SIMULATED (no cloud calls).")
-            print(f"  simulated provider: {sim.base_url}")
-            print(f"  gateway:            {gateway.base_url}  (config: {path})")
-            shutil.rmtree(out, ignore_errors=True)
-            sample_documents(out / "documents")
-            print(f"  sample documents:   {out / 'documents'} (4 documents, 5 pages)")
-            options = BatchOptions(
-                inputs=[out / "documents"],
-                job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}",
-                task=extraction(INVOICE_SCHEMA),
-                out=out / "results",
-                base_url=gateway.base_url,
-                api_key=config.settings.master_key,
-                model="document-vision",
-                concurrency=4,
-                plain_progress=True,
-            )
-            outcome = asyncio.run(run_batch(options))
-            print_summary(outcome.summary, options.out)
-            job = AdminClient(gateway.base_url, config.settings.master_key).get(
-                f"/admin/jobs/{options.job_id}"
-            )
-            print(
-                f"  the gateway's spend records for job {job['job_id']}: {job['requests']} requests, "
-                f"${job['cost_usd']} (GET /admin/jobs/{options.job_id}; "
-                f"store: {config.settings.database_url})"
-            )
-            print("  costs are computed from the simulated usage at the catalog's real prices.")
+        try:
+            gateway = BackgroundGateway(config, port=port)
+        except OSError as exc:
+            print(f"nemorouter: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+            return LISTEN_FAILED
+        with gateway:
+            outcome = _run(sim, gateway, config, path, out)
             # A key the demo made up may be shown; one from the environment never is.
             shown = config.settings.master_key if generated_key else "$NEMOROUTER_MASTER_KEY"
-            print(f"  dashboard: {gateway.url}/ui (sign in with the master key: {shown})")
             if not keep_running:
+                # The address would be dead by the time anyone opens it: not printed as one.
                 print(
-                    "  the demo gateway stops now; `nemorouter demo --keep-running` keeps it up to browse"
+                    "  the demo's gateway and its dashboard stopped with it; to browse the job, "
+                    "run `nemorouter demo --keep-running` (--port N for a fixed address)"
                 )
-            else:
-                print("  the gateway keeps running; Ctrl-C stops it")
-                with contextlib.suppress(KeyboardInterrupt):
-                    threading.Event().wait()
+                return outcome.exit_code
+            print(f"  dashboard: {gateway.url}/ui (sign in with the master key: {shown})")
+            print(f"  the gateway keeps running at {gateway.base_url}; Ctrl-C stops it", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
             return outcome.exit_code
+
+
+def _run(
+    sim: SimulatedProvider, gateway: BackgroundGateway, config: Config, path: Path, out: Path
+) -> BatchOutcome:
+    """The sample batch through the gateway, and what the gateway recorded of it."""
+    print("nemorouter demo — the model providers here are SIMULATED (no cloud calls).")
+    print(f"  simulated provider: {sim.base_url}")
+    print(f"  gateway:            {gateway.base_url}  (config: {path})")
+    shutil.rmtree(out, ignore_errors=True)
+    sample_documents(out / "documents")
+    print(f"  sample documents:   {out / 'documents'} (4 documents, 5 pages)")
+    options = BatchOptions(
+        inputs=[out / "documents"],
+        job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}",
+        task=extraction(INVOICE_SCHEMA),
+        out=out / "results",
+        base_url=gateway.base_url,
+        api_key=config.settings.master_key,
+        model="document-vision",
+        concurrency=4,
+        plain_progress=True,
+    )
+    outcome = asyncio.run(run_batch(options))
+    print_summary(outcome.summary, options.out)
+    print(f"  a result: {_first_output(options.out)}")
+    print(
+        "  the answers are placeholders from the simulated provider: values of the schema's "
+        "shape (dates, amounts, names) marked (simulated), not read from the pages."
+    )
+    job = AdminClient(gateway.base_url, config.settings.master_key).get(
+        f"/admin/jobs/{options.job_id}"
+    )
+    print(
+        f"  the gateway's spend records for job {job['job_id']}: {job['requests']} requests "
+        f"for {job['pages']} pages of {job['documents']} documents, ${job['cost_usd']} "
+        f"(GET /admin/jobs/{options.job_id}; store: {config.settings.database_url})"
+    )
+    print("  costs are computed from the simulated usage at the catalog's real prices.")
+    return outcome
+
+
+def _first_output(results: Path) -> str:
+    for line in (results / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("status") == "ok":
+            return f"{record['doc']} page {record['page']}: {json.dumps(record['output'])}"
+    return "(no page answered)"

@@ -4,6 +4,7 @@ to /ui with the master key, opens the job, and sees exactly the admin API's numb
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from pathlib import Path
@@ -150,3 +151,35 @@ def test_sign_in_open_the_job_and_see_the_api_numbers(
         page.goto(f"{base}/ui/jobs/{JOB}")
         assert re.search(r"/ui/login\?next=", page.url)
         assert page.request.get(f"{base}/admin/jobs/{JOB}").status == 401
+
+
+def test_the_job_view_counts_pages_and_documents_as_the_runner_does(
+    dash_gateway: BackgroundGateway, sim: SimulatedProvider, tmp_path: Path
+) -> None:
+    """A batch with a re-ask: the runner counts 5 pages of 4 documents, the gateway 6
+    requests; the job view shows the pages and documents of summary.json, and the extra
+    request as the re-ask it is."""
+    require_chromium()
+    sample_documents(tmp_path / "documents")
+    sim.inject(Fault.answer("not JSON: the page is an invoice"))  # the first page is re-asked
+    options = BatchOptions(
+        inputs=[tmp_path / "documents"], job_id="reasked", task=extraction(INVOICE_SCHEMA),
+        out=tmp_path / "results", base_url=dash_gateway.base_url, api_key=MASTER_KEY,
+        model="document-vision", concurrency=1, dpi=72, plain_progress=True,
+    )  # fmt: skip
+    asyncio.run(run_batch(options))
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert (summary["pages"], summary["ok"], len(summary["cost_per_document_usd"])) == (5, 5, 4)
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{dash_gateway.url}/ui/login?next=/ui/jobs/reasked")
+        page.fill("#key", MASTER_KEY)
+        page.click("button[type=submit]")
+        page.wait_for_selector('[data-stat="pages"]')
+        assert stat(page, "pages") == (str(summary["pages"]), str(summary["pages"]))
+        documents = str(len(summary["cost_per_document_usd"]))
+        assert stat(page, "documents") == (documents, documents)
+        assert stat(page, "reasked_pages") == ("1", "1")
+        assert stat(page, "requests")[1] == "6"  # five first asks and the re-ask
+        note = page.locator("#job-work-note").inner_text()
+        assert "6 requests for 5 pages of 4 documents; 1 page was asked again" in note

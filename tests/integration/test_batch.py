@@ -80,7 +80,8 @@ def test_unacceptable_answers_are_reasked_once_then_fail(
 ) -> None:
     docs = tmp_path / "docs"
     sample_documents(docs)
-    # The simulated provider answers free text, never one of these labels.
+    # Every ask and re-ask is answered with no label at all.
+    sim.inject(Fault.answer("Looks like a scanned business document to me."), times=10)
     outcome = asyncio.run(run_batch(options(tmp_path, [docs], gateway.base_url,
                                             task=classification(["invoice", "receipt"]))))  # fmt: skip
     assert outcome.summary["failed"] == outcome.summary["pages"] == 5

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,8 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nemorouter.demo import sample_documents
+from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
 from nemorouter.testing.processes import free_port
+
+from .conftest import MASTER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "nemorouter.cli"]
@@ -128,6 +134,83 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "nemorouter-demo" / "results" / "summary.json").read_text())
     assert summary["ok"] == 5
     assert Decimal(summary["cost_total_usd"]) > 0
+    # The answers are placeholders and say so; the gateway counts the pages the runner did.
+    assert "(simulated)" in (tmp_path / "nemorouter-demo" / "results" / "results.jsonl").read_text()
+    assert "placeholders from the simulated provider" in result.stdout
+    assert "5 requests for 5 pages of 4 documents" in result.stdout
+    # No address that died with the process is offered as one to open.
+    assert "/ui" not in result.stdout and "stopped" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.timeout(120)
+def test_demo_keep_running_serves_the_dashboard_on_the_chosen_port(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEMOROUTER_")}
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "demo", "--keep-running", "--port", str(port)], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        lines: list[str] = []
+        assert process.stdout is not None
+        while not lines or "Ctrl-C stops it" not in lines[-1]:
+            line = process.stdout.readline()
+            assert line, "".join(lines)  # the demo ended instead of staying up
+            lines.append(line)
+        output = "".join(lines)
+        shown = re.search(
+            r"dashboard: (http://\S+)/ui \(sign in with the master key: (\S+)\)", output
+        )
+        assert shown is not None, output
+        url, key = shown.groups()
+        assert url == f"http://127.0.0.1:{port}"
+        # The printed address answers: the sign-in page, and the job with the key shown.
+        assert httpx.get(f"{url}/ui/login").status_code == 200
+        jobs = httpx.get(f"{url}/admin/jobs", headers={"Authorization": f"Bearer {key}"}).json()
+        (job,) = jobs["jobs"]
+        detail = httpx.get(f"{url}/admin/jobs/{job['job_id']}",
+                           headers={"Authorization": f"Bearer {key}"}).json()  # fmt: skip
+        assert (detail["pages"], detail["documents"]) == (5, 4)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("the demo did not stop on Ctrl-C")
+    assert process.returncode == 0
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/ui/login")
+
+
+def test_demo_port_in_use_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEMOROUTER_")}
+        result = subprocess.run(
+            [*CLI, "demo", "--port", str(busy.getsockname()[1])], capture_output=True, text=True,
+            timeout=60, env=env, cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 3
+    assert "cannot listen on 127.0.0.1:" in result.stdout
+
+
+def test_batch_classify_passes_against_the_simulated_provider(
+    tmp_path: Path, gateway: BackgroundGateway
+) -> None:
+    docs = tmp_path / "docs"
+    sample_documents(docs)
+    out = tmp_path / "out"
+    result = run_cli(
+        "batch", "run", str(docs), "--job-id", "labels", "--classify", "invoice,receipt,letter",
+        "--out", str(out), "--base-url", gateway.base_url, "--model", "gemini-2.5-pro",
+        env={"NEMOROUTER_API_KEY": MASTER_KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5/5 pages ok, 0 failed" in result.stdout
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["output"] for r in records} <= {"invoice", "receipt", "letter"}
 
 
 def test_batch_usage_errors_and_status(tmp_path: Path) -> None:

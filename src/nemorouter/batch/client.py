@@ -130,7 +130,9 @@ async def process_page(
                               "fallbacks": None, "latency_ms": None, "error": None}  # fmt: skip
     costs: list[Decimal | None] = []
     retry_of: tuple[str, str] | None = None
-    for _ask in range(2):  # the question, and at most one re-ask
+    for ask in range(2):  # the question, and at most one re-ask
+        if ask:  # the gateway's job view counts re-asks as such, not as more pages
+            metadata = {**metadata, "reask": True}
         body = request_body(task, model=model, parts=page.parts,
                             metadata=metadata, tags=tags, no_cache=no_cache,
                             max_tokens=max_tokens, retry_of=retry_of)  # fmt: skip

@@ -21,6 +21,12 @@ from nemorouter.testing.schema_validate import (
     json_equal,
     schema_types,
 )
+from nemorouter.testing.sim_plausible import (
+    PLACEHOLDER_MARK,
+    money_like,
+    plausible_string,
+    quantity_like,
+)
 
 _MINIMAL_REF_DEPTH = 3  # past this many nested $refs only required parts are generated
 _MAX_REF_DEPTH = 12  # a schema that still recurses here cannot terminate
@@ -177,7 +183,7 @@ class _Generator(SchemaValidator):
         if t == "boolean":
             return self.rng.random() < 0.5
         if t in ("integer", "number"):
-            return self.number(schema, t == "integer")
+            return self.number(schema, t == "integer", hint)
         if t == "object":
             return self.obj(schema, depth, minimal)
         if t == "array":
@@ -234,7 +240,7 @@ class _Generator(SchemaValidator):
             out.append(value)
         return out
 
-    def number(self, schema: dict[str, Any], integer: bool) -> float:
+    def number(self, schema: dict[str, Any], integer: bool, hint: str = "") -> float:
         lo, hi = schema.get("minimum"), schema.get("maximum")
         xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
         if xlo is True:  # draft-04 boolean form
@@ -269,6 +275,8 @@ class _Generator(SchemaValidator):
         else:
             candidates = [round(rng.uniform(floor_, ceil_), 2) for _ in range(5)]
             candidates += [rng.uniform(floor_, ceil_), (floor_ + ceil_) / 2]
+        if not m:
+            candidates = self.plausible_numbers(hint, integer, floor_, ceil_) + candidates
         for v in candidates:
             if integer:
                 if not float(v).is_integer():
@@ -279,6 +287,16 @@ class _Generator(SchemaValidator):
             if self.valid_number(v, schema):
                 return v
         raise ValueError(f"no number satisfies the bounds in {schema!r}")
+
+    def plausible_numbers(self, hint: str, integer: bool, lo: float, hi: float) -> list[float]:
+        """An amount of money (cents) or a small count, when the field's name says so."""
+        if money_like(hint) and not integer:
+            a, b = max(lo, 12.0), min(hi, 4800.0)
+            return [round(self.rng.uniform(a, b), 2)] if a <= b else []
+        if quantity_like(hint) or money_like(hint):
+            a, b = max(math.ceil(lo), 1), min(math.floor(hi), 50)
+            return [self.rng.randint(a, b)] if a <= b else []
+        return []
 
     def valid_number(self, v: float, schema: dict[str, Any]) -> bool:
         return self.valid(v, {k: schema[k] for k in schema if k not in ("type", "enum", "const")})
@@ -291,8 +309,13 @@ class _Generator(SchemaValidator):
             return self.pattern_string(pattern, lo, hi)
         if fmt and (value := self.formatted(fmt)) is not None:
             return value
+        value = plausible_string(hint, rng) if not fmt else None
+        if value is not None and lo <= len(value) and (hi is None or len(value) <= hi):
+            return value
         words = [w for w in re.split(r"[_\W]+", hint) if w] or [rng.choice(_WORDS)]
         text = " ".join([*words, rng.choice(_WORDS), str(rng.randint(1, 9999))]).capitalize()
+        if hi is None or len(text) + len(PLACEHOLDER_MARK) <= hi:
+            text += PLACEHOLDER_MARK
         if len(text) < lo:
             text += "x" * (lo - len(text))
         return text if hi is None else text[:hi]

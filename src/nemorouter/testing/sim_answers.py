@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from nemorouter.testing.schema_instance import generate_instance
+from nemorouter.testing.sim_plausible import requested_labels
 
 IMAGE_TOKENS = 258  # Gemini 2.x cost of one small image / tile
 CHARS_PER_TOKEN = 4
@@ -132,6 +133,10 @@ def build_answer(
         }
         content = msgspec.json.encode(obj).decode()
         return SimAnswer(content, "stop", prompt, completion_tokens(content))
+    labels = _labels_asked(messages)
+    if labels:  # a classification: one of its labels, bare (anything else would fail it)
+        content = labels[int(digest[:8], 16) % len(labels)]
+        return SimAnswer(content, "stop", prompt, completion_tokens(content))
     content = (
         f"Simulated answer from {model} (digest {digest[:8]}): "
         f"{images} image(s), {chars} text chars."
@@ -144,6 +149,21 @@ def build_answer(
         finish = "length"
         tokens = completion_tokens(content)
     return SimAnswer(content, finish, prompt, tokens)
+
+
+def _labels_asked(messages: list[Any]) -> list[str]:
+    """The labels the first user message asks to choose from (see `requested_labels`)."""
+    for msg in messages:
+        if not isinstance(msg, dict) or msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        parts = [content] if isinstance(content, str) else content
+        texts = [p.get("text") if isinstance(p, dict) else p for p in parts or []]
+        for text in texts:
+            if isinstance(text, str) and (labels := requested_labels(text)):
+                return labels
+        return []
+    return []
 
 
 def split_stream(content: str, pieces: int = 4) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-_FAULT_KINDS = ("status", "hang", "drop", "cut_stream", "latency", "malformed")
+_FAULT_KINDS = ("status", "hang", "drop", "cut_stream", "latency", "malformed", "answer")
 _MALFORMED = (
     "error_in_200", "choices_not_list", "absurd_usage", "gzip_bomb", "garbage_gzip", "oversized"
 )  # fmt: skip
@@ -21,7 +21,8 @@ class Fault:
     Build with the factory methods: `Fault.status(503)`, `Fault.hang(30)`, `Fault.drop()`,
     `Fault.cut_stream(after_chunks=2)`, `Fault.latency(ms)`, and 200s that are no answer:
     `Fault.error_in_200()`, `Fault.choices_not_list()`, `Fault.absurd_usage(tokens)`,
-    `Fault.gzip_bomb(mib)`, `Fault.garbage_gzip()`, `Fault.oversized(mib)` (see sim_malformed).
+    `Fault.gzip_bomb(mib)`, `Fault.garbage_gzip()`, `Fault.oversized(mib)` (see sim_malformed),
+    and a well-formed answer that is not what was asked: `Fault.answer(text)`.
     """
 
     kind: str
@@ -33,6 +34,7 @@ class Fault:
     ms: float = 0.0
     variant: str = ""  # of a malformed answer
     size: int = 0  # MiB of a gzip bomb or oversized body; tokens of absurd usage
+    content: str = ""  # of a wrong answer
 
     @classmethod
     def status(
@@ -92,6 +94,12 @@ class Fault:
         return cls("malformed", variant="oversized", size=mib)
 
     @classmethod
+    def answer(cls, content: str) -> Fault:
+        """Answer normally (200, usage), but with `content` as the answer's text: an answer
+        a client must refuse (not a label, not valid JSON)."""
+        return cls("answer", content=content)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
         """Parse the `POST /_sim/faults` body."""
         kind = data.get("kind")
@@ -107,6 +115,8 @@ class Fault:
             return cls.cut_stream(int(data.get("after_chunks", 2)))
         if kind == "latency":
             return cls.latency(float(data["ms"]))
+        if kind == "answer":
+            return cls.answer(str(data["content"]))
         if kind == "malformed":
             variant = data.get("variant")
             if variant not in _MALFORMED:

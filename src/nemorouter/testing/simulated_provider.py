@@ -24,7 +24,13 @@ import msgspec
 from nemorouter.testing import sim_http as http
 from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing import sim_models
-from nemorouter.testing.sim_answers import IMAGE_TOKENS, PromptCounting, SimAnswer, build_answer
+from nemorouter.testing.sim_answers import (
+    IMAGE_TOKENS,
+    PromptCounting,
+    SimAnswer,
+    build_answer,
+    completion_tokens,
+)
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_param_rules import openai_refusal
 from nemorouter.testing.sim_request import LongStrings, read_chat
@@ -74,6 +80,7 @@ class SimulatedProvider:
         self.request_count = 0
         self._requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()  # append/popleft are atomic: no lock needed
+        self._wrong_answer: str | None = None  # Fault.answer's text, for the request at hand
         self._window: deque[float] = deque()  # monotonic times of requests that used quota
         self._models: set[str] = set()
         # The models a GET of a model resource finds (sim_models); None: every model.
@@ -277,7 +284,12 @@ class SimulatedProvider:
                 cut = fault.after_chunks
             if fault.kind == "malformed":
                 return Deferred(delay, self._render_malformed(fault, path, body), False)
-        reply = self._answer(path, headers, body, auth, cut)
+            if fault.kind == "answer":  # read by _build_answer, on this thread, right now
+                self._wrong_answer = fault.content
+        try:
+            reply = self._answer(path, headers, body, auth, cut)
+        finally:
+            self._wrong_answer = None
         if delay > 0 or cut is not None:
             return Deferred(delay, reply, cut is not None)
         return reply
@@ -336,7 +348,11 @@ class SimulatedProvider:
 
     def _build_answer(self, chat: dict[str, Any], long_chars: dict[str, int]) -> SimAnswer:
         """The deterministic answer, its usage counted as this provider counts prompts."""
-        return build_answer(chat, long_chars, self.counting)
+        answer = build_answer(chat, long_chars, self.counting)
+        if self._wrong_answer is not None:
+            text = self._wrong_answer
+            return SimAnswer(text, "stop", answer.prompt_tokens, completion_tokens(text))
+        return answer
 
     def _over_quota(self) -> bool:
         """Whether this request exceeds the own `rpm` quota (if not, it counts against it)."""

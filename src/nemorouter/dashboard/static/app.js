@@ -187,6 +187,23 @@
 
   const EVENT_HEADERS = [["Time"], ["Job"], ["Key"], ["Model"], ["Deployment"], ["Status"], ["Fallbacks", "num"], ["Attempts", "num"], ["Latency", "num"], ["Cost", "num"]];
 
+  // What the job covered (from the batch runner's request metadata), beside what it sent:
+  // pages and documents as the runner's summary.json counts them, re-asks as re-asks.
+  function workStats(job) {
+    if (!job.pages) {
+      return h("p", { class: "muted", id: "job-work" }, "No request of this job named its document and page (only the batch runner sends them): requests only.");
+    }
+    return h("div", {},
+      h("div", { class: "stats", id: "job-work" },
+        stat("documents", "Documents", Fmt.int(job.documents), job.documents),
+        stat("pages", "Pages", Fmt.int(job.pages), job.pages),
+        stat("reasked_pages", "Pages re-asked", Fmt.int(job.reasked_pages), job.reasked_pages)),
+      h("p", { class: "muted small", id: "job-work-note" },
+        `${Fmt.int(job.requests)} requests for ${Fmt.int(job.pages)} pages of ${Fmt.int(job.documents)} documents; ` +
+        `${Fmt.int(job.reasked_pages)} ${job.reasked_pages === 1 ? "page was" : "pages were"} asked again because the first answer was not acceptable. ` +
+        "Whether the final answers passed the batch's checks is in the job's summary.json."));
+  }
+
   function jobPage() {
     const id = app.dataset.jobId;
     const path = encodeURIComponent(id);
@@ -211,13 +228,14 @@
       app.replaceChildren(
         h("h1", {}, `Job ${id} `, h("span", { class: live ? "badge live" : "badge", id: "job-state" }, live ? "live" : "idle")),
         h("p", { class: "muted" }, `${Fmt.time(job.first_at)} → ${Fmt.time(job.last_at)}`),
+        workStats(job),
         h("div", { class: "stats" },
           stat("cost", "Cost", Fmt.money(job.cost_usd), job.cost_usd),
           stat("requests", "Requests", Fmt.int(job.requests), job.requests),
           stat("cost_per_request", "Cost per request", Fmt.money(job.cost_per_request_usd), job.cost_per_request_usd),
           stat("cache_hit_rate", "Cache-hit rate", Fmt.pct(job.cache_hits, job.requests), job.cache_hits),
           stat("fallbacks", "Fallbacks", Fmt.int(job.fallbacks), job.fallbacks),
-          stat("failed", "Failed", Fmt.int(job.failed), job.failed),
+          stat("failed", "Failed requests", Fmt.int(job.failed), job.failed),
           stat("tokens", "Tokens in / out", `${Fmt.int(job.prompt_tokens)} / ${Fmt.int(job.completion_tokens)}`)),
         section(`Cost over time (per ${bucket})`, overTime),
         h("div", { class: "two" },
