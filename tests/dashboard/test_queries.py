@@ -126,3 +126,28 @@ async def test_budget_usage_uses_each_period(engine: AsyncEngine) -> None:
     key = usage["keys"][0]
     assert (key["tpm"], key["budget_usd"], key["key_prefix"]) == (5000, "1", "sk-nemo-abcd")
     assert "key_hash" not in key
+
+
+async def test_a_job_counts_the_pages_and_documents_its_requests_covered(
+    engine: AsyncEngine,
+) -> None:
+    def row(metadata: str | None, **changes: object) -> dict[str, object]:
+        return spend_row(job_id="pages", metadata=metadata, **changes)
+
+    rows = [
+        row('{"doc": "a.png", "page": 1}'),
+        row('{"doc": "a.png", "page": 1}', status=503, cost_pico=None),  # retried: one page
+        row('{"doc": "b.pdf", "page": 1}'),
+        row('{"doc": "b.pdf", "page": 2}'),
+        row('{"doc": "b.pdf", "page": 2, "reask": true}'),  # asked again: no new page
+        row('{"doc": "c.pdf", "page": 1, "pages": [1, 2, 3]}'),  # a PDF chunk in one request
+        row(None),  # another client of the same job: a request, no page
+        row('{"note": "no doc"}'),
+        row('{"doc": "d.png", "page": "1"}'),  # a document, but no page number
+        spend_row(job_id="other", metadata='{"doc": "z.png", "page": 9}'),
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(spend.insert(), rows)
+    job = await job_report(engine, "pages")
+    assert job is not None
+    assert (job["requests"], job["documents"], job["pages"], job["reasked_pages"]) == (9, 4, 6, 1)
