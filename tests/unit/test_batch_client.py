@@ -81,3 +81,12 @@ async def test_an_answer_cut_short_is_not_reasked() -> None:
     assert record["status"] == "failed" and len(gateway.bodies) == 1
     assert "cut short at max_tokens 8192" in record["error"] and "--max-tokens" in record["error"]
     assert record["answer"] == '{"vendor": "Acme", "tot' and record["cost_usd"] == "0.01"
+
+
+async def test_the_reask_says_it_is_one_in_its_metadata() -> None:
+    gateway = FakeGateway(answer("maybe an invoice", "0.0002"), answer("invoice", "0.0001"))
+    record = await ask(gateway, classification(["invoice", "receipt"]))
+    assert record["status"] == "ok"
+    first, again = (b["metadata"] for b in gateway.bodies)
+    assert first == {"job_id": "j", "doc": "a.png", "page": 1}
+    assert again == {**first, "reask": True}  # the job view counts it apart from pages
