@@ -143,11 +143,13 @@ async def test_a_job_counts_the_pages_and_documents_its_requests_covered(
         row('{"doc": "c.pdf", "page": 1, "pages": [1, 2, 3]}'),  # a PDF chunk in one request
         row(None),  # another client of the same job: a request, no page
         row('{"note": "no doc"}'),
-        row('{"doc": "d.png", "page": "1"}'),  # a document, but no page number
+        row('{"doc": "d.png", "page": "1"}'),  # no page number: not a page of the runner's
+        row('{"doc": "e.png", "page": 1, "pages": "1-3", "reask": "yes"}'),  # nor the runner's
+        row('{"doc": ["f.png"], "page": 1}'),
         spend_row(job_id="other", metadata='{"doc": "z.png", "page": 9}'),
     ]
     async with engine.begin() as connection:
         await connection.execute(spend.insert(), rows)
     job = await job_report(engine, "pages")
     assert job is not None
-    assert (job["requests"], job["documents"], job["pages"], job["reasked_pages"]) == (9, 4, 6, 1)
+    assert (job["requests"], job["documents"], job["pages"], job["reasked_pages"]) == (11, 4, 7, 1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nemorouter.store.analytics_work import job_work
 from nemorouter.store.schema import spend
 from nemorouter.store.spend_columns import filtered, model_used, succeeded, timestamp, totals
 from nemorouter.types.money import per_request, pico_usd
@@ -87,7 +87,7 @@ async def job_report(engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
         if row is None:
             return None
         models = (await connection.execute(by_model)).all()
-        work = await _work_of(connection, job_id)
+        work = await job_work(connection, job_id)
     job = _job(row)
     job.update(work)
     job["models"] = {
@@ -95,39 +95,6 @@ async def job_report(engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
         for name, count, cost in sorted(models, key=lambda m: -(m[2] or 0))
     }
     return job
-
-
-async def _work_of(connection: AsyncConnection, job_id: str) -> dict[str, int]:
-    """What the job's requests covered, from the metadata the batch runner sends with each
-    (`doc`, `page`, a PDF chunk's `pages`, `reask`): distinct documents and pages, so the
-    job view counts what the runner's summary.json counts, and the pages re-asked (asked again
-    because the first answer was not acceptable). Requests without that
-    metadata (any other client) count in `requests` only."""
-    query = (
-        select(spend.c.metadata)
-        .where(spend.c.job_id == job_id, spend.c.metadata.is_not(None))
-        .group_by(spend.c.metadata)  # a page's retries share one metadata text
-    )
-    documents: set[str] = set()
-    pages: set[tuple[str, int]] = set()
-    reasked: set[tuple[str, int]] = set()
-    for (text,) in await connection.execute(query):
-        try:
-            metadata = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            continue
-        doc = metadata.get("doc") if isinstance(metadata, dict) else None
-        if not isinstance(doc, str):
-            continue
-        documents.add(doc)
-        covered = metadata.get("pages")
-        if not isinstance(covered, list) or not covered:
-            covered = [metadata.get("page")]
-        here = {(doc, n) for n in covered if isinstance(n, int) and not isinstance(n, bool)}
-        pages |= here
-        if metadata.get("reask") is True:
-            reasked |= here
-    return {"documents": len(documents), "pages": len(pages), "reasked_pages": len(reasked)}
 
 
 async def jobs_list(engine: AsyncEngine, limit: int = 100) -> list[dict[str, Any]]:
