@@ -4,12 +4,14 @@ say they are placeholders: the batch runner's own checks accept them (issue 21, 
 from __future__ import annotations
 
 import datetime
+import http.client
 import json
 import re
 from decimal import Decimal
 
 from nemorouter.batch.prompts import check_answer, classification, extraction, request_body
 from nemorouter.demo import INVOICE_SCHEMA
+from nemorouter.testing import Fault, SimulatedAnthropic, SimulatedGemini, SimulatedProvider
 from nemorouter.testing.sim_answers import build_answer
 from nemorouter.testing.sim_plausible import PLACEHOLDER_MARK, requested_labels
 
@@ -75,3 +77,38 @@ def test_the_mark_never_breaks_a_length_bound() -> None:
         content = build_answer(body(task, f"page {n}")).content
         assert check_answer(task, content)[1] is None, content
         assert json.loads(content)["unit_price"] <= 5
+
+
+def _post(port: int, path: str, body: object, headers: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("POST", path, json.dumps(body), {"content-type": "application/json", **headers})
+    response = conn.getresponse()
+    data = json.loads(response.read())
+    conn.close()
+    assert response.status == 200, data
+    return data  # type: ignore[no-any-return]
+
+
+def test_every_simulator_answers_a_classification_with_a_label() -> None:
+    instruction = classification(LABELS).instruction
+    with SimulatedProvider() as sim, SimulatedGemini() as gemini, SimulatedAnthropic() as claude:
+        chat = {"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": instruction}]}]}  # fmt: skip
+        openai_answer = _post(sim.port, "/v1/chat/completions", chat, {})
+        assert openai_answer["choices"][0]["message"]["content"] in LABELS
+        contents = {"contents": [{"role": "user", "parts": [{"text": instruction}]}]}
+        google = _post(gemini.port, "/v1beta/models/gemini-2.5-pro:generateContent", contents,
+                       {"x-goog-api-key": "k"})  # fmt: skip
+        assert google["candidates"][0]["content"]["parts"][0]["text"] in LABELS
+        messages = {"model": "claude-haiku-4-5", "max_tokens": 100,
+                    "messages": [{"role": "user", "content": instruction}]}  # fmt: skip
+        anthropic = _post(claude.port, "/v1/messages", messages,
+                          {"x-api-key": "k", "anthropic-version": "2023-06-01"})  # fmt: skip
+        assert anthropic["content"][0]["text"] in LABELS
+        # A wrong answer on demand (a client's re-ask is tested with it), usage as usual.
+        sim.inject(Fault.answer("no label here"))
+        wrong = _post(sim.port, "/v1/chat/completions", chat, {})
+        assert wrong["choices"][0]["message"]["content"] == "no label here"
+        assert wrong["usage"]["completion_tokens"] == 4
+        again = _post(sim.port, "/v1/chat/completions", chat, {})
+        assert again["choices"][0]["message"]["content"] in LABELS  # one request only
