@@ -25,6 +25,7 @@ from nemorouter.batch.runner import BatchOptions, run_batch
 from nemorouter.config import ConfigError, load_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
+from nemorouter.types.money import display_usd
 
 INVOICE_SCHEMA: dict[str, Any] = {
     "title": "invoice",
@@ -126,7 +127,7 @@ def run_demo(
             )
             print(
                 f"  the gateway's spend records for job {job['job_id']}: {job['requests']} requests, "
-                f"${job['cost_usd']} (GET /admin/jobs/{options.job_id}; "
+                f"{display_usd(job['cost_usd'])} (GET /admin/jobs/{options.job_id}; "
                 f"store: {config.settings.database_url})"
             )
             print("  costs are computed from the simulated usage at the catalog's real prices.")

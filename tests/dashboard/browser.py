@@ -3,10 +3,13 @@ format the pages use (the CLI's, in Python) so a test can say what the screen mu
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from typing import Any
 
 from nemorouter.types.money import display_usd
@@ -45,3 +48,22 @@ def money(text: str) -> str:
     """What format.js shows for an exact decimal string: the CLI's own money format
     (tests/dashboard/test_money_format.py checks that the two agree)."""
     return display_usd(text)
+
+
+def node_money(amounts: list[str]) -> list[str]:
+    """The dashboard's own format.js `Fmt.money`, run by node (skips without node)."""
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = resources.files("nemorouter.dashboard").joinpath("static", "format.js").read_text()
+    program = script + (
+        "\nprocess.stdout.write(JSON.stringify(JSON.parse(process.argv[1]).map(Fmt.money)));"
+    )
+    done = subprocess.run(
+        [node, "-e", program, json.dumps(amounts)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    shown: list[str] = json.loads(done.stdout)
+    return shown

@@ -3,16 +3,13 @@ types/money.display_usd (the CLI) show every amount alike."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from importlib import resources
 
 import pytest
 
 from nemorouter.types.money import display_usd
 
-from .browser import chromium
+from .browser import chromium, node_money
 
 CASES = {
     "0": "$0.00",
@@ -54,22 +51,5 @@ def test_format_js_matches_the_cli() -> None:
         assert page.evaluate("Fmt.sum(['0.1', '0.2', '0.000000000001'])") == "0.300000000001"
 
 
-def js_money(amounts: list[str]) -> list[str]:
-    """format.js's Fmt.money run by node (the dashboard's own file, no browser needed)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    script = resources.files("nemorouter.dashboard").joinpath("static", "format.js").read_text()
-    program = (
-        script
-        + "\nprocess.stdout.write(JSON.stringify(JSON.parse(process.argv[1]).map(Fmt.money)));"
-    )
-    done = subprocess.run(
-        [node, "-e", program, json.dumps(amounts)], capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def test_format_js_matches_the_cli_in_node() -> None:
-    assert js_money(list(CASES)) == list(CASES.values())
+    assert node_money(list(CASES)) == list(CASES.values())
