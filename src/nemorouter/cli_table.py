@@ -80,13 +80,13 @@ def _fits(table: CliTable, width: int) -> bool:
 
 
 def _rich(table: CliTable) -> Table:
-    out = Table(title=table.title)
+    out = Table(title=None if table.title is None else Text(table.title))
     for i, column in enumerate(table.columns):
         justify = "right" if column.right else "left"
         if column.whole:  # a fixed width, the widest cell's: rich never shrinks it
-            out.add_column(column.header, justify=justify, width=_natural(table, i))
+            out.add_column(Text(column.header), justify=justify, width=_natural(table, i))
         else:
-            out.add_column(column.header, justify=justify, overflow="fold")
+            out.add_column(Text(column.header), justify=justify, overflow="fold")
     for row in table.rows:
         if row is None:
             out.add_section()
