@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,8 +80,14 @@ def _per(total: str, pages: int) -> str:
 
 
 def shown(amount: str | None) -> str:
-    """A summary's exact amount as people read it (types/money.display_usd), or n/a."""
-    return NOT_AVAILABLE if amount in (None, NOT_AVAILABLE) else display_usd(amount)
+    """A summary's exact amount as people read it (types/money.display_usd), or n/a; a
+    figure that is not a number (a header from elsewhere) is shown as it came."""
+    if amount is None or amount == NOT_AVAILABLE:
+        return NOT_AVAILABLE
+    try:
+        return display_usd(amount)
+    except InvalidOperation:
+        return amount
 
 
 def render_job_estimate(estimate: dict[str, Any]) -> str:
