@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from nemorouter.cli_table import CliTable, Column, print_table
 from nemorouter.config import Config, ConfigError, load_config
 from nemorouter.core.deployment_check import (
     DEFAULT_MAX_CALL_USD,
@@ -27,11 +25,9 @@ from nemorouter.core.deployment_check import (
     CheckRow,
     run_checks,
 )
-from nemorouter.types.money import usd
+from nemorouter.types.money import display_usd, usd
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# A pipe or file gets every row on one line, whatever its length (never cut, never folded).
-PIPE_WIDTH = 100_000
 
 
 def check(
@@ -79,14 +75,12 @@ def check(
         }
         typer.echo(json.dumps(report, indent=2))
     else:
-        console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
-        console.print(check_table(rows))
-        ok = sum(r.passed for r in rows)
-        console.print(
-            f"{ok} of {len(rows)} deployments passed; {calls} check calls cost ${usd(total)} "
-            "(from the usage the providers reported)",
-            soft_wrap=True,
+        table = check_table(rows)
+        table.caption = (
+            f"{sum(r.passed for r in rows)} of {len(rows)} deployments passed; {calls} check "
+            f"calls cost {display_usd(total)} (from the usage the providers reported)"
         )
+        print_table(table)
     raise typer.Exit(EXIT_PASSED if passed else EXIT_FAILED)
 
 
@@ -102,14 +96,14 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def check_table(rows: list[CheckRow]) -> Table:
-    table = Table()
-    for name, justify in (
-        ("deployment", "left"), ("provider", "left"), ("model", "left"), ("check", "left"),
-        ("auth", "left"), ("model reachable", "left"), ("quota headers", "left"),
-        ("price", "left"), ("latency", "right"), ("cost (USD)", "right"), ("result", "left"),
-    ):  # fmt: skip
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+def check_table(rows: list[CheckRow]) -> CliTable:
+    table = CliTable(None, [
+        Column("deployment"), Column("provider", whole=False), Column("model"),
+        Column("check"), Column("auth", whole=False), Column("model reachable", whole=False),
+        Column("quota headers", whole=False), Column("price", whole=False),
+        Column("latency", right=True), Column("cost", right=True),
+        Column("result", whole=False),
+    ])  # fmt: skip
     for row in rows:
         model = row.model
         if row.provider_model != row.model:
@@ -124,7 +118,7 @@ def check_table(rows: list[CheckRow]) -> Table:
             quota_summary(row.quota_headers),
             row.price,
             _latency(row.latency_ms),
-            "-" if row.cost_usd is None else f"${usd(row.cost_usd)}",
+            "-" if row.cost_usd is None else display_usd(row.cost_usd),
             _result(row),
         )
     return table

@@ -26,6 +26,7 @@ from nemorouter.batch.runner import BatchOptions, BatchOutcome, run_batch
 from nemorouter.config import Config, ConfigError, load_config
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
+from nemorouter.types.money import display_usd
 
 LISTEN_FAILED = 3  # the address is in use (or not ours): the exit code of `serve` alike
 INVOICE_SCHEMA: dict[str, Any] = {
@@ -162,7 +163,8 @@ def _run(
     )
     print(
         f"  the gateway's spend records for job {job['job_id']}: {job['requests']} requests "
-        f"for {job['pages']} pages of {job['documents']} documents, ${job['cost_usd']} "
+        f"for {job['pages']} pages of {job['documents']} documents, "
+        f"{display_usd(job['cost_usd'])} "
         f"(GET /admin/jobs/{options.job_id}; store: {config.settings.database_url})"
     )
     print("  costs are computed from the simulated usage at the catalog's real prices.")

@@ -6,12 +6,12 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from nemorouter.admin_client import AdminError
 from nemorouter.cli_style import command_group
+from nemorouter.cli_table import CliTable, Column, print_table
 from nemorouter.spend_cli import admin_client, fail
+from nemorouter.types.money import display_usd
 
 keys_app = command_group("Virtual keys (through the admin API, with the master key).")
 teams_app = command_group("Teams (through the admin API, with the master key).")
@@ -24,6 +24,16 @@ BaseUrl = Annotated[
 ]
 ApiKey = Annotated[str | None, typer.Option(help="the master key (or NEMOROUTER_MASTER_KEY)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
+
+
+def _budget(subject: dict[str, Any]) -> str:
+    if not subject["budget_usd"]:
+        return "-"
+    return f"{display_usd(subject['budget_usd'])} {subject['budget_period'] or 'lifetime'}"
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -81,7 +91,7 @@ def create_key(
         base_url, api_key, "POST", "/admin/keys", {k: v for k, v in body.items() if v is not None}
     )
     if as_json:
-        typer.echo(json.dumps(created, indent=2))
+        _echo_json(created)
         return
     typer.echo(f"key {created['id']} ({created['name']})")
     typer.echo(f"secret: {created['key']}")
@@ -101,38 +111,39 @@ def list_keys(
     path = "/admin/keys" + (f"?team_id={team_id}" if team_id else "")
     keys = _call(base_url, api_key, "GET", path)["keys"]
     if as_json:
-        typer.echo(json.dumps(keys, indent=2))
+        _echo_json(keys)
         return
-    table = Table(title="Keys")
-    for column in ("id", "name", "prefix", "team", "models", "rpm", "tpm", "budget", "status"):
-        table.add_column(column)
+    table = CliTable("Keys", [
+        Column("id"), Column("name"), Column("prefix"), Column("team"),
+        Column("models", whole=False), Column("rpm", right=True), Column("tpm", right=True),
+        Column("budget"), Column("status", whole=False),
+    ])  # fmt: skip
     for key in keys:
-        budget = (
-            f"${key['budget_usd']} {key['budget_period'] or 'lifetime'}"
-            if key["budget_usd"]
-            else "-"
-        )
         status = (
             "revoked"
             if key["revoked_at"]
             else (f"expires {key['expires_at']}" if key["expires_at"] else "active")
         )
         table.add_row(
-            key["id"], key["name"], key["key_prefix"] + "…", key["team_id"] or "-",
+            key["id"], key["name"], key["key_prefix"], key["team_id"] or "-",
             ",".join(key["models"]) if key["models"] else "all",
-            str(key["rpm"] or "-"), str(key["tpm"] or "-"), budget, status,
+            str(key["rpm"] or "-"), str(key["tpm"] or "-"), _budget(key), status,
         )  # fmt: skip
-    Console().print(table)
+    print_table(table)
 
 
 @keys_app.command("revoke")
 def revoke_key(
     key_id: Annotated[str, typer.Argument(help="the key's id (key_…)")],
+    as_json: AsJson = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
 ) -> None:
     """Revoke a key at once."""
     revoked = _call(base_url, api_key, "DELETE", f"/admin/keys/{key_id}")
+    if as_json:
+        _echo_json(revoked)
+        return
     typer.echo(f"key {revoked['id']} ({revoked['name']}) revoked at {revoked['revoked_at']}")
 
 
@@ -145,6 +156,7 @@ def create_team(
     ] = None,
     rpm: Annotated[int | None, typer.Option(min=0, help="requests per minute")] = None,
     tpm: Annotated[int | None, typer.Option(min=0, help="tokens per minute")] = None,
+    as_json: AsJson = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -159,6 +171,9 @@ def create_team(
     team = _call(
         base_url, api_key, "POST", "/admin/teams", {k: v for k, v in body.items() if v is not None}
     )
+    if as_json:
+        _echo_json(team)
+        return
     typer.echo(f"team {team['id']} ({team['name']})")
 
 
@@ -167,18 +182,15 @@ def list_teams(as_json: AsJson = False, base_url: BaseUrl = None, api_key: ApiKe
     """List teams."""
     teams = _call(base_url, api_key, "GET", "/admin/teams")["teams"]
     if as_json:
-        typer.echo(json.dumps(teams, indent=2))
+        _echo_json(teams)
         return
-    table = Table(title="Teams")
-    for column in ("id", "name", "budget", "rpm", "tpm"):
-        table.add_column(column)
+    table = CliTable("Teams", [
+        Column("id"), Column("name"), Column("budget"), Column("rpm", right=True),
+        Column("tpm", right=True),
+    ])  # fmt: skip
     for team in teams:
-        budget = (
-            f"${team['budget_usd']} {team['budget_period'] or 'lifetime'}"
-            if team["budget_usd"]
-            else "-"
-        )
         table.add_row(
-            team["id"], team["name"], budget, str(team["rpm"] or "-"), str(team["tpm"] or "-")
-        )
-    Console().print(table)
+            team["id"], team["name"], _budget(team), str(team["rpm"] or "-"),
+            str(team["tpm"] or "-"),
+        )  # fmt: skip
+    print_table(table)

@@ -7,10 +7,10 @@ import os
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from nemorouter.admin_client import DEFAULT_BASE_URL, AdminClient, AdminError
+from nemorouter.cli_table import CliTable, Column, print_table
+from nemorouter.types.money import display_usd
 
 GROUPS = ("job", "model", "key", "team", "day")
 
@@ -72,19 +72,18 @@ def spend(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    console = Console()
     if "rows" in report:
-        console.print(_spend_table(report, group_by))
+        print_table(_spend_table(report, group_by))
     else:
-        console.print(_job_table(report))
+        print_table(_job_table(report))
 
 
-def _spend_table(report: dict[str, Any], group_by: str) -> Table:
-    table = Table(title=f"Spend by {group_by}", show_footer=True)
-    table.add_column(group_by, footer="total")
-    for name in ("requests", "cache hits", "fallbacks", "prompt tokens", "completion tokens"):
-        table.add_column(name, justify="right")
-    table.add_column("cost (USD)", justify="right", footer=f"${report['total_cost_usd']}")
+COUNTS = ("requests", "cache hits", "fallbacks", "prompt tokens", "completion tokens")
+
+
+def _spend_table(report: dict[str, Any], group_by: str) -> CliTable:
+    columns = [Column(group_by), *(Column(name, right=True) for name in COUNTS)]
+    table = CliTable(f"Spend by {group_by}", [*columns, Column("cost", right=True)])
     for row in report["rows"]:
         table.add_row(
             row["group"] if row["group"] is not None else "(none)",
@@ -93,23 +92,25 @@ def _spend_table(report: dict[str, Any], group_by: str) -> Table:
             f"{row['fallbacks']:,}",
             f"{row['prompt_tokens']:,}",
             f"{row['completion_tokens']:,}",
-            f"${row['cost_usd']}",
+            display_usd(row["cost_usd"]),
         )
+    table.add_section()
+    table.add_row("total", *("",) * len(COUNTS), display_usd(report["total_cost_usd"]))
     return table
 
 
-def _job_table(job: dict[str, Any]) -> Table:
-    table = Table(title=f"Job {job['job_id']}  ({job['first_at']} to {job['last_at']})")
-    table.add_column("model")
-    table.add_column("requests", justify="right")
-    table.add_column("cost (USD)", justify="right")
+def _job_table(job: dict[str, Any]) -> CliTable:
+    table = CliTable(
+        f"Job {job['job_id']}  ({job['first_at']} to {job['last_at']})",
+        [Column("model"), Column("requests", right=True), Column("cost", right=True)],
+    )
     for name, model in job["models"].items():
-        table.add_row(name, f"{model['requests']:,}", f"${model['cost_usd']}")
+        table.add_row(name, f"{model['requests']:,}", display_usd(model["cost_usd"]))
     table.add_section()
-    table.add_row("total", f"{job['requests']:,}", f"${job['cost_usd']}")
+    table.add_row("total", f"{job['requests']:,}", display_usd(job["cost_usd"]))
     table.caption = (
         f"{job['succeeded']:,} succeeded, {job['failed']:,} failed, "
         f"{job['cache_hits']:,} cache hits, {job['fallbacks']:,} fallbacks; "
-        f"${job['cost_per_request_usd']} per request"
+        f"{display_usd(job['cost_per_request_usd'])} per request"
     )
     return table

@@ -1,15 +1,18 @@
 """Debian's chromium driven by Playwright (never a downloaded browser), and the money
-format the pages use, mirrored in Python so a test can say what the screen must show."""
+format the pages use (the CLI's, in Python) so a test can say what the screen must show."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import ROUND_HALF_UP, Decimal
+from importlib import resources
 from typing import Any
 
+from nemorouter.types.money import display_usd
 from tests.services import unavailable
 
 CHROMIUM = os.environ.get("NEMOROUTER_CHROMIUM", "/usr/bin/chromium")
@@ -42,15 +45,25 @@ def chromium() -> Iterator[Any]:
 
 
 def money(text: str) -> str:
-    """What format.js shows for an exact decimal string: cents from $0.10 up, below that
-    three significant digits (at most six decimals), half-up, thousands separated."""
-    value = Decimal(text)
-    size = abs(value)
-    if size == 0 or size >= Decimal("0.1"):
-        decimals = 2
-    else:
-        zeros = -size.adjusted() - 1  # zeros between the point and the first digit
-        decimals = min(6, max(2, zeros + 3))
-    rounded = size.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    sign = "-" if value < 0 and rounded != 0 else ""
-    return f"{sign}${rounded:,.{decimals}f}"
+    """What format.js shows for an exact decimal string: the CLI's own money format
+    (tests/dashboard/test_money_format.py checks that the two agree)."""
+    return display_usd(text)
+
+
+def node_money(amounts: list[str]) -> list[str]:
+    """The dashboard's own format.js `Fmt.money`, run by node (skips without node)."""
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = resources.files("nemorouter.dashboard").joinpath("static", "format.js").read_text()
+    program = script + (
+        "\nprocess.stdout.write(JSON.stringify(JSON.parse(process.argv[1]).map(Fmt.money)));"
+    )
+    done = subprocess.run(
+        [node, "-e", program, json.dumps(amounts)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    shown: list[str] = json.loads(done.stdout)
+    return shown

@@ -22,7 +22,7 @@ import pytest
 from nemorouter.demo import INVOICE_SCHEMA, invoice_page, sample_documents
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import Fault, SimulatedProvider
-from nemorouter.types.money import usd
+from nemorouter.types.money import display_usd
 
 from .conftest import MASTER_KEY, GatewayFactory, gateway_config
 
@@ -150,8 +150,8 @@ def test_a_truly_spent_budget_stops_the_job_with_the_numbers_and_every_answer_wr
     written = results(tmp_path)
     every_paid_answer_written(paid, written)
     assert 2 <= len(paid) < PAGES
-    spent = usd(sum(paid.values(), Decimal(0)))
-    assert f"the budget is spent (limit $0.0015, spent ${spent})" in done.stderr, done.stderr
+    spent = display_usd(sum(paid.values(), Decimal(0)))  # the one human money format
+    assert f"the budget is spent (limit $0.0015, spent {spent})" in done.stderr, done.stderr
     assert "budget of key 'batch' is spent" in done.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["not_sent"] == PAGES - len(written) > 0

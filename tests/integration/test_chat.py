@@ -160,9 +160,30 @@ def test_two_deployments_share_the_load(gateway: BackgroundGateway, sim: Simulat
 def test_models_listing(client: openai.OpenAI) -> None:
     listing = client.models.list()
     ids = [m.id for m in listing.data]
-    assert ids == ["gemini-2.5-flash", "gemini-2.5-pro", "document-vision"]
+    assert ids == ["gemini-2.5-flash", "gemini-2.5-pro", "document-vision", "auto"]
     pro = listing.data[1].model_dump()
     assert "vision" in pro["tags"]
     assert pro["context_window"] == 1048576
     assert pro["pricing"] == {"input_per_mtok": "1.25", "output_per_mtok": "10.00"}
     assert pro["provider"] == "sim"
+
+
+def test_models_listing_offers_auto_and_fills_in_groups(client: openai.OpenAI) -> None:
+    """Every name a request may send is listed, with no null field for a group or auto."""
+    listing = {m.id: m.model_dump() for m in client.models.list().data}
+    flash, pro = listing["gemini-2.5-flash"], listing["gemini-2.5-pro"]
+    fields = ("provider", "deployments", "tags", "context_window", "max_output_tokens", "pricing")
+    for name, chain in (
+        ("document-vision", ["gemini-2.5-pro", "gemini-2.5-flash"]),
+        ("auto", ["gemini-2.5-flash", "gemini-2.5-pro"]),
+    ):
+        entry = listing[name]
+        assert [field for field in fields if entry.get(field) is None] == [], entry
+        assert entry["group"] == chain
+        members = [listing[model] for model in chain]
+        assert entry["deployments"] == [d for m in members for d in m["deployments"]]
+        assert set(entry["tags"]) == set(flash["tags"]) | set(pro["tags"])
+        assert entry["context_window"] == max(flash["context_window"], pro["context_window"])
+        assert entry["max_output_tokens"] == max(m["max_output_tokens"] for m in members)
+        assert entry["pricing"] == pro["pricing"]  # the dearer rates: the most a call costs
+        assert entry["provider"] == "sim"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import openai
 
+from nemorouter.admin_client import AdminClient, AdminError
 from nemorouter.catalog import load_catalog
+from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
+
+from .conftest import MASTER_KEY
 
 USER = [{"role": "user", "content": "Total of this invoice?"}]
 
@@ -49,3 +54,28 @@ def test_stream_usage_is_fetched_but_not_forced_on_the_client(
     assert all(chunk.usage is None for chunk in chunks)
     assert all(chunk.choices for chunk in chunks)  # no usage-only chunk it did not ask for
     assert sim.requests[-1].json()["stream_options"] == {"include_usage": True}
+
+
+def test_a_streams_cost_is_in_its_usage_chunk_and_its_spend_record(
+    client: openai.OpenAI, gateway: BackgroundGateway
+) -> None:
+    """README: a stream's headers leave before its usage exists, so they carry no cost; the
+    cost is `usage.cost` in the final usage chunk (with stream_options.include_usage) and
+    in the spend record, the same number."""
+    raw = client.chat.completions.with_raw_response.create(
+        model="gemini-2.5-pro", messages=USER, stream=True,
+        stream_options={"include_usage": True}, extra_body={"metadata": {"job_id": "streamed"}},
+    )  # fmt: skip
+    assert "x-nemo-response-cost" not in raw.headers
+    usage = [chunk.usage for chunk in raw.parse() if chunk.usage is not None]
+    cost = usage[0].model_dump()["cost"]
+    admin = AdminClient(gateway.base_url, MASTER_KEY)
+    deadline = time.monotonic() + 5
+    while True:  # recorded when the stream closes, just after its last byte
+        try:
+            job = admin.get("/admin/jobs/streamed")
+            break
+        except AdminError:
+            assert time.monotonic() < deadline, "the stream's spend record never came"
+            time.sleep(0.05)
+    assert job["cost_usd"] == cost and Decimal(cost) > 0

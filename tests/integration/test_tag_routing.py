@@ -164,9 +164,9 @@ def test_prompt_too_long_for_a_window_skips_that_model(client: openai.OpenAI) ->
 
 def test_models_endpoint_filters_by_tags(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list(extra_query={"tags": "vision,structured-output"}).data]
-    assert ids == ["gemini-2.5-pro", "gemini-2.5-flash", "docs"]
+    assert ids == ["gemini-2.5-pro", "gemini-2.5-flash", "docs", "auto"]
     eu = client.models.list(extra_query={"tags": "eu"}).data
-    assert [m.id for m in eu] == ["gemini-2.5-flash"]
+    assert [m.id for m in eu] == ["gemini-2.5-flash", "auto"]
     entry = eu[0].model_dump()
     assert {"eu", "vision", "long-context"} <= set(entry["tags"])
     assert entry["max_output_tokens"] == 65535

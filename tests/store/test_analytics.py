@@ -58,7 +58,7 @@ async def test_job_report(filled: AsyncEngine) -> None:
         "last_at": "2026-11-21T23:59:59.000Z",
         "models": {
             "gemini-2.5-flash": {"requests": 3, "cost_usd": "0.003500000001"},
-            "gemini-2.5-pro": {"requests": 1, "cost_usd": "0"},
+            "(not answered)": {"requests": 1, "cost_usd": "0"},  # 503: no model answered
         },
     }
     assert await job_report(filled, "no-such-job") is None
@@ -76,7 +76,14 @@ async def test_jobs_list_most_recent_first(filled: AsyncEngine) -> None:
     ("group_by", "expected"),
     [
         ("job", [("job-b", 1, "7"), ("job-a", 4, "0.003500000001"), (None, 1, "0.000000000123")]),
-        ("model", [("gemini-2.5-pro", 2, "7"), ("gemini-2.5-flash", 4, "0.003500000124")]),
+        (
+            "model",
+            [
+                ("gemini-2.5-pro", 1, "7"),
+                ("gemini-2.5-flash", 4, "0.003500000124"),
+                ("(not answered)", 1, "0"),
+            ],
+        ),
         ("key", [("k3", 2, "7.000000000123"), ("k1", 2, "0.003500000001"), ("k2", 2, "0")]),
         ("team", [(None, 2, "7.000000000123"), ("t1", 4, "0.003500000001")]),
         ("day", [("2026-11-20", 3, "0.003500000124"), ("2026-11-21", 3, "7")]),

@@ -168,6 +168,6 @@ def test_cli_json_and_a_piped_table_never_cut(tmp_path: Path, inputs: list[Path]
     assert report["models"]["claude-sonnet-4-6"]["document"]["cost_usd"] == "0.015657"
     table = subprocess.run(args, capture_output=True, text=True, timeout=60)  # piped
     assert table.returncode == 0, table.stderr
-    assert "0.015657" in table.stdout and "claude-sonnet-4-6" in table.stdout
+    assert "$0.0157" in table.stdout and "claude-sonnet-4-6" in table.stdout  # display_usd
     assert "…" not in table.stdout  # no cell cut
     assert max(len(line) for line in table.stdout.splitlines()) > 80  # wider than a pipe's 80

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +24,7 @@ from nemorouter.batch.prompts import (
     free_prompt,
 )
 from nemorouter.batch.status import job_status, render_lost, render_status
-from nemorouter.batch.summary import lost_summary, render_job_estimate
+from nemorouter.batch.summary import lost_summary, render_job_estimate, shown
 from nemorouter.cli_style import command_group
 
 if TYPE_CHECKING:  # the runner (PDF rendering and all) is imported only when a batch runs
@@ -155,6 +157,9 @@ def run(
         str | None,
         typer.Option(envvar="NEMOROUTER_API_KEY", help="a virtual key, or the master key"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout (progress on stderr)")
+    ] = False,
 ) -> None:
     """Send every page of INPUT through the gateway.
 
@@ -184,15 +189,21 @@ def run(
     )
     if not options.base_url.startswith(("http://", "https://")):
         raise _usage(f"--base-url must be an http(s) URL, got {options.base_url!r}")
+    # With --json, stdout carries the summary alone: progress goes to stderr.
+    progress_out = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
-        outcome = asyncio.run(run_batch(options))
+        with progress_out:
+            outcome = asyncio.run(run_batch(options))
     except (FileNotFoundError, JobMismatch, NoDocuments, RunInProgress) as exc:
         raise _usage(str(exc)) from None
     if outcome.lost:  # a killed earlier run: those pages were sent again just now
         pages = lost_summary(outcome.lost)["pages"]
         typer.echo(f"nemorouter batch: {render_lost([{**p, 'sent_again': True} for p in pages])}",
                    err=True)  # fmt: skip
-    print_summary(outcome.summary, options.out)
+    if as_json:
+        typer.echo(json.dumps(outcome.summary, indent=2))
+    else:
+        print_summary(outcome.summary, options.out)
     print_stop(outcome, options.out)
     raise typer.Exit(outcome.exit_code)
 
@@ -203,7 +214,7 @@ def print_stop(outcome: BatchOutcome, out: Path) -> None:
     if outcome.budget is not None:
         budget = outcome.budget
         numbers = (
-            f"limit ${budget.limit}, spent ${budget.spent}"
+            f"limit {shown(budget.limit)}, spent {shown(budget.spent)}"
             if budget.limit is not None and budget.spent is not None
             else "no numbers given"
         )
@@ -238,12 +249,12 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         f"job {summary['job_id']}: {summary['ok']}/{pages} pages ok, "
         f"{summary['failed']} failed, {summary['unreadable_inputs']} unreadable inputs, "
         f"{summary['cache_hits']} cache hits, {summary['fallbacks']} fallbacks; "
-        f"cost {summary['cost_total_usd']} (per page {summary['cost_per_page_usd']}); "
+        f"cost {shown(summary['cost_total_usd'])} (per page {shown(summary['cost_per_page_usd'])}); "
         f"{summary['pages_per_minute']} pages/min over {summary['wall_time_s']} s"
     )
     estimate = summary.get("estimate")
     if estimate:
-        typer.echo(f"{render_job_estimate(estimate)}; actual {summary['cost_total_usd']}")
+        typer.echo(f"{render_job_estimate(estimate)}; actual {shown(summary['cost_total_usd'])}")
     typer.echo(
         f"results: {out / RESULTS}, errors: {out / 'errors.jsonl'}, summary: {out / 'summary.json'}"
     )

@@ -1,18 +1,13 @@
-"""The output of `nemorouter batch estimate`: one JSON object, or a rich table never cut.
-
-A table is printed at its natural width when stdout is not a terminal (piped, redirected):
-every cell whole, whatever the width a pipe would default to.
-"""
+"""The output of `nemorouter batch estimate`: one JSON object, or a table never cut
+(cli_table: natural width when piped; on a terminal, free text folds, figures never)."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from nemorouter.batch.estimate import (
     CHARS_PER_TOKEN,
@@ -20,9 +15,8 @@ from nemorouter.batch.estimate import (
     ModeEstimate,
     Scan,
 )
-from nemorouter.types.money import usd
-
-WIDE = 10_000  # a console this wide never wraps or cuts a table; it takes its natural width
+from nemorouter.cli_table import CliTable, Column, cli_console, print_table
+from nemorouter.types.money import display_usd, quantize
 
 
 def estimate_json(
@@ -59,41 +53,42 @@ def page_counts(scanned: Scan) -> dict[str, int]:
 
 
 def render_estimate(report: dict[str, Any]) -> None:
-    console = Console(width=None if sys.stdout.isatty() else WIDE, soft_wrap=False)
+    console = cli_console()
     pages = report["pages"]
-    console.print(
+    say = [
         f"{report['documents']} documents, {pages} pages: {report['pdf_pages']} PDF pages "
         f"({report['pdf_pages_born_digital']} born-digital, {report['pdf_pages_scanned']} "
         f"scanned), {report['image_pages']} image pages; "
         f"{len(report['unreadable_inputs'])} unreadable inputs",
-        highlight=False,
-    )
-    for bad in report["unreadable_inputs"]:
-        console.print(f"  unreadable: {bad['doc']}: {bad['reason']}", highlight=False)
-    console.print(
+        *(f"  unreadable: {bad['doc']}: {bad['reason']}" for bad in report["unreadable_inputs"]),
         f"pages rendered at {report['dpi']} dpi; text at {report['text_rule']}; output: "
         f"{report['output_assumption']}; * = the mode these options run",
-        highlight=False,
-    )
-    table = Table(show_lines=False)
-    for header in ("model", "send", "requests", "prompt tokens", "output tokens", "cost USD",
-                   "USD per page"):  # fmt: skip
-        table.add_column(header, justify="left" if header in ("model", "send") else "right")
+    ]
+    for line in say:
+        console.print(Text(line))
+    table = CliTable(None, [
+        Column("model"), Column("send"), Column("requests", right=True),
+        Column("prompt tokens", right=True), Column("output tokens", right=True),
+        Column("cost", right=True), Column("per page", right=True),
+        Column("note", whole=False),
+    ])  # fmt: skip
     for name, modes in report["models"].items():
         if "unavailable" in modes:
-            table.add_row(name, "-", "", "", "", modes["unavailable"], "")
+            table.add_row(name, "-", "", "", "", "n/a", "", modes["unavailable"])
+            table.add_section()
             continue
         for mode in MODES:
             row = modes[mode]
             label = mode + (" *" if mode == report["run_mode"] else "")
             if "unavailable" in row:
-                table.add_row(name, label, "", "", "", f"n/a: {row['unavailable']}", "")
+                table.add_row(name, label, "", "", "", "n/a", "", row["unavailable"])
                 continue
             cost = row["cost_usd"]
-            per = usd(round(Decimal(cost) / pages, 6)) if cost is not None and pages else ""
+            per = display_usd(quantize(Decimal(cost) / pages)) if cost is not None and pages else ""
             table.add_row(
                 name, label, str(row["requests"]), f"{row['prompt_tokens']:,}",
-                f"{row['output_tokens']:,}", cost if cost is not None else "n/a", per,
+                f"{row['output_tokens']:,}", display_usd(cost) if cost is not None else "n/a",
+                per, "" if cost is not None else "no price",
             )  # fmt: skip
         table.add_section()
-    console.print(table)
+    print_table(table, console)

@@ -9,6 +9,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
+
+from nemorouter.types.money import display_usd
 
 PLAIN_EVERY_S = 5.0
 
@@ -27,7 +30,9 @@ class BatchProgress:
         if not self.plain:
             self._bar = Progress(
                 TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+                # folds on a narrow terminal, never cut
+                TextColumn("{task.fields[stats]}", table_column=Column(overflow="fold")),
+                TimeRemainingColumn(),
                 console=Console(),
             )  # fmt: skip
             self._task = self._bar.add_task("pages", total=total, completed=already_done, stats="")
@@ -55,7 +60,7 @@ class BatchProgress:
     def stats(self) -> str:
         ppm = self.pages_per_minute()
         eta = (self.total - self.done) / ppm * 60 if ppm > 0 else None
-        cost = f"${self.cost}" if self.cost is not None else "n/a"
+        cost = display_usd(self.cost) if self.cost is not None else "n/a"
         parts = [
             f"{ppm:.0f} pages/min",
             f"cost {cost}",

@@ -13,7 +13,8 @@ from typing import Any
 from nemorouter.batch.journal import JOB_FILE, RESULTS
 from nemorouter.batch.runstate import is_running, read_run
 from nemorouter.batch.sentlog import unanswered
-from nemorouter.batch.summary import NOT_AVAILABLE, lost_summary, pages_of
+from nemorouter.batch.summary import NOT_AVAILABLE, lost_summary, pages_of, shown
+from nemorouter.types.money import usd
 
 BILLED_TWICE = "they may be billed twice"
 
@@ -60,7 +61,7 @@ def job_status(out: Path) -> dict[str, Any]:
             "failed": failed,
             "pending": max(total - done - failed, 0) if total is not None else None,
         },
-        "cost_usd": str(sum(costs, Decimal(0))) if costs else NOT_AVAILABLE,
+        "cost_usd": usd(sum(costs, Decimal(0))) if costs else NOT_AVAILABLE,
         "in_flight": len(in_flight),
         "paid_answer_lost": lost,
     }
@@ -70,11 +71,10 @@ def render_status(status: dict[str, Any]) -> str:
     pages = status["pages"]
     total = "?" if pages["total"] is None else pages["total"]
     pending = "?" if pages["pending"] is None else pages["pending"]
-    cost = status["cost_usd"]
     lines = [
         f"job {status['job_id']} in {status['out']}: {_state_line(status)}",
         f"pages: {total} total, {pages['done']} done, {pages['failed']} failed, {pending} pending",
-        f"cost so far: {'$' + cost if cost != NOT_AVAILABLE else cost} (answers written)",
+        f"cost so far: {shown(status['cost_usd'])} (answers written)",
     ]
     lost = status["paid_answer_lost"]
     if lost["count"]:

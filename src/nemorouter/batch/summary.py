@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nemorouter.batch.sentlog import LostAnswer
+from nemorouter.types.money import average, display_usd, usd
 
 if TYPE_CHECKING:  # sources loads pdfium and Pillow: not for `nemorouter serve`
     from nemorouter.batch.sources import SourceError
@@ -69,13 +70,24 @@ def _total(records: list[dict[str, Any]]) -> str:
     costs = [r["cost_usd"] for r in records if r.get("cost_usd") is not None]
     if not costs:
         return NOT_AVAILABLE
-    return str(sum((Decimal(c) for c in costs), Decimal(0)))
+    return usd(sum((Decimal(c) for c in costs), Decimal(0)))
 
 
 def _per(total: str, pages: int) -> str:
     if total == NOT_AVAILABLE or not pages:
         return NOT_AVAILABLE
-    return str((Decimal(total) / pages).quantize(Decimal("0.000001")))
+    return average(Decimal(total), pages)
+
+
+def shown(amount: str | None) -> str:
+    """A summary's exact amount as people read it (types/money.display_usd), or n/a; a
+    figure that is not a number (a header from elsewhere) is shown as it came."""
+    if amount is None or amount == NOT_AVAILABLE:
+        return NOT_AVAILABLE
+    try:
+        return display_usd(amount)
+    except InvalidOperation:
+        return amount
 
 
 def render_job_estimate(estimate: dict[str, Any]) -> str:
@@ -84,7 +96,7 @@ def render_job_estimate(estimate: dict[str, Any]) -> str:
     if estimate.get("unavailable"):
         return f"estimate ({where}): n/a, {estimate['unavailable']}"
     return (
-        f"estimate ({where}): {estimate['cost_usd']} for {estimate['prompt_tokens']:,} prompt "
+        f"estimate ({where}): {shown(estimate['cost_usd'])} for {estimate['prompt_tokens']:,} prompt "
         f"+ {estimate['output_tokens']:,} output tokens ({estimate['output_assumption']})"
     )
 

@@ -10,14 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nemorouter.store.analytics_work import job_work
 from nemorouter.store.schema import spend
-from nemorouter.store.spend_columns import filtered, model_used, succeeded, timestamp, totals
+from nemorouter.store.spend_columns import (
+    NOT_ANSWERED,
+    filtered,
+    model_answered,
+    succeeded,
+    timestamp,
+    totals,
+)
 from nemorouter.types.money import per_request, pico_usd
 
 GroupBy = Literal["job", "model", "key", "team", "day"]
 GROUP_BY: tuple[GroupBy, ...] = ("job", "model", "key", "team", "day")
 _GROUP_COLUMNS: dict[str, ColumnElement[Any]] = {
     "job": spend.c.job_id,
-    "model": model_used,
+    "model": model_answered,
     "key": spend.c.key_id,
     "team": spend.c.team_id,
     "day": spend.c.day,
@@ -34,7 +41,8 @@ async def spend_report(
     model: str | None = None,
 ) -> dict[str, Any]:
     """`{rows: [{group, requests, cache_hits, fallbacks, prompt_tokens, completion_tokens,
-    cost_usd}], total_cost_usd}`: days in order, other groups by cost, highest first."""
+    cost_usd}], total_cost_usd}`: days in order, other groups by cost, highest first (by
+    model: the model that answered; requests none answered last, as `(not answered)`)."""
     column = _GROUP_COLUMNS[group_by]
     query = filtered(
         select(column.label("group"), *totals()).group_by(column), start, end, job_id, model
@@ -58,7 +66,7 @@ async def spend_report(
     if group_by == "day":
         out.sort(key=lambda row: row["group"] or "")
     else:
-        out.sort(key=lambda row: (-row["_pico"], row["group"] or ""))
+        out.sort(key=lambda row: (row["group"] == NOT_ANSWERED, -row["_pico"], row["group"] or ""))
     for row in out:
         del row["_pico"]
     return {"rows": out, "total_cost_usd": pico_usd(total)}
@@ -78,9 +86,9 @@ async def job_report(engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
     """One job's totals and its cost by model; None if no request carried that job id."""
     job_totals = select(*_job_columns()).where(spend.c.job_id == job_id).group_by(spend.c.job_id)
     by_model = (
-        select(model_used.label("model"), func.count(), func.sum(spend.c.cost_pico))
+        select(model_answered.label("model"), func.count(), func.sum(spend.c.cost_pico))
         .where(spend.c.job_id == job_id)
-        .group_by(model_used)
+        .group_by(model_answered)
     )
     async with engine.connect() as connection:
         row = (await connection.execute(job_totals)).mappings().first()
@@ -92,7 +100,7 @@ async def job_report(engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
     job.update(work)
     job["models"] = {
         name: {"requests": int(count), "cost_usd": pico_usd(int(cost or 0))}
-        for name, count, cost in sorted(models, key=lambda m: -(m[2] or 0))
+        for name, count, cost in sorted(models, key=lambda m: (m[0] == NOT_ANSWERED, -(m[2] or 0)))
     }
     return job
 

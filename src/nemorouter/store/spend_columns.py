@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal
 
 from nemorouter.store.schema import spend
 
 model_used = func.coalesce(spend.c.model, spend.c.model_requested)
+# Spend by model counts the model that answered: a name a client asked for is free text
+# (`gpt-9`, refused 404), and a refused or failed request used no model. Those requests are
+# one line, so the rows still add up to the total (as /metrics labels them `-`).
+NOT_ANSWERED = "(not answered)"
+model_answered = func.coalesce(spend.c.model, literal(NOT_ANSWERED))
 succeeded = and_(spend.c.status == 200, spend.c.error_code.is_(None))
 
 

@@ -13,29 +13,43 @@ const Fmt = (() => {
     if (neg) s = s.slice(1);
     const [whole, frac = ""] = s.split(".");
     const digits = (frac + "0".repeat(PICO_DIGITS)).slice(0, PICO_DIGITS);
-    return { neg, pico: BigInt(whole || "0") * ONE + BigInt(digits) };
+    let pico = BigInt(whole || "0") * ONE + BigInt(digits);
+    // Beyond the picodollar: half-even, as the gateway quantizes (types/money.py).
+    const rest = frac.slice(PICO_DIGITS);
+    if (rest[0] > "5" || (rest[0] === "5" && (/[1-9]/.test(rest.slice(1)) || pico % 2n === 1n))) pico += 1n;
+    return { neg, pico };
   }
 
-  // Cents from 10 cents up; below, three significant digits (at most 6 decimals).
+  // The one human money format, the same as the CLI's (nemorouter/types/money.py
+  // display_usd): cents from $0.10 up; below, three significant digits with trailing zeros
+  // dropped, down to the picodollar, so an amount that is not zero never shows as $0.00.
+  // Half-up (ties away from zero).
+  function roundTo(pico, decimals) {
+    const unit = 10n ** BigInt(PICO_DIGITS - decimals);
+    return (pico + unit / 2n) / unit;
+  }
+
   function decimalsFor(pico) {
     if (pico === 0n || pico >= ONE / 10n) return 2;
-    const zeros = PICO_DIGITS - pico.toString().length;
-    return Math.min(6, Math.max(2, zeros + 3));
+    const zeros = PICO_DIGITS - pico.toString().length; // zeros between the point and the first digit
+    const decimals = Math.min(PICO_DIGITS, Math.max(2, zeros + 3));
+    // 0.09996 rounds to 0.1000: shown in cents, $0.10
+    return roundTo(pico, decimals) * 10n ** BigInt(PICO_DIGITS - decimals) >= ONE / 10n ? 2 : decimals;
   }
 
   function group(digits) {
     return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   }
 
-  // Exact decimal string -> "$1,234.56", "$0.0123", "$0.000123"; half-up rounding.
+  // Exact decimal string -> "$1,234.56", "$0.0123", "$0.0012", "$0.000000123".
   function money(text) {
     const { neg, pico } = parse(text);
     const decimals = decimalsFor(pico);
-    const unit = 10n ** BigInt(PICO_DIGITS - decimals);
-    const rounded = (pico + unit / 2n) / unit;
+    const rounded = roundTo(pico, decimals);
     const scale = 10n ** BigInt(decimals);
     const whole = group((rounded / scale).toString());
-    const frac = (rounded % scale).toString().padStart(decimals, "0");
+    let frac = (rounded % scale).toString().padStart(decimals, "0");
+    if (decimals > 2) frac = frac.replace(/0+$/, "");
     return `${neg && rounded !== 0n ? "-" : ""}$${whole}.${frac}`;
   }
 
