@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from nemorouter.catalog import load_catalog
-from nemorouter.config import ENV_PREFIX, LITELLM_SECTIONS
+from nemorouter.config import LITELLM_SECTIONS
+from nemorouter.litellm_routes import provider_stem, route, slug
 from nemorouter.litellm_settings import translate_settings
 
 # Capability flags of LiteLLM's model_info, as nemorouter tags (for models outside the catalog).
@@ -41,6 +41,7 @@ _PARAMS_READ = frozenset({
     "vertex_ai_location", "vertex_credentials", "rpm", "tpm", "max_tokens", "tags",
     "input_cost_per_token", "output_cost_per_token",
 })  # fmt: skip
+_ENTRY_READ = frozenset({"model_name", "litellm_params", "model_info", "rpm", "tpm"})
 _INFO_READ = frozenset({
     "id", "mode", "input_cost_per_token", "output_cost_per_token", "max_input_tokens",
     "max_tokens", "max_output_tokens", "base_model", *_CAPABILITY_TAGS,
@@ -143,10 +144,14 @@ class _Models:
         name = str(entry.get("model_name") or "")
         params, info = entry["litellm_params"], entry.get("model_info") or {}
         where = f"{where} (model_name {name})"
-        route = self._route(str(params.get("model") or ""), params, where)
-        if route is None:
+        litellm_model = str(params.get("model") or "")
+        said: list[str] = []
+        found = route(litellm_model, params, self.defaults, said)
+        self.out.notes += [f"{where}: {note}" for note in said]
+        if isinstance(found, str):
+            self.out.untranslated.append(f"{where}: model {litellm_model!r}: {found}")
             return
-        provider, upstream = route
+        provider, upstream = found
         model = self._catalog_name(upstream)
         deployment: dict[str, Any] = {"id": self._id(info.get("id") or name), "model": model}
         if model is None and not self._declare(deployment, name, upstream, params, info, where):
@@ -154,9 +159,10 @@ class _Models:
         deployment["provider"] = self._provider(provider)
         if upstream != deployment["model"]:
             deployment["provider_model"] = upstream
-        for key in ("rpm", "tpm"):
-            if params.get(key) is not None:
-                deployment[key] = params[key]
+        for key in ("rpm", "tpm"):  # in litellm_params, or beside them (LiteLLM's Router)
+            value = params.get(key, entry.get(key))
+            if value is not None:
+                deployment[key] = value
         if params.get("max_tokens") is not None:
             deployment["max_output_tokens"] = params["max_tokens"]
             self.out.notes.append(
@@ -170,6 +176,8 @@ class _Models:
             deployment["tags"] = sorted(set(deployment_tags))
         for tag in (t for t in tags if not _TAG.match(t)):
             self.out.untranslated.append(f"{where}: tag {tag!r} (tags are [a-z0-9._:-])")
+        for key in sorted(set(entry) - _ENTRY_READ, key=str):
+            self.out.untranslated.append(f"{where}: {key}")
         for key in sorted(set(params) - _PARAMS_READ):
             self.out.untranslated.append(f"{where}: litellm_params.{key}")
         for key in sorted(set(info) - _INFO_READ) if isinstance(info, dict) else ():
@@ -179,54 +187,6 @@ class _Models:
             self.aliases.setdefault(name, [])
             if deployment["model"] not in self.aliases[name]:
                 self.aliases[name].append(deployment["model"])
-
-    def _route(
-        self, litellm_model: str, params: dict[str, Any], where: str
-    ) -> tuple[dict[str, Any], str] | None:
-        """(provider settings, upstream model id) for LiteLLM's `<provider>/<model>`."""
-        prefix, _, rest = litellm_model.partition("/")
-        if not rest:  # no prefix: LiteLLM infers the provider from well-known names
-            prefix, rest = _inferred_prefix(litellm_model), litellm_model
-        base = params.get("api_base")
-        key = params.get("api_key")
-        if prefix in ("vertex_ai", "vertex_ai_beta") and "/" not in rest:
-            kind = "anthropic-vertex" if rest.startswith("claude") else "vertex"
-            provider = {"type": kind, **self._vertex(params, where)}
-            if key is not None and not provider.get("credentials"):
-                provider["api_key"] = key
-        elif prefix == "gemini":
-            provider = {"type": "gemini", "api_key": key or "os.environ/GEMINI_API_KEY"}
-        elif prefix == "anthropic":
-            provider = {"type": "anthropic", "api_key": key or "os.environ/ANTHROPIC_API_KEY"}
-        elif prefix == "openai" and (not base or "api.openai.com" in str(base)):
-            provider = {"type": "openai", "api_key": key or "os.environ/OPENAI_API_KEY"}
-        elif prefix in ("openai", "hosted_vllm", "litellm_proxy") and base:
-            provider = {"type": "openai-compatible", "base_url": base, "api_key": key or "none"}
-        else:
-            why = "no api_base" if prefix in ("hosted_vllm", "litellm_proxy") else (
-                f"provider `{prefix}/` has no nemorouter provider type (vertex, "
-                "anthropic-vertex, gemini, anthropic, openai, openai-compatible)")  # fmt: skip
-            self.out.untranslated.append(f"{where}: model {litellm_model!r}: {why}")
-            return None
-        if base and provider["type"] not in ("openai-compatible", "openai"):
-            provider["base_url"] = base
-            self.out.notes.append(f"{where}: api_base kept as the provider's base_url")
-        return provider, rest
-
-    def _vertex(self, params: dict[str, Any], where: str) -> dict[str, Any]:
-        project = params.get("vertex_project") or params.get("vertex_ai_project")
-        location = params.get("vertex_location") or params.get("vertex_ai_location")
-        project = project or self.defaults.get("vertex_project")
-        location = location or self.defaults.get("vertex_location")
-        if not location:
-            location = "us-central1"
-            self.out.notes.append(
-                f"{where}: no vertex_location: us-central1 assumed (LiteLLM reads "
-                "VERTEXAI_LOCATION when unset; write its value here if it was set)"
-            )
-        found = {"project": project, "location": location,
-                 "credentials": params.get("vertex_credentials")}  # fmt: skip
-        return {k: v for k, v in found.items() if v is not None}
 
     def _catalog_name(self, upstream: str) -> str | None:
         candidates = [upstream, upstream.rsplit("/", 1)[-1]]
@@ -260,7 +220,7 @@ class _Models:
             )
             return False
         clash = name in self.catalog or name in self.models or not name
-        deployment["model"] = _slug(upstream) if clash else name
+        deployment["model"] = slug(upstream) if clash else name
         deployment["pricing"] = {"input_per_mtok": prices[0], "output_per_mtok": prices[1]}
         deployment["context_window"] = int(window)
         if info.get("max_output_tokens"):
@@ -272,7 +232,7 @@ class _Models:
         key = tuple(sorted((k, str(v)) for k, v in settings.items()))
         if key in self._provider_names:
             return self._provider_names[key]
-        stem = _provider_stem(settings)
+        stem = provider_stem(settings)
         name, n = stem, 1
         while name in self.providers:
             n += 1
@@ -282,7 +242,7 @@ class _Models:
         return name
 
     def _id(self, wanted: Any) -> str:
-        stem = _slug(str(wanted)) or "deployment"
+        stem = slug(str(wanted)) or "deployment"
         taken = {d["id"] for d in self.deployments}
         name, n = stem, 1
         while name in taken:
@@ -375,32 +335,6 @@ def _fallbacks(
         )
 
 
-def _inferred_prefix(model: str) -> str:
-    if model.startswith(("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-")):
-        return "openai"
-    if model.startswith("claude"):
-        return "anthropic"
-    if model.startswith("gemini"):
-        return "vertex_ai"  # LiteLLM sends bare Gemini names to Vertex AI
-    return model or "(empty)"
-
-
-def _provider_stem(settings: dict[str, Any]) -> str:
-    kind = settings["type"]
-    location = settings.get("location")
-    if kind in ("vertex", "anthropic-vertex"):
-        stem = "vertex" if kind == "vertex" else "claude-vertex"
-        literal = location and not str(location).startswith(ENV_PREFIX)
-        return f"{stem}-{_slug(str(location))}" if literal else stem
-    if kind == "openai-compatible":
-        base = str(settings.get("base_url", ""))
-        host = urlsplit(base).hostname if not base.startswith(ENV_PREFIX) else None
-        if not host:
-            return "openai-compatible"
-        return _slug(host.replace(".", "-") if host[0].isdigit() else host.split(".")[0])
-    return str(kind)
-
-
 def _per_mtok(value: Any) -> str | None:
     """LiteLLM's USD per token as nemorouter's USD per million tokens (exact decimal)."""
     if value is None or isinstance(value, bool):
@@ -410,7 +344,3 @@ def _per_mtok(value: Any) -> str | None:
     except InvalidOperation:
         return None
     return format(per_mtok.normalize(), "f")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")

@@ -74,6 +74,19 @@ def test_vertex_documents_translates_models_fallbacks_and_settings(tmp_path: Pat
         "gemini-2.5-flash",
     )
     assert config.groups["gemini-2.5-flash-fallbacks"][0] == "gemini-2.5-flash"
+    # A model-garden model: Vertex's OpenAI-compatible endpoint with a Google token.
+    maverick = by_id["llama-maverick"]
+    assert (maverick.model, maverick.provider_model, maverick.rpm, maverick.tpm) == (
+        "llama-4-maverick-17b-128e-instruct-maas",
+        "meta/llama-4-maverick-17b-128e-instruct-maas", 2000, 200000,
+    )  # fmt: skip
+    garden = config.providers[maverick.provider]
+    assert (garden.type, garden.auth, garden.base_url) == ("openai-compatible", "google",
+        "https://us-east5-aiplatform.googleapis.com/v1/projects/doc-team-prod/locations/"
+        "us-east5/endpoints/openapi")  # fmt: skip
+    # ... whose URL cannot be built from an environment reference: said, not guessed.
+    assert any("deepseek" in item and "literal vertex_project" in item
+               for item in conversion.untranslated)  # fmt: skip
     settings = config.settings
     assert settings.redis_url == "redis://:hunter2hunter2@redis.internal:6379/0"
     assert (settings.retries, settings.request_timeout_s) == (2, 90)
