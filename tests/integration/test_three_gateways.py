@@ -24,6 +24,8 @@ from tests.services import fresh_postgres_database
 from .conftest import MASTER_KEY
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
+# The first test also starts the three gateways (about 5 s each on a loaded machine).
+pytestmark = pytest.mark.timeout(120)
 _texts = itertools.count()
 
 
