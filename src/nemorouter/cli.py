@@ -123,6 +123,21 @@ def config_example() -> None:
     typer.echo(text.read_text(encoding="utf-8"), nl=False)
 
 
+@config_app.command("from-litellm")
+def config_from_litellm(
+    file: Annotated[Path, typer.Argument(help="a LiteLLM proxy config (model_list, ...)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="write here (default: standard output)")
+    ] = None,
+) -> None:
+    """Translate a LiteLLM proxy config into a nemorouter config.
+
+    What cannot be translated is listed at the top of the output and on stderr."""
+    from nemorouter.litellm_cli import from_litellm
+
+    raise typer.Exit(from_litellm(file, out))
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     config: Annotated[

@@ -231,16 +231,17 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError("", f"not valid YAML at {where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
-    return parse_config(data, env)
+    return parse_config(data, env, source=str(path))
 
 
 # libyaml's safe loader when PyYAML was built with it (several times faster at start).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
+def parse_config(data: Any, env: Mapping[str, str] | None = None, source: str = "FILE") -> Config:
     if not isinstance(data, dict):
         raise ConfigError("", "the config must be a mapping with settings, providers, deployments")
+    _refuse_litellm(data, source)  # before env references: its os.environ/ names are not ours
     data = _resolve_env(data, "", os.environ if env is None else env)
     unknown = sorted(set(data) - _SECTIONS)
     if unknown:
@@ -270,6 +271,21 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
 
 
 _SECTIONS = frozenset({"settings", "providers", "deployments", "groups"})
+# A LiteLLM proxy config's top-level keys (docs.litellm.ai/docs/proxy/configs).
+LITELLM_SECTIONS = ("model_list", "litellm_settings", "router_settings", "general_settings")
+
+
+def _refuse_litellm(data: dict[Any, Any], source: str) -> None:
+    found = [key for key in LITELLM_SECTIONS if key in data]
+    if found:
+        raise ConfigError(
+            found[0],
+            f"this is a LiteLLM config ({', '.join(found)}), not a nemorouter one. Convert it: "
+            f"`nemorouter config from-litellm {source} -o nemorouter.yaml` (what cannot be "
+            "translated is listed at the top of the output)",
+        )
+
+
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 
 

@@ -100,6 +100,9 @@ def create_app(config: Config) -> GatewayApp:
             Route("/models", list_models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
+            # LiteLLM's probe paths, which Kubernetes manifests copied from it name.
+            Route("/health/liveliness", health, methods=["GET"]),
+            Route("/health/readiness", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             # Key administration and spend queries: services of `services` (issue 17, item 6).
