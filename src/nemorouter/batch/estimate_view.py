@@ -77,23 +77,24 @@ def render_estimate(report: dict[str, Any]) -> None:
     )
     table = Table(show_lines=False)
     for header in ("model", "send", "requests", "prompt tokens", "output tokens", "cost USD",
-                   "USD per page"):  # fmt: skip
+                   "USD per page", "deferred USD"):  # fmt: skip
         table.add_column(header, justify="left" if header in ("model", "send") else "right")
     for name, modes in report["models"].items():
         if "unavailable" in modes:
-            table.add_row(name, "-", "", "", "", modes["unavailable"], "")
+            table.add_row(name, "-", "", "", "", modes["unavailable"], "", "")
             continue
         for mode in MODES:
             row = modes[mode]
             label = mode + (" *" if mode == report["run_mode"] else "")
             if "unavailable" in row:
-                table.add_row(name, label, "", "", "", f"n/a: {row['unavailable']}", "")
+                table.add_row(name, label, "", "", "", f"n/a: {row['unavailable']}", "", "")
                 continue
             cost = row["cost_usd"]
             per = usd(round(Decimal(cost) / pages, 6)) if cost is not None and pages else ""
             table.add_row(
                 name, label, str(row["requests"]), f"{row['prompt_tokens']:,}",
                 f"{row['output_tokens']:,}", cost if cost is not None else "n/a", per,
+                row.get("deferred_cost_usd") or "n/a",
             )  # fmt: skip
         table.add_section()
     console.print(table)

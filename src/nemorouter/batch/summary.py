@@ -85,7 +85,8 @@ def render_job_estimate(estimate: dict[str, Any]) -> str:
         return f"estimate ({where}): n/a, {estimate['unavailable']}"
     return (
         f"estimate ({where}): {estimate['cost_usd']} for {estimate['prompt_tokens']:,} prompt "
-        f"+ {estimate['output_tokens']:,} output tokens ({estimate['output_assumption']})"
+        f"+ {estimate['output_tokens']:,} output tokens ({estimate['output_assumption']}); "
+        f"deferred {estimate.get('deferred_cost_usd') or 'n/a'}"
     )
 
 

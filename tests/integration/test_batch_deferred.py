@@ -1,0 +1,239 @@
+"""`nemorouter batch run --deferred` through the real CLI against a fake OpenAI Batch API:
+a run that waits; --detach, `batch status`, `batch collect`; kill -9 after submission and a
+rerun that collects without submitting again; error-file lines failing their pages; the
+cost summed exactly; the re-ask through the interactive path only when allowed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nemorouter.demo import invoice_page, sample_documents
+
+from .fake_batch_api import FakeBatchApi
+
+ENV = {**os.environ, "NEMOROUTER_API_KEY": "sk-test"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBatchApi]:
+    api = FakeBatchApi()
+    yield api
+    api.close()
+
+
+def batch(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "nemorouter.cli", "batch", *args]
+    return subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def documents(tmp_path: Path, pages: int = 5) -> Path:
+    docs = tmp_path / "docs"
+    sample_documents(docs)  # 5 pages
+    for extra in range(pages - 5):
+        invoice_page(10 + extra).save(docs / f"extra-{extra}.png")
+    return docs
+
+
+def run_args(docs: Path, out: Path, fake: FakeBatchApi, *extra: str) -> list[str]:
+    return ["run", str(docs), "--job-id", "deferred-1", "--prompt", "Describe the page.",
+            "--out", str(out), "--base-url", fake.base_url, "--model", "gemini-2.5-flash",
+            "--deferred", "--deferred-max-lines", "2", "--poll-interval", "0.1", *extra]  # fmt: skip
+
+
+def results(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return {(r["doc"], r["page"]): r for r in map(json.loads, lines)}
+
+
+def summary(out: Path) -> dict[str, Any]:
+    return json.loads((out / "summary.json").read_text())
+
+
+def sent_lines(fake: FakeBatchApi) -> list[dict[str, Any]]:
+    inputs = [f for f, meta in fake.files.items() if meta["purpose"] == "batch"]
+    return [json.loads(raw) for f in inputs for raw in fake.contents[f].splitlines()]
+
+
+def test_run_waits_and_writes_every_page_with_the_exact_cost(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    docs, out = documents(tmp_path), tmp_path / "out"
+    done = batch(*run_args(docs, out, fake))
+    assert done.returncode == 0, done.stderr
+    assert fake.batches_created == 3 == fake.uploads  # 5 pages, at most 2 a batch
+    lines = sent_lines(fake)
+    assert len(lines) == 5
+    for line in lines:  # OpenAI's input line, with the interactive runner's body
+        assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
+        body = line["body"]
+        assert body["metadata"]["job_id"] == "deferred-1"
+        assert line["custom_id"] == f"{body['metadata']['doc']}#p{body['metadata']['page']}"
+        assert body["model"] == "gemini-2.5-flash" and body["max_tokens"] == 8192
+        assert body["messages"][0]["content"][0]["text"] == "Describe the page."
+        assert body["messages"][0]["content"][1]["type"] == "image_url"
+    found = results(out)
+    assert len(found) == 5
+    for record in found.values():
+        cid = f"{record['doc']}#p{record['page']}"
+        assert record["status"] == "ok" and record["output"] == f"page {cid}"
+        assert record["deferred"] is True and record["batch_id"].startswith("batch_")
+        assert record["cost_usd"] == str(fake.costs[cid])
+        assert record["model"] == "gemini-2.5-flash" and record["prompt_tokens"] == 300
+    total = sum(fake.costs.values(), Decimal(0))
+    assert Decimal(summary(out)["cost_total_usd"]) == total  # to the last digit
+    assert summary(out)["cost_total_usd"] == str(total)
+    assert f"cost {total}" in done.stdout
+    assert "5/5 pages ok" in done.stdout
+    ledger = json.loads((out / "deferred.json").read_text())
+    assert [p["collected"] for p in ledger["parts"]] == [True, True, True]
+    assert "deferred: submitted batch batch_1" in done.stdout
+    assert "completed" in done.stdout
+    again = batch(*run_args(docs, out, fake))  # nothing left to do: nothing submitted
+    assert again.returncode == 0, again.stderr
+    assert fake.batches_created == 3
+
+
+def test_detach_then_status_then_collect(tmp_path: Path, fake: FakeBatchApi) -> None:
+    fake.hold = True
+    docs, out = documents(tmp_path), tmp_path / "out"
+    done = batch(*run_args(docs, out, fake, "--detach"))
+    assert done.returncode == 0, done.stderr
+    assert "submitted, detached" in done.stderr and "batch collect --out" in done.stderr
+    assert fake.batches_created == 3
+    assert summary(out)["pages_in_batches"] == 5
+    assert summary(out)["not_sent"] == 0
+    shown = batch("status", "--out", str(out), "--base-url", fake.base_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    parts = json.loads(shown.stdout)["deferred"]
+    assert [p["batch_id"] for p in parts] == ["batch_1", "batch_2", "batch_3"]
+    assert all(p["polled"] and p["status"] == "in_progress" for p in parts)
+    text = batch("status", "--out", str(out), "--base-url", fake.base_url).stdout
+    assert "deferred batches: 3" in text and "batch_2:" in text
+    early = batch("collect", "--out", str(out), "--base-url", fake.base_url)
+    assert early.returncode == 4, early.stderr  # still running: collect later
+    assert "3 batch(es) still running" in early.stderr
+    assert not any(r["status"] == "ok" for r in results(out).values())
+    fake.hold = False
+    late = batch("collect", "--out", str(out), "--base-url", fake.base_url)
+    assert late.returncode == 0, late.stderr
+    assert len([r for r in results(out).values() if r["status"] == "ok"]) == 5
+    assert Decimal(summary(out)["cost_total_usd"]) == sum(fake.costs.values(), Decimal(0))
+    assert summary(out)["estimate"]["deferred_cost_usd"] is not None  # kept from the run
+    assert fake.batches_created == 3
+    shown = json.loads(batch("status", "--out", str(out), "--json").stdout)
+    assert shown["pages"]["done"] == 5 and all(p["collected"] for p in shown["deferred"])
+
+
+def test_kill_9_after_submission_rerun_collects_without_submitting_again(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.duration_s = 4.0
+    docs, out = documents(tmp_path, pages=7), tmp_path / "out"
+    command = [sys.executable, "-m", "nemorouter.cli", "batch", *run_args(docs, out, fake)]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for all 4 batch ids to be recorded
+        ledger = out / "deferred.json"
+        if ledger.exists():
+            parts = json.loads(ledger.read_text())["parts"]
+            if len(parts) == 4 and all(p["batch_id"] for p in parts):
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the batches were not recorded")
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    assert fake.batches_created == 4
+    # A run killed between creating a batch and recording it: the rerun finds the batch by
+    # its input file (GET /batches) instead of creating it again.
+    ledger = json.loads((out / "deferred.json").read_text())
+    ledger["parts"][3]["batch_id"] = None
+    (out / "deferred.json").write_text(json.dumps(ledger))
+    shown = batch("status", "--out", str(out), "--base-url", fake.base_url)
+    assert "was interrupted" in shown.stdout
+    again = batch(*run_args(docs, out, fake))
+    assert again.returncode == 0, again.stderr
+    assert fake.batches_created == 4 and fake.uploads == 4  # nothing submitted again
+    assert len([r for r in results(out).values() if r["status"] == "ok"]) == 7
+    assert Decimal(summary(out)["cost_total_usd"]) == sum(fake.costs.values(), Decimal(0))
+
+
+def test_error_file_lines_fail_their_pages_and_a_rerun_resubmits_only_them(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.fail = {"fabrikam-two-pages.pdf#p2": "the image could not be decoded",
+                 "acme-invoice.png#p1": "image too small"}  # fmt: skip
+    docs, out = documents(tmp_path), tmp_path / "out"
+    names = {r[0] for r in [(p.name,) for p in docs.iterdir()]}
+    assert {"fabrikam-two-pages.pdf", "acme-invoice.png"} <= names, names
+    done = batch(*run_args(docs, out, fake))
+    assert done.returncode == 1, done.stderr
+    found = results(out)
+    failed = {k: r for k, r in found.items() if r["status"] == "failed"}
+    assert set(failed) == {("fabrikam-two-pages.pdf", 2), ("acme-invoice.png", 1)}
+    assert "the image could not be decoded" in failed[("fabrikam-two-pages.pdf", 2)]["error"]
+    assert "HTTP 400" in failed[("acme-invoice.png", 1)]["error"]
+    assert "image too small" in failed[("acme-invoice.png", 1)]["error"]
+    assert summary(out)["failed"] == 2 and summary(out)["ok"] == 3
+    assert Decimal(summary(out)["cost_total_usd"]) == sum(fake.costs.values(), Decimal(0))
+    fake.fail = {}
+    again = batch(*run_args(docs, out, fake))
+    assert again.returncode == 0, again.stderr
+    assert fake.batches_created == 4  # the two failed pages in one more batch
+    assert sorted(line["custom_id"] for line in sent_lines(fake)[5:]) == sorted(
+        ["fabrikam-two-pages.pdf#p2", "acme-invoice.png#p1"]
+    )
+
+
+def test_an_invalid_answer_is_reasked_interactively_only_when_allowed(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"total": {"type": "number"}},
+                                  "required": ["total"]}))  # fmt: skip
+    fake.answer = lambda cid, body: (
+        '{"total": "n/a"}' if cid == "acme-invoice.png#p1" else '{"total": 3}'
+    )
+    docs, out = documents(tmp_path), tmp_path / "out"
+    args = [a if a != "--prompt" else "--schema" for a in run_args(docs, out, fake)]
+    args[args.index("Describe the page.")] = str(schema)
+    done = batch(*args)
+    assert done.returncode == 1, done.stderr
+    bad = results(out)[("acme-invoice.png", 1)]
+    assert bad["status"] == "failed" and "does not match the schema" in bad["error"]
+    assert bad["answer"] == '{"total": "n/a"}' and bad["cost_usd"] is not None
+    assert fake.chat_requests == []  # off by default for deferred
+    out2 = tmp_path / "out2"
+    args[args.index(str(out))] = str(out2)
+    done = batch(*args, "--reask", "interactive")
+    assert done.returncode == 0, done.stderr
+    assert len(fake.chat_requests) == 1
+    asked = fake.chat_requests[0]
+    assert asked["messages"][1] == {"role": "assistant", "content": '{"total": "n/a"}'}
+    assert "not acceptable" in asked["messages"][2]["content"]
+    assert asked["metadata"]["job_id"] == "deferred-1"
+    record = results(out2)[("acme-invoice.png", 1)]
+    assert record["status"] == "ok" and record["output"] == {"total": 1}
+    assert record["reasked"] == "interactive"
+    first = fake.costs["acme-invoice.png#p1"]
+    assert Decimal(record["cost_usd"]) == first + Decimal(fake.chat_cost)
+
+
+def test_reask_without_deferred_is_a_usage_error(tmp_path: Path) -> None:
+    docs = documents(tmp_path)
+    done = batch("run", str(docs), "--job-id", "x", "--prompt", "p", "--reask", "interactive",
+                 "--out", str(tmp_path / "out"))  # fmt: skip
+    assert done.returncode == 2
+    assert "go with --deferred" in done.stderr
