@@ -23,6 +23,7 @@ class FakeBatchApi:
     def __init__(self, duration_s: float = 0.6) -> None:
         self.duration_s = duration_s
         self.hold = False  # True: batches stay in progress until it is False again
+        self.cancelled: list[str] = []
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -102,7 +103,10 @@ class FakeBatchApi:
         with self.lock:
             batch = self.batches[batch_id]
             age = time.monotonic() - batch["_started"]
-            if batch["status"] in ("validating", "in_progress", "finalizing"):
+            if batch["status"] == "cancelling":
+                self._finish(batch, done=1)  # one request had finished before the cancel
+                batch["status"] = "cancelled"
+            elif batch["status"] in ("validating", "in_progress", "finalizing"):
                 if self.hold:
                     batch["status"] = "in_progress"
                 elif age >= self.duration_s:
@@ -115,9 +119,15 @@ class FakeBatchApi:
                     batch["request_counts"]["completed"] = int(total * age / self.duration_s)
             return {k: v for k, v in batch.items() if not k.startswith("_")}
 
-    def _finish(self, batch: dict[str, Any]) -> None:
+    def cancel(self, batch_id: str) -> dict[str, Any]:
+        with self.lock:
+            self.cancelled.append(batch_id)
+            self.batches[batch_id]["status"] = "cancelling"
+        return self.view(batch_id)
+
+    def _finish(self, batch: dict[str, Any], done: int | None = None) -> None:
         out, errors = [], []
-        for raw in self.contents[batch["input_file_id"]].splitlines():
+        for raw in self.contents[batch["input_file_id"]].splitlines()[:done]:
             line = json.loads(raw)
             cid = line["custom_id"]
             if cid in self.fail:
@@ -172,7 +182,8 @@ def _handler(api: FakeBatchApi) -> type[BaseHTTPRequestHandler]:
             elif path == "/v1/batches":
                 self._send(*api.create(json.loads(self._body())))
             elif path.startswith("/v1/batches/") and path.endswith("/cancel"):
-                self._send(404, {"error": {"message": "not used"}})
+                batch_id = path[len("/v1/batches/") : -len("/cancel")]
+                self._send(200, api.cancel(batch_id))
             elif path == "/v1/chat/completions":
                 api.chat_requests.append(json.loads(self._body()))
                 body = {"model": "gemini-2.5-flash", "choices": [{"index": 0,

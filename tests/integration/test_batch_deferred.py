@@ -237,3 +237,43 @@ def test_reask_without_deferred_is_a_usage_error(tmp_path: Path) -> None:
                  "--out", str(tmp_path / "out"))  # fmt: skip
     assert done.returncode == 2
     assert "go with --deferred" in done.stderr
+
+
+def test_collect_cancel_keeps_what_finished_and_the_rerun_submits_the_rest(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.hold = True
+    docs, out = documents(tmp_path), tmp_path / "out"
+    assert batch(*run_args(docs, out, fake, "--detach")).returncode == 0
+    done = batch("collect", "--out", str(out), "--base-url", fake.base_url, "--cancel",
+                 "--wait", "--poll-interval", "0.1")  # fmt: skip
+    assert done.returncode == 1, done.stderr  # results written, some pages failed
+    assert fake.cancelled == ["batch_1", "batch_2", "batch_3"]
+    found = results(out)
+    ok = [k for k, r in found.items() if r["status"] == "ok"]
+    assert len(ok) == 3  # the first request of each batch had finished
+    for record in found.values():
+        if record["status"] != "ok":
+            assert "no result for this request in deferred batch" in record["error"]
+            assert "(cancelled)" in record["error"]
+    assert Decimal(summary(out)["cost_total_usd"]) == sum(fake.costs.values(), Decimal(0))
+    fake.hold = False
+    again = batch(*run_args(docs, out, fake))
+    assert again.returncode == 0, again.stderr
+    assert fake.batches_created == 4  # the two cancelled pages, in one new batch
+    assert len(sent_lines(fake)) == 7
+
+
+def test_send_document_sends_each_pdf_as_one_request(tmp_path: Path, fake: FakeBatchApi) -> None:
+    docs, out = documents(tmp_path), tmp_path / "out"
+    done = batch(*run_args(docs, out, fake, "--send", "document"))
+    assert done.returncode == 0, done.stderr
+    lines = {line["custom_id"]: line for line in sent_lines(fake)}
+    assert "fabrikam-two-pages.pdf#p1-2" in lines
+    body = lines["fabrikam-two-pages.pdf#p1-2"]["body"]
+    assert body["messages"][0]["content"][1]["type"] == "file"
+    assert body["metadata"]["pages"] == [1, 2]
+    record = results(out)[("fabrikam-two-pages.pdf", 1)]
+    assert record["pages"] == [1, 2] and record["sent"] == "document"
+    assert record["status"] == "ok"
+    assert summary(out)["ok"] == 5 and summary(out)["requests"] == 4

@@ -92,9 +92,17 @@ def run_deferred(options: BatchOptions, deferred: DeferredOptions) -> DeferredOu
 
 
 def collect_deferred(
-    out: Path, base_url: str, api_key: str | None, *, wait: bool, poll_s: float, reask: bool
+    out: Path,
+    base_url: str,
+    api_key: str | None,
+    *,
+    wait: bool,
+    poll_s: float,
+    reask: bool,
+    cancel: bool = False,
 ) -> DeferredOutcome:
-    """`batch collect`: fetch what the job's deferred batches have finished (raises
+    """`batch collect`: fetch what the job's deferred batches have finished, after asking the
+    running ones to stop with `cancel` (their finished lines still come back). Raises
     FileNotFoundError when OUT holds no deferred batch, RunInProgress while a run holds OUT)."""
     started = time.monotonic()
     if not (out / JOB_FILE).exists() or not Ledger(out).parts:
@@ -111,6 +119,8 @@ def collect_deferred(
         with stop_signals() as stopped:
             job.stopped = stopped
             try:
+                if cancel:
+                    job.cancel()
                 job.collect(wait=wait)
             except DeferredApiError as exc:
                 message, code = f"stopped, the gateway refused: {exc}", 2

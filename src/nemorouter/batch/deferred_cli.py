@@ -88,6 +88,9 @@ def register(app: typer.Typer, usage: Any, default_base_url: str) -> None:
     def collect(
         out: Annotated[Path, typer.Option(help="the job's output folder")],
         wait: Annotated[bool, typer.Option("--wait", help="poll until every batch ended")] = False,
+        cancel: Annotated[bool, typer.Option(
+            "--cancel", help="first ask the running batches to stop; what they finished is "
+            "collected, the rest fail and are submitted again by the next `batch run`")] = False,
         poll_interval: PollOption = DEFAULT_POLL_S,
         reask: ReaskOption = "off",
         base_url: Annotated[str | None, typer.Option(envvar="NEMOROUTER_BASE_URL",
@@ -106,7 +109,7 @@ def register(app: typer.Typer, usage: Any, default_base_url: str) -> None:
         url = base_url or os.environ.get("NEMOROUTER_BASE_URL") or default_base_url
         try:
             outcome = collect_deferred(out, url, api_key, wait=wait, poll_s=poll_interval,
-                                       reask=reask_flag(reask))  # fmt: skip
+                                       reask=reask_flag(reask), cancel=cancel)  # fmt: skip
         except (FileNotFoundError, JobMismatch, RunInProgress) as exc:
             raise usage(str(exc)) from None
         finish(outcome, out)
@@ -121,9 +124,10 @@ def render_deferred(parts: list[dict[str, Any]]) -> list[str]:
         counts = part.get("request_counts") or {}
         done = counts.get("completed", 0) + counts.get("failed", 0)
         state = "collected" if part["collected"] else (part["status"] or "not created")
+        polled = "" if part.get("polled", True) else f" (as last recorded: {part['poll_error']})"
         lines.append(
             f"  {part['batch_id'] or '(upload ' + str(part['input_file_id']) + ')'}: {state}, "
             f"{done}/{counts.get('total', part['requests'])} requests "
-            f"({counts.get('failed', 0)} failed), submitted {part['submitted_at']}"
+            f"({counts.get('failed', 0)} failed), submitted {part['submitted_at']}{polled}"
         )
     return lines

@@ -82,6 +82,14 @@ class DeferredJob:
         print(f"deferred: submitted batch {part.batch_id} (part {part.number}: {part.lines} "
               f"requests, {part.bytes / 1e6:.1f} MB)", flush=True)  # fmt: skip
 
+    def cancel(self) -> None:
+        """Ask every batch not yet ended to stop (POST /batches/{id}/cancel)."""
+        for part in self.ledger.parts:
+            if part.live and part.batch_id and part.status not in ENDED:
+                update_part(part, self.api.cancel(part.batch_id))
+                self.ledger.save()
+                print(f"deferred: cancelling batch {part.batch_id}", flush=True)
+
     def collect(self, *, wait: bool) -> None:
         """Poll every live part; collect each that ended (until all have, with `wait`)."""
         live = [p for p in self.ledger.parts if p.live]
