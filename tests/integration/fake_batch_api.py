@@ -24,6 +24,7 @@ class FakeBatchApi:
         self.duration_s = duration_s
         self.hold = False  # True: batches stay in progress until it is False again
         self.cancelled: list[str] = []
+        self.lose_create_answers = 0  # batches created whose answer is a 502 (lost)
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -180,7 +181,11 @@ def _handler(api: FakeBatchApi) -> type[BaseHTTPRequestHandler]:
             if path == "/v1/files":
                 self._send(200, api.upload(self._body(), self.headers["Content-Type"]))
             elif path == "/v1/batches":
-                self._send(*api.create(json.loads(self._body())))
+                status, answer = api.create(json.loads(self._body()))
+                if api.lose_create_answers and status == 200:
+                    api.lose_create_answers -= 1
+                    status, answer = 502, {"error": {"message": "bad gateway"}}
+                self._send(status, answer)
             elif path.startswith("/v1/batches/") and path.endswith("/cancel"):
                 batch_id = path[len("/v1/batches/") : -len("/cancel")]
                 self._send(200, api.cancel(batch_id))

@@ -277,3 +277,53 @@ def test_send_document_sends_each_pdf_as_one_request(tmp_path: Path, fake: FakeB
     assert record["pages"] == [1, 2] and record["sent"] == "document"
     assert record["status"] == "ok"
     assert summary(out)["ok"] == 5 and summary(out)["requests"] == 4
+
+
+def test_sigterm_while_waiting_stops_and_the_batches_keep_running(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.hold = True
+    docs, out = documents(tmp_path), tmp_path / "out"
+    command = [sys.executable, "-m", "nemorouter.cli", "batch", *run_args(docs, out, fake)]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while fake.batches_created < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # polling
+    process.send_signal(signal.SIGTERM)
+    _stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM; 3 batch(es) keep running" in stderr
+    assert "batch collect --out" in stderr
+    shown = batch("status", "--out", str(out), "--base-url", fake.base_url)
+    assert "stopped by SIGTERM" in shown.stdout
+    fake.hold = False
+    done = batch("collect", "--out", str(out), "--base-url", fake.base_url, "--wait",
+                 "--poll-interval", "0.1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert fake.batches_created == 3
+
+
+def test_a_lost_create_answer_is_retried_by_finding_the_batch_not_creating_another(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.lose_create_answers = 2  # created at the server, the answer lost on the way back
+    docs, out = documents(tmp_path), tmp_path / "out"
+    done = batch(*run_args(docs, out, fake))
+    assert done.returncode == 0, done.stderr
+    assert fake.batches_created == 3 and fake.uploads == 3
+    assert len([r for r in results(out).values() if r["status"] == "ok"]) == 5
+
+
+def test_an_interactive_run_refuses_an_out_with_deferred_batches_running(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.hold = True
+    docs, out = documents(tmp_path), tmp_path / "out"
+    assert batch(*run_args(docs, out, fake, "--detach")).returncode == 0
+    interactive = [a for a in run_args(docs, out, fake) if a != "--deferred"]
+    done = batch(*interactive)
+    assert done.returncode == 2
+    assert "3 deferred batch(es) not yet collected" in done.stderr
+    assert fake.chat_requests == []

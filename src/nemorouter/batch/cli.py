@@ -23,6 +23,7 @@ from nemorouter.batch.deferred_cli import (
     render_deferred,
     run_deferred_command,
 )
+from nemorouter.batch.deferred_ledger import read_parts
 from nemorouter.batch.journal import RESULTS, JobMismatch
 from nemorouter.batch.plan import SEND_MODES, TEXT_LAYER_MODES, SendPlan
 from nemorouter.batch.prompts import (
@@ -214,6 +215,12 @@ def run(
             raise _usage(str(exc)) from None
     if detach or reask != "off":
         raise _usage("--detach and --reask go with --deferred")
+    live = [p for p in read_parts(options.out) if p.live]
+    if live:  # their pages sent again interactively would be paid for twice
+        raise _usage(
+            f"{options.out} has {len(live)} deferred batch(es) not yet collected: run "
+            f"`nemorouter batch collect --out {options.out}`, or this command with --deferred"
+        )
     try:
         outcome = asyncio.run(run_batch(options))
     except (FileNotFoundError, JobMismatch, NoDocuments, RunInProgress) as exc:

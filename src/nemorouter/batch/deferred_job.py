@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nemorouter.batch.deferred_api import ENDED, BatchApi, DeferredApiError, DeferredUnreachable
 from nemorouter.batch.deferred_collect import part_records
@@ -20,12 +20,15 @@ from nemorouter.batch.prompts import Task
 from nemorouter.batch.runstate import now_iso
 from nemorouter.batch.summary import covered_pages, lost_summary, summarize
 
+T = TypeVar("T")
+
 # OpenAI: "The file can contain up to 50,000 requests, and can be up to 200 MB in size"
 # (openai-python types/batch_create_params.py, input_file_id). The default line bound is
 # lower: a smaller batch ends sooner and a failed one loses less.
 DEFAULT_MAX_LINES = 10_000
 DEFAULT_MAX_BYTES = 200_000_000
 DEFAULT_POLL_S = 30.0
+SUBMIT_TRIES = 5  # an upload or a batch creation, tried again after 1, 2, 4, 8 s
 POLL_FAILURES_MAX = 5  # polls in a row that cannot reach the gateway before the run stops
 EXIT_RUNNING = 4  # `batch collect`: batches still running, nothing wrong: collect later
 
@@ -70,17 +73,37 @@ class DeferredJob:
 
     def create(self, part: Part) -> None:
         """The part's batch, found (a run killed after creating it) or created; recorded."""
-        assert part.input_file_id is not None
-        batch = self.api.find(part.input_file_id) if part.batch_id is None else None
-        if batch is None:
-            meta = {"job_id": self.job_id, "part": str(part.number)}
-            batch = self.api.create(part.input_file_id, meta)
+        file_id = part.input_file_id
+        assert file_id is not None
+        meta = {"job_id": self.job_id, "part": str(part.number)}
+
+        def find_or_create() -> dict[str, Any]:  # a retry after a lost answer finds it
+            return self.api.find(file_id) or self.api.create(file_id, meta)
+
+        batch = self.retry(find_or_create)
         part.batch_id = str(batch["id"])
         part.submitted_at = now_iso()
         update_part(part, batch)
         self.ledger.save()
         print(f"deferred: submitted batch {part.batch_id} (part {part.number}: {part.lines} "
               f"requests, {part.bytes / 1e6:.1f} MB)", flush=True)  # fmt: skip
+
+    def retry(self, call: Callable[[], T]) -> T:
+        """`call`, tried again after a pause when the gateway is briefly away or answers a
+        429/5xx (a restart); the last failure is raised."""
+        for attempt in range(SUBMIT_TRIES):
+            try:
+                return call()
+            except (DeferredUnreachable, DeferredApiError) as exc:
+                transient = (
+                    not isinstance(exc, DeferredApiError)
+                    or exc.status in (408, 429)
+                    or exc.status >= 500
+                )
+                if not transient or attempt == SUBMIT_TRIES - 1:
+                    raise
+                self._sleep(min(2.0**attempt, 30.0))
+        raise AssertionError("unreachable")
 
     def cancel(self) -> None:
         """Ask every batch not yet ended to stop (POST /batches/{id}/cancel)."""

@@ -79,7 +79,8 @@ def _send(job: DeferredJob, writer: _PartWriter) -> None:
     part = Part(writer.number, writer.relative, writer.units, writer.lines, writer.bytes)
     job.ledger.add(part)
     job.check()
-    uploaded = job.api.upload(job.out / part.file, f"{job.job_id}-part-{part.number}.jsonl")
+    name = f"{job.job_id}-part-{part.number}.jsonl"
+    uploaded = job.retry(lambda: job.api.upload(job.out / part.file, name))
     part.input_file_id = str(uploaded["id"])
     job.ledger.save()
     job.create(part)
