@@ -24,6 +24,7 @@ class FakeBatchApi:
         self.duration_s = duration_s
         self.hold = False  # True: batches stay in progress until it is False again
         self.cancelled: list[str] = []
+        self.max_upload_bytes = 100_000_000
         self.lose_create_answers = 0  # batches created whose answer is a 502 (lost)
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
@@ -179,6 +180,10 @@ def _handler(api: FakeBatchApi) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path = self.path
             if path == "/v1/files":
+                if int(self.headers["Content-Length"]) > api.max_upload_bytes:
+                    self._body()
+                    self._send(413, {"error": {"message": "The file is too large."}})
+                    return
                 self._send(200, api.upload(self._body(), self.headers["Content-Type"]))
             elif path == "/v1/batches":
                 status, answer = api.create(json.loads(self._body()))

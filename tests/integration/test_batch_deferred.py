@@ -327,3 +327,21 @@ def test_an_interactive_run_refuses_an_out_with_deferred_batches_running(
     assert done.returncode == 2
     assert "3 deferred batch(es) not yet collected" in done.stderr
     assert fake.chat_requests == []
+
+
+def test_a_file_the_gateway_finds_too_large_stops_the_run_and_a_smaller_bound_resumes(
+    tmp_path: Path, fake: FakeBatchApi
+) -> None:
+    fake.max_upload_bytes = 100_000  # the 5 pages' lines are about 123 kB
+    docs, out = documents(tmp_path), tmp_path / "out"
+    args = [*run_args(docs, out, fake), "--deferred-max-lines", "10"]
+    done = batch(*args)
+    assert done.returncode == 2, done.stderr
+    assert "The file is too large.; use a smaller --deferred-max-bytes" in done.stderr
+    assert fake.uploads == 0 and fake.batches_created == 0
+    again = batch(*args, "--deferred-max-bytes", "90000")
+    assert again.returncode == 0, again.stderr
+    assert fake.batches_created == fake.uploads >= 2
+    ledger = json.loads((out / "deferred.json").read_text())["parts"]
+    assert all(p["bytes"] <= 90_000 for p in ledger)  # the unsent part was dropped
+    assert sorted(p["number"] for p in ledger) == list(range(1, len(ledger) + 1))

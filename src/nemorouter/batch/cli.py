@@ -128,6 +128,7 @@ RUN_EPILOG = (
     "job, or the gateway refuses the job (key, model, tags); "
     "3 the gateway is unreachable at the base URL (results so far written); "
     "128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM). "
+    "With --deferred --detach: 0 once every batch is submitted (`batch collect` later). "
     "Run the same command again to resume."
 )
 
@@ -172,7 +173,7 @@ def run(
     deferred: DeferredOption = False,
     detach: DetachOption = False,
     deferred_max_lines: MaxLinesOption = 10_000,
-    deferred_max_bytes: MaxBytesOption = 200_000_000,
+    deferred_max_bytes: MaxBytesOption = 100_000_000,
     poll_interval: PollOption = 30.0,
     reask: ReaskOption = "off",
 ) -> None:

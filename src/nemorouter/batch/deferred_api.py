@@ -33,6 +33,7 @@ class DeferredApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+        self.message = message
 
 
 class DeferredUnreachable(Exception):

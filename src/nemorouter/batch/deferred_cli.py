@@ -34,7 +34,8 @@ MaxLinesOption = Annotated[
 MaxBytesOption = Annotated[
     int,
     typer.Option("--deferred-max-bytes", min=1_000, max=200_000_000,
-                 help="bytes a deferred batch's input file holds at most (OpenAI: 200 MB)"),
+                 help="bytes a deferred batch's input file holds at most (OpenAI takes 200 MB, "
+                 "the gateway its settings.deferred.max_file_mb, 100 MiB by default)"),
 ]  # fmt: skip
 PollOption = Annotated[
     float,

@@ -23,10 +23,11 @@ from nemorouter.batch.summary import covered_pages, lost_summary, summarize
 T = TypeVar("T")
 
 # OpenAI: "The file can contain up to 50,000 requests, and can be up to 200 MB in size"
-# (openai-python types/batch_create_params.py, input_file_id). The default line bound is
-# lower: a smaller batch ends sooner and a failed one loses less.
+# (openai-python types/batch_create_params.py, input_file_id). The defaults are lower: a
+# smaller batch ends sooner and a failed one loses less, and the gateway takes files up to
+# its `settings.deferred.max_file_mb` (100 MiB by default).
 DEFAULT_MAX_LINES = 10_000
-DEFAULT_MAX_BYTES = 200_000_000
+DEFAULT_MAX_BYTES = 100_000_000
 DEFAULT_POLL_S = 30.0
 SUBMIT_TRIES = 5  # an upload or a batch creation, tried again after 1, 2, 4, 8 s
 POLL_FAILURES_MAX = 5  # polls in a row that cannot reach the gateway before the run stops

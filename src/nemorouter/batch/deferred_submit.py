@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from nemorouter.batch.deferred_api import CHAT_ENDPOINT
+from nemorouter.batch.deferred_api import CHAT_ENDPOINT, DeferredApiError
 from nemorouter.batch.deferred_job import DeferredJob
 from nemorouter.batch.deferred_ledger import PARTS_DIR, Part
 from nemorouter.batch.journal import Journal
@@ -80,7 +80,12 @@ def _send(job: DeferredJob, writer: _PartWriter) -> None:
     job.ledger.add(part)
     job.check()
     name = f"{job.job_id}-part-{part.number}.jsonl"
-    uploaded = job.retry(lambda: job.api.upload(job.out / part.file, name))
+    try:
+        uploaded = job.retry(lambda: job.api.upload(job.out / part.file, name))
+    except DeferredApiError as exc:
+        if exc.status != 413:
+            raise
+        raise DeferredApiError(413, f"{exc.message}; use a smaller --deferred-max-bytes") from None
     part.input_file_id = str(uploaded["id"])
     job.ledger.save()
     job.create(part)
