@@ -257,8 +257,14 @@ def test_collect_cancel_keeps_what_finished_and_the_rerun_submits_the_rest(
             assert "no result for this request in deferred batch" in record["error"]
             assert "(cancelled)" in record["error"]
     assert Decimal(summary(out)["cost_total_usd"]) == sum(fake.costs.values(), Decimal(0))
+    assert summary(out)["failed"] == 2
+    again = batch(*run_args(docs, out, fake, "--detach"))
+    assert again.returncode == 0, again.stderr
+    pending = summary(out)  # the failed pages are in a batch again: pending, not failed
+    assert (pending["failed"], pending["pages_in_batches"], pending["ok"]) == (0, 2, 3)
     fake.hold = False
-    again = batch(*run_args(docs, out, fake))
+    again = batch("collect", "--out", str(out), "--base-url", fake.base_url, "--wait",
+                  "--poll-interval", "0.1")  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert fake.batches_created == 4  # the two cancelled pages, in one new batch
     assert len(sent_lines(fake)) == 7

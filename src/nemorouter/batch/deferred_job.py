@@ -170,15 +170,16 @@ class DeferredJob:
             time.sleep(min(0.1, max(end - time.monotonic(), 0)))
 
     def summary(self, total: int, unreadable: int, started: float) -> dict[str, Any]:
+        live = [p for p in self.ledger.parts if p.live]
+        in_batches = {(u[0], n) for p in live for u in p.units.values() for n in u[1]}
         records = list(self.journal.records.values())
+        in_batches -= covered_pages(r for r in records if r["status"] == "ok")
+        # A page that failed earlier and is in a batch now is pending, not failed.
+        records = [r for r in records if r["status"] == "ok" or not covered_pages([r]) & in_batches]
         elapsed = time.monotonic() - started
         summary = summarize(self.job_id, records, unreadable=unreadable, wall_time_s=elapsed,
                             pages_this_run=self.collected_pages, throttled=0)  # fmt: skip
-        live = [p for p in self.ledger.parts if p.live]
-        in_batches = {(u[0], n) for p in live for u in p.units.values() for n in u[1]}
-        done = covered_pages(r for r in records if r["status"] == "ok")
-        in_batches -= done
-        covered = covered_pages(records) - in_batches
+        covered = covered_pages(records)
         summary["pages_total"] = total
         summary["pages_in_batches"] = len(in_batches)
         summary["not_sent"] = max(total - len(covered) - len(in_batches), 0)
@@ -226,7 +227,8 @@ def update_part(part: Part, batch: dict[str, Any]) -> None:
 
 def _counts(part: Part) -> str:
     c = part.request_counts
-    return f"{c.get('completed', 0) + c.get('failed', 0)}/{c.get('total', part.lines)} requests ({c.get('failed', 0)} failed)"
+    done, failed = c.get("completed", 0) + c.get("failed", 0), c.get("failed", 0)
+    return f"{done}/{c.get('total', part.lines)} requests ({failed} failed)"
 
 
 def later(out: Path) -> str:
