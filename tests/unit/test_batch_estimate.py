@@ -16,6 +16,7 @@ from PIL import Image
 from nemorouter.batch.estimate import estimate_models, scan
 from nemorouter.batch.prompts import classification
 from nemorouter.catalog import CatalogError, load_catalog, parse_catalog
+from nemorouter.types.money import usd
 from tests.corpus import CORPUS
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
@@ -171,3 +172,32 @@ def test_cli_json_and_a_piped_table_never_cut(tmp_path: Path, inputs: list[Path]
     assert "$0.0157" in table.stdout and "claude-sonnet-4-6" in table.stdout  # display_usd
     assert "…" not in table.stdout  # no cell cut
     assert max(len(line) for line in table.stdout.splitlines()) > 80  # wider than a pipe's 80
+
+
+def test_deferred_price_is_half_for_families_with_a_batch_api_and_none_otherwise(
+    tmp_path: Path,
+) -> None:
+    Image.new("RGB", (1000, 800), "white").save(tmp_path / "photo.png")
+    models = ["gemini-2.5-flash", "claude-sonnet-4-6", "gpt-4.1-mini", "mistral-small-2503"]
+    found = estimate_models(models, scan([tmp_path], dpi=150).pages, TASK, max_tokens=100,
+                            pages_per_request=None)  # fmt: skip
+    for name in models[:3]:
+        modes = found[name]
+        assert not isinstance(modes, str)
+        pages = modes["pages"]
+        assert pages.cost_usd is not None and pages.cost_usd > 0
+        assert pages.deferred_cost_usd == pages.cost_usd / 2, name  # exact: Decimal
+        assert pages.as_json()["deferred_cost_usd"] is not None
+    mistral = found["mistral-small-2503"]
+    assert not isinstance(mistral, str)
+    assert mistral["pages"].cost_usd is not None
+    assert mistral["pages"].deferred_cost_usd is None  # no batch price known: n/a, no guess
+    assert mistral["pages"].as_json()["deferred_cost_usd"] is None
+    args = [sys.executable, "-m", "nemorouter.cli", "batch", "estimate", str(tmp_path),
+            "--classify", "invoice,receipt", "--model", "gemini-2.5-flash", "--max-tokens", "100"]  # fmt: skip
+    table = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    gemini = found["gemini-2.5-flash"]
+    assert not isinstance(gemini, str)
+    assert "deferred USD" in table.stdout
+    assert usd(gemini["pages"].deferred_cost_usd) in table.stdout  # type: ignore[arg-type]

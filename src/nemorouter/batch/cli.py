@@ -13,6 +13,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nemorouter.batch.deferred_cli import (
+    DeferredOption,
+    DetachOption,
+    MaxBytesOption,
+    MaxLinesOption,
+    PollOption,
+    ReaskOption,
+    reask_flag,
+    register,
+    render_deferred,
+    run_deferred_command,
+)
+from nemorouter.batch.deferred_ledger import read_parts
 from nemorouter.batch.journal import RESULTS, JobMismatch
 from nemorouter.batch.plan import SEND_MODES, TEXT_LAYER_MODES, SendPlan
 from nemorouter.batch.prompts import (
@@ -117,6 +130,7 @@ RUN_EPILOG = (
     "job, or the gateway refuses the job (key, model, tags); "
     "3 the gateway is unreachable at the base URL (results so far written); "
     "128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM). "
+    "With --deferred --detach: 0 once every batch is submitted (`batch collect` later). "
     "Run the same command again to resume."
 )
 
@@ -160,6 +174,13 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="print summary.json on stdout (progress on stderr)")
     ] = False,
+    # Deferred batches (batch/deferred.py, issue 20)
+    deferred: DeferredOption = False,
+    detach: DetachOption = False,
+    deferred_max_lines: MaxLinesOption = 10_000,
+    deferred_max_bytes: MaxBytesOption = 100_000_000,
+    poll_interval: PollOption = 30.0,
+    reask: ReaskOption = "off",
 ) -> None:
     """Send every page of INPUT through the gateway.
 
@@ -189,6 +210,23 @@ def run(
     )
     if not options.base_url.startswith(("http://", "https://")):
         raise _usage(f"--base-url must be an http(s) URL, got {options.base_url!r}")
+    if deferred:
+        from nemorouter.batch.deferred_job import DeferredOptions
+
+        settings = DeferredOptions(detach, deferred_max_lines, deferred_max_bytes,
+                                   poll_interval, reask_flag(reask))  # fmt: skip
+        try:
+            run_deferred_command(options, settings)
+        except (FileNotFoundError, JobMismatch, NoDocuments, RunInProgress) as exc:
+            raise _usage(str(exc)) from None
+    if detach or reask != "off":
+        raise _usage("--detach and --reask go with --deferred")
+    live = [p for p in read_parts(options.out) if p.live]
+    if live:  # their pages sent again interactively would be paid for twice
+        raise _usage(
+            f"{options.out} has {len(live)} deferred batch(es) not yet collected: run "
+            f"`nemorouter batch collect --out {options.out}`, or this command with --deferred"
+        )
     # With --json, stdout carries the summary alone: progress goes to stderr.
     progress_out = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
@@ -264,16 +302,36 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 def status(
     out: Annotated[Path, typer.Option(help="the batch's output folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NEMOROUTER_BASE_URL",
+            help="the gateway's API, asked for the state of deferred batches",
+        ),
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="NEMOROUTER_API_KEY")] = None,
 ) -> None:
     """How far a batch got, and whether it is running.
 
     Its cost so far and any paid answers lost to a kill; works while it runs, or after a
-    crash."""
+    crash. A deferred job's batches are asked for their state at the gateway."""
+    from nemorouter.batch.deferred_status import deferred_status
+
     try:
         found = job_status(out)
     except FileNotFoundError as exc:
         raise _usage(str(exc)) from None
-    typer.echo(json.dumps(found, indent=2) if as_json else render_status(found))
+    url = base_url or os.environ.get("NEMOROUTER_BASE_URL") or DEFAULT_BASE_URL
+    parts = deferred_status(out, url, api_key)
+    if parts:
+        found["deferred"] = parts
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+    else:
+        typer.echo("\n".join([render_status(found), *render_deferred(parts)]))
+
+
+register(batch_app, _usage, DEFAULT_BASE_URL)  # `batch collect` (batch/deferred_cli.py)
 
 
 @batch_app.command("estimate")

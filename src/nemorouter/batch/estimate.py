@@ -41,6 +41,19 @@ CHARS_PER_TOKEN = 4
 # invoice page: a few hundred tokens), a label, a page's transcription (~ its words).
 TYPICAL_OUTPUT_TOKENS = {"extract": 600, "classify": 10, "prompt": 800}
 PER_PAGE_OUTPUT = frozenset({"extract", "prompt"})  # a chunk of N pages answers N pages' worth
+# The deferred (batch API) price as a share of the interactive one, by provider family, until
+# the catalog carries a batch price per model and provider (issue 20). A family not listed
+# has no deferred price here (shown as n/a, never a guess).
+BATCH_DISCOUNT = {
+    # Gemini API Batch Mode: "priced at 50% less than the standard rate for a given model"
+    # (developers.googleblog.com/scale-your-ai-workloads-batch-mode-gemini-api).
+    "gemini": Decimal("0.5"),
+    # Message Batches API: "reducing costs by 50%"
+    # (platform.claude.com/docs/build-with-claude/batch-processing).
+    "anthropic": Decimal("0.5"),
+    # OpenAI Batch API: 50 % off (platform.openai.com/docs/guides/batch).
+    "openai": Decimal("0.5"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,7 @@ class ModeEstimate:
     output_tokens: int
     cost_usd: Decimal | None  # None: the model has no price
     unavailable: str | None = None  # why this mode cannot be used with the model
+    deferred_cost_usd: Decimal | None = None  # at the batch price (None: none known)
 
     def as_json(self) -> dict[str, Any]:
         if self.unavailable is not None:
@@ -66,6 +80,9 @@ class ModeEstimate:
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": usd(self.cost_usd) if self.cost_usd is not None else None,
+            "deferred_cost_usd": usd(self.deferred_cost_usd)
+            if self.deferred_cost_usd is not None
+            else None,
         }
 
 
@@ -162,7 +179,9 @@ def estimate_mode(
         p, o = base + content, output_tokens(task, covered, max_tokens)
         prompt, output = prompt + p, output + o
         cost += call_cost(model.pricing, {"prompt_tokens": p, "completion_tokens": o}) or 0
-    return ModeEstimate(len(found), prompt, output, cost)
+    discount = BATCH_DISCOUNT.get(model.provider_family)
+    deferred = cost * discount if discount is not None and model.pricing else None
+    return ModeEstimate(len(found), prompt, output, cost, deferred_cost_usd=deferred)
 
 
 def estimate_models(

@@ -70,25 +70,27 @@ def render_estimate(report: dict[str, Any]) -> None:
         Column("model"), Column("send"), Column("requests", right=True),
         Column("prompt tokens", right=True), Column("output tokens", right=True),
         Column("cost", right=True), Column("per page", right=True),
+        Column("deferred", right=True),
         Column("note", whole=False),
     ])  # fmt: skip
     for name, modes in report["models"].items():
         if "unavailable" in modes:
-            table.add_row(name, "-", "", "", "", "n/a", "", modes["unavailable"])
+            table.add_row(name, "-", "", "", "", "n/a", "", "", modes["unavailable"])
             table.add_section()
             continue
         for mode in MODES:
             row = modes[mode]
             label = mode + (" *" if mode == report["run_mode"] else "")
             if "unavailable" in row:
-                table.add_row(name, label, "", "", "", "n/a", "", row["unavailable"])
+                table.add_row(name, label, "", "", "", "n/a", "", "", row["unavailable"])
                 continue
             cost = row["cost_usd"]
             per = display_usd(quantize(Decimal(cost) / pages)) if cost is not None and pages else ""
             table.add_row(
                 name, label, str(row["requests"]), f"{row['prompt_tokens']:,}",
                 f"{row['output_tokens']:,}", display_usd(cost) if cost is not None else "n/a",
-                per, "" if cost is not None else "no price",
+                per, display_usd(row["deferred_cost_usd"]) if row.get("deferred_cost_usd") else "n/a",
+                "" if cost is not None else "no price",
             )  # fmt: skip
         table.add_section()
     print_table(table, console)

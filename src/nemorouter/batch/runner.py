@@ -136,7 +136,7 @@ async def run_batch(options: BatchOptions) -> BatchOutcome:
     started = time.monotonic()
     documents, errors = discover(options.inputs)
     if not documents:
-        raise NoDocuments(_no_documents(options.inputs, errors))
+        raise NoDocuments(no_documents(options.inputs, errors))
     options.out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(options.out)  # held until the end: `batch status` sees the run alive
     try:
@@ -253,7 +253,7 @@ async def _run(
     summary["not_sent"] = len(found - covered_pages(records))
     summary["budget_waits"] = pacer.budget_waits
     summary["paid_answer_lost"] = lost_summary(lost)
-    summary["estimate"] = _estimate(options, documents, records)
+    summary["estimate"] = run_estimate(options, documents, records)
     write_summary(options.out, summary)
     budget = refusal if refusal is not None and refusal.budget_spent else None
     fatal = str(refusal) if refusal is not None and budget is None else None
@@ -266,7 +266,7 @@ async def _run(
     return outcome
 
 
-def _no_documents(inputs: list[Path], errors: list[SourceError]) -> str:
+def no_documents(inputs: list[Path], errors: list[SourceError]) -> str:
     names = ", ".join(str(p) for p in inputs)
     if not errors:
         return (
@@ -280,7 +280,7 @@ def _no_documents(inputs: list[Path], errors: list[SourceError]) -> str:
     )
 
 
-def _estimate(
+def run_estimate(
     options: BatchOptions, documents: list[Document], records: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The catalog estimate of the whole job, beside its actual cost: for --model if it is a

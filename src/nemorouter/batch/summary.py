@@ -97,7 +97,8 @@ def render_job_estimate(estimate: dict[str, Any]) -> str:
         return f"estimate ({where}): n/a, {estimate['unavailable']}"
     return (
         f"estimate ({where}): {shown(estimate['cost_usd'])} for {estimate['prompt_tokens']:,} prompt "
-        f"+ {estimate['output_tokens']:,} output tokens ({estimate['output_assumption']})"
+        f"+ {estimate['output_tokens']:,} output tokens ({estimate['output_assumption']}); "
+        f"deferred {shown(estimate.get('deferred_cost_usd'))}"
     )
 
 
