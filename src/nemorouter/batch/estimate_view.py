@@ -70,7 +70,7 @@ def render_estimate(report: dict[str, Any]) -> None:
         Column("model"), Column("send"), Column("requests", right=True),
         Column("prompt tokens", right=True), Column("output tokens", right=True),
         Column("cost", right=True), Column("per page", right=True),
-        Column("deferred", right=True),
+        Column("deferred cost", right=True),
         Column("note", whole=False),
     ])  # fmt: skip
     for name, modes in report["models"].items():
