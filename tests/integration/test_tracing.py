@@ -389,3 +389,54 @@ def test_tracing_off_builds_no_spans(
     assert built == []
     assert receiver.payloads == []
     assert "nemorouter_trace_spans" not in httpx.get(gateway.url + "/metrics").text
+
+
+def test_virtual_key_id_recorded_never_its_secret(
+    traced_gateway: BackgroundGateway, receiver: Receiver
+) -> None:
+    created = httpx.post(
+        traced_gateway.url + "/admin/keys",
+        json={"name": "tracing", "default_tags": ["vision"]},
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+    ).json()
+    receiver.clear()
+    client = openai.OpenAI(base_url=traced_gateway.base_url, api_key=created["key"], max_retries=0)
+    client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    server, _ = server_and_clients(receiver.wait_spans(2))
+    s = attrs(server)
+    assert s["nemo.key_id"] == created["id"]
+    assert s["nemo.tags"] == ["vision"]  # the key's default tags
+    raw = b"".join(receiver.payloads).decode()
+    assert created["key"] not in raw and created["key"][-12:] not in raw
+
+
+def test_stream_cut_off_is_known_at_its_end(
+    traced_gateway: BackgroundGateway, receiver: Receiver, sim: SimulatedProvider
+) -> None:
+    """The stream's outcome is only known when it ends: the span carries it, so it was
+    ended by the stream's close, not when the stream opened."""
+    sim.inject(Fault.cut_stream(after_chunks=2))
+    client = client_for(traced_gateway)
+    with pytest.raises(openai.APIError):
+        read_stream(
+            client.chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True)
+        )
+    server, (attempt,) = server_and_clients(receiver.wait_spans(2))
+    assert attrs(server)["error.type"] == "stream_interrupted"
+    assert server["status"] == {"code": 2, "message": "stream_interrupted"}
+    assert attrs(attempt)["error.type"] == "stream_interrupted"
+    assert attempt["endTimeUnixNano"] == server["endTimeUnixNano"]
+
+
+def test_spans_flushed_on_shutdown(
+    start_gateway: GatewayFactory, receiver: Receiver, sim: SimulatedProvider
+) -> None:
+    config = traced(receiver.url, sim)
+    config["settings"]["tracing"]["export_interval_s"] = 600  # only the shutdown sends them
+    gateway = start_gateway(config)
+    receiver.clear()
+    client_for(gateway).chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    time.sleep(0.2)
+    assert receiver.payloads == []
+    gateway.stop()
+    assert len(receiver.spans()) == 2
