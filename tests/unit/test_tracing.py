@@ -142,8 +142,13 @@ def test_config_section() -> None:
         "master_key": "k" * 20,
         "tracing": {"otlp_endpoint": "http://c:4318", "headers": {"a": "os.environ/TOKEN"}},
     }
+
     def raw(settings: dict[str, object]) -> dict[str, object]:
-        provider = {"type": "openai-compatible", "base_url": "http://127.0.0.1:9/v1", "api_key": "x"}
+        provider = {
+            "type": "openai-compatible",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key": "x",
+        }
         return {
             "settings": settings,
             "providers": {"p": provider},
@@ -154,5 +159,5 @@ def test_config_section() -> None:
     assert config.settings.tracing is not None
     assert config.settings.tracing.headers == {"a": "t0k"}
     assert parse_config(raw({"master_key": "k" * 20}), env={}).settings.tracing is None
-    with pytest.raises(ConfigError, match="settings.tracing.sample_ratio"):
+    with pytest.raises(ConfigError, match=r"settings\.tracing\.sample_ratio"):
         parse_config(raw({**base, "tracing": {"sample_ratio": 2}}), env={})
