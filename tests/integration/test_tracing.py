@@ -440,3 +440,30 @@ def test_spans_flushed_on_shutdown(
     assert receiver.payloads == []
     gateway.stop()
     assert len(receiver.spans()) == 2
+
+
+def test_collector_that_never_answers_does_not_slow_requests(
+    start_gateway: GatewayFactory, sim: SimulatedProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A collector that takes the connection and never answers: each batch waits out its
+    export timeout in the background; requests go on at full speed."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete in the kernel; nobody reads them
+        url = f"http://user:secret@127.0.0.1:{silent.getsockname()[1]}"
+        config = traced(url, sim)
+        config["settings"]["tracing"].update(export_timeout_s=0.3, max_queue=10)
+        gateway = start_gateway(config)
+        client = client_for(gateway)
+        client.chat.completions.create(model="gemini-2.5-flash", messages=USER)  # warm
+        started = time.perf_counter()
+        for _ in range(30):
+            client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+        assert time.perf_counter() - started < 5.0
+        time.sleep(0.8)
+        metrics = httpx.get(gateway.url + "/metrics").text
+        line = [x for x in metrics.splitlines() if x.startswith("nemorouter_trace_spans_dropped")]
+        assert float(line[0].split()[-1]) >= 20  # the queue's bound and the timed-out batches
+    warnings = [r.getMessage() for r in caplog.records if r.name == "nemorouter.tracing"]
+    assert len(warnings) == 1  # one line a minute at most
+    assert "secret" not in warnings[0] and "UpstreamTimeout" in warnings[0]

@@ -95,6 +95,8 @@ class OTLPExporter:
     ) -> None:
         parts = urlsplit(url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        # for the log: no user or password a URL may carry
+        self.where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
         self.path = parts.path or "/"
         self.resource = {"attributes": [attribute("service.name", service_name)]}
         self.extra = b"".join(
@@ -159,8 +161,8 @@ class OTLPExporter:
         now = time.monotonic()
         if now - self._logged_at >= LOG_EVERY_S:
             log.warning(
-                "tracing: the collector at %s%s did not take %d spans (%s); %d dropped so far",
-                self.origin, self.path, len(batch), failed, self.dropped,
+                "tracing: the collector at %s did not take %d spans (%s); %d dropped so far",
+                self.where, len(batch), failed, self.dropped,
             )  # fmt: skip
             self._logged_at = now
 

@@ -22,7 +22,9 @@ CLIENT = 3
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
-_ids = random.Random()  # ids need to be unique, not secret (the SDK uses random too)
+# Ids need to be unique, not secret (the SDK uses `random` too); the module's own generator
+# is reseeded in a forked worker, so two workers never share a sequence.
+_bits = random.getrandbits
 _MAX_ID = 2**64
 
 
@@ -50,7 +52,7 @@ class Span:
     ) -> None:
         self.sink = sink
         self.trace_id = trace_id
-        self.span_id = f"{_ids.getrandbits(64) or 1:016x}"
+        self.span_id = f"{_bits(64) or 1:016x}"
         self.parent_id = parent_id
         self.name = name
         self.kind = kind
@@ -88,10 +90,10 @@ class Tracer:
             if not sampled:
                 return None
         else:
-            low = _ids.getrandbits(64)
+            low = _bits(64)
             if low >= self._bound:
                 return None
-            trace_id = f"{_ids.getrandbits(64) or 1:016x}{low:016x}"
+            trace_id = f"{_bits(64) or 1:016x}{low:016x}"
             parent_id = ""
         return Span(self.sink, trace_id, parent_id, name, SERVER)
 
