@@ -35,14 +35,18 @@ LOG_EVERY_S = 60.0  # one line about dropped spans per minute at most
 
 
 def attribute(key: str, value: Any) -> dict[str, Any]:
-    """One OTLP KeyValue (common/v1/common.proto AnyValue, JSON mapping)."""
-    if isinstance(value, bool):
+    """One OTLP KeyValue (common/v1/common.proto AnyValue, JSON mapping); strings first:
+    most attributes are."""
+    kind = type(value)
+    if kind is str:
+        return {"key": key, "value": {"stringValue": value}}
+    if kind is bool:
         return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
+    if kind is int:
         return {"key": key, "value": {"intValue": str(value)}}
-    if isinstance(value, float):
+    if kind is float:
         return {"key": key, "value": {"doubleValue": value}}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         items = [{"stringValue": str(item)} for item in value]
         return {"key": key, "value": {"arrayValue": {"values": items}}}
     return {"key": key, "value": {"stringValue": str(value)}}
