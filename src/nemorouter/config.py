@@ -104,6 +104,21 @@ class RetrySettings(_Section):
     jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry traces (README "Tracing"); absent: off, unless OTEL_EXPORTER_OTLP_*
+    environment variables name a collector (telemetry/env.py)."""
+
+    # The collector's OTLP/HTTP base URL (`/v1/traces` is appended) or its full traces URL.
+    otlp_endpoint: str | None = None
+    service_name: str = "nemorouter"
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    headers: dict[str, str] = {}
+    export_interval_s: PositiveFloat = 1.0
+    max_queue: PositiveInt = 2048  # spans waiting for export; beyond it, dropped (counted)
+    batch_size: PositiveInt = 512
+    export_timeout_s: PositiveFloat = 5.0
+
+
 class Settings(_Section):
     # A guessable master key opens the whole admin API: see MIN_MASTER_KEY_CHARS.
     master_key: Annotated[str, msgspec.Meta(min_length=MIN_MASTER_KEY_CHARS)]
@@ -136,6 +151,7 @@ class Settings(_Section):
     cache: CacheSettings = CacheSettings()
     breaker: BreakerSettings = BreakerSettings()
     redis_down: RedisDownSettings = RedisDownSettings()
+    tracing: TracingSettings | None = None
 
     @property
     def deadline_s(self) -> float:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+import os
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,9 @@ from nemorouter.state.key_events import KeyEvents
 from nemorouter.state.redis_client import redis_client
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.store import Store
+from nemorouter.telemetry.env import tracing_settings
+from nemorouter.telemetry.otlp import OTLPExporter
+from nemorouter.telemetry.spans import Tracer
 from nemorouter.types.budget import LoadSpent
 
 log = logging.getLogger("nemorouter.wiring")
@@ -51,7 +55,7 @@ class Services:
     """Everything the gateway serves, built once from the config: the request pipeline and
     the services the admin routes call (key administration, spend queries)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, env: Mapping[str, str] | None = None) -> None:
         settings = config.settings
         self.config = config
         self.store = Store(
@@ -80,6 +84,9 @@ class Services:
         self.breakers = build_breakers(self.redis, settings, [d.id for d in config.deployments])
         self.budgets = build_budgets(self.redis, self.spent_so_far)
         self.metrics = Metrics()
+        # Tracing: None when off (the default), and then no span is ever built.
+        self.spans, tracer = build_tracing(settings, os.environ if env is None else env)
+        self.metrics.tracing = self.spans
         self.key_admin = KeyAdmin(self.keys, [*self.pool.names, AUTO], self.key_changed)
         self.spend = SpendQueries(self.store.writer, self.keys)
         self.pipeline = Pipeline(
@@ -103,6 +110,7 @@ class Services:
             writer=self.store.writer,
             metrics=self.metrics,
             default_tags=frozenset(settings.default_tags),
+            tracer=tracer,
         )
         self.started = False
 
@@ -113,6 +121,8 @@ class Services:
         for adapter in self.adapters.values():
             await adapter.start()
         await self.breakers.start()
+        if self.spans is not None:
+            await self.spans.start()
         self.started = True
 
     async def close(self) -> None:
@@ -126,6 +136,8 @@ class Services:
         await bounded(self.breakers.aclose(), "circuit breakers")
         await bounded(self.state.aclose(), "rate windows")
         await bounded(self.pipeline.cache.aclose(), "response cache")
+        if self.spans is not None:  # the spans of the last requests, within the bound
+            await bounded(self.spans.close(), "trace export")
         await self.store.close()  # the spend flush has its own, longer bound
         if self.redis is not None:
             await bounded(self.redis.aclose(), "Redis")
@@ -140,6 +152,26 @@ class Services:
         """A budget's spend in its period, from the log (this instance's rows written first);
         bounded: a store that cannot answer is a 503 (budgets fail closed)."""
         return await spent_so_far(self.store.writer, self.keys, column, subject_id, since)
+
+
+def build_tracing(
+    settings: Settings, env: Mapping[str, str]
+) -> tuple[OTLPExporter | None, Tracer | None]:
+    """The span exporter and tracer, or (None, None) when tracing is off."""
+    found = tracing_settings(settings.tracing, env)
+    if found is None:
+        return None, None
+    tracing, url = found
+    exporter = OTLPExporter(
+        url,
+        tracing.service_name,
+        dict(tracing.headers),
+        interval_s=tracing.export_interval_s,
+        max_queue=tracing.max_queue,
+        batch_size=tracing.batch_size,
+        timeout_s=tracing.export_timeout_s,
+    )
+    return exporter, Tracer(exporter, tracing.sample_ratio)
 
 
 def build_budgets(redis: Redis | None, load_spent: LoadSpent) -> BudgetStore:

@@ -14,6 +14,7 @@ from nemorouter.core.limits import KeyLimits
 from nemorouter.core.metrics import Metrics
 from nemorouter.core.record import CallRecord
 from nemorouter.core.reservation_check import check_reservation, learn_prompt_ratio
+from nemorouter.core.tracing import request_ended
 from nemorouter.state.budgets import BudgetStore
 from nemorouter.store.writer import SpendWriter
 from nemorouter.types.money import to_pico
@@ -55,16 +56,22 @@ class CallEnd:
         await self.settle(record, cost, deployment)
         row = record.row()
         self.metrics.observe(row)
+        if record.span is not None:
+            request_ended(record.span, record, row)
         await self.writer.add(row)
 
     async def record(self, record: CallRecord) -> None:
         """A call refused or failed (its reservations already given back): record it."""
         row = record.row()
         self.metrics.observe(row)
+        if record.span is not None:
+            request_ended(record.span, record, row)
         await self.writer.add(row)
 
     def record_now(self, record: CallRecord) -> None:
         """For a cancelled request: record without waiting (a cancelled task must not)."""
         row = record.row()
         self.metrics.observe(row)
+        if record.span is not None:
+            request_ended(record.span, record, row)
         self.writer.add_nowait(row)

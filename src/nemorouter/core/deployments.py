@@ -47,6 +47,7 @@ class Deployment:
         "pdf_page_tokens",
         "pricing",
         "prompt_correction",
+        "provider_type",
         "reads_gcs",
         "renders_pdf",
         "tags",
@@ -65,6 +66,7 @@ class Deployment:
         self.adapter = adapter
         self.id = config.id
         self.model = config.model
+        self.provider_type = provider.type if provider is not None else ""
         own = frozenset(config.tags)
         self.tags = own | facts.capabilities if facts else own
         # `pdf: pages`: the gateway renders PDFs into page images for it (DESIGN §2.2).

@@ -48,6 +48,8 @@ class Metrics:
         # By deployment: calls whose cost exceeded their budget reservation, and by how much.
         self._underreserved: dict[str, list[int]] = {}
         self._registry: CollectorRegistry | None = None
+        # The span exporter when tracing is on (its `exported` and `dropped` counts).
+        self.tracing: Any = None
 
     def underreserved(self, deployment: str, excess_pico: int) -> None:
         counts = self._underreserved.get(deployment)
@@ -120,6 +122,17 @@ class Metrics:
             short.add_metric([deployment], count)
             short_usd.add_metric([deployment], float(from_pico(excess_pico)))  # a gauge
         yield from (requests, latency, fallbacks, cache_hits, tokens, cost, short, short_usd)
+        if self.tracing is not None:
+            exported = CounterMetricFamily(
+                "nemorouter_trace_spans_exported", "Spans the collector accepted"
+            )
+            exported.add_metric([], self.tracing.exported)
+            dropped = CounterMetricFamily(
+                "nemorouter_trace_spans_dropped",
+                "Spans dropped: the export queue was full or the collector did not take them",
+            )
+            dropped.add_metric([], self.tracing.dropped)
+            yield from (exported, dropped)
 
     def render(self) -> bytes:
         return self.exposition()[0]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from nemorouter.core import tracing
 from nemorouter.core.access import allowed_links, budget_subjects
 from nemorouter.core.answer_stream import AnswerStream
 from nemorouter.core.auth import Authenticator
@@ -37,6 +38,7 @@ from nemorouter.core.tags import required_tags
 from nemorouter.state.budgets import BudgetStore
 from nemorouter.state.unavailable import Unavailable
 from nemorouter.store.writer import SpendWriter
+from nemorouter.telemetry.spans import Span, Tracer
 from nemorouter.types.budget import BudgetRefused
 from nemorouter.types.errors import GatewayError, service_unavailable
 from nemorouter.types.money import usd
@@ -46,7 +48,7 @@ from nemorouter.types.request import ChatRequest, parse_chat_request
 class Inbound:
     """The request headers the pipeline reads (the HTTP layer collects them)."""
 
-    __slots__ = ("authorization", "job_id", "request_id", "tags")
+    __slots__ = ("authorization", "job_id", "request_id", "tags", "traceparent")
 
     def __init__(
         self,
@@ -54,11 +56,13 @@ class Inbound:
         authorization: bytes | None,
         tags: bytes | None = None,
         job_id: bytes | None = None,
+        traceparent: bytes | None = None,
     ) -> None:
         self.request_id = request_id
         self.authorization = authorization
         self.tags = tags
         self.job_id = job_id
+        self.traceparent = traceparent  # W3C Trace Context: the caller's trace, if any
 
 
 class Pipeline:
@@ -76,6 +80,7 @@ class Pipeline:
         writer: SpendWriter,
         metrics: Metrics,
         default_tags: frozenset[str] = frozenset(),
+        tracer: Tracer | None = None,
     ) -> None:
         self.auth = auth
         self.pool = pool
@@ -84,6 +89,7 @@ class Pipeline:
         self.budgets = budgets
         self.cache = cache
         self.default_tags = default_tags
+        self.tracer = tracer  # None: tracing off, no span is ever built
         self.end = CallEnd(budgets, limits, metrics, writer)
 
     async def chat(self, raw: bytes, inbound: Inbound) -> Routed:
@@ -91,7 +97,10 @@ class Pipeline:
 
         Every authenticated request leaves one spend record, whether it succeeded, failed
         or was a stream (recorded when the stream closes)."""
-        record = CallRecord(await self.auth.resolve(inbound.authorization), inbound.request_id)
+        if self.tracer is None:
+            record = CallRecord(await self.auth.resolve(inbound.authorization), inbound.request_id)
+        else:
+            record = await self._traced_record(inbound, self.tracer)
         try:
             return await self._chat(raw, inbound, record)
         except GatewayError as error:
@@ -113,6 +122,25 @@ class Pipeline:
             await self.end.record(record)
             raise
 
+    async def _traced_record(self, inbound: Inbound, tracer: Tracer) -> CallRecord:
+        """The call's record with its span, started before the key is checked."""
+        span = tracer.request_span("chat", inbound.traceparent)
+        if span is not None:
+            tracing.request_started(span, inbound.request_id)
+        try:
+            caller = await self.auth.resolve(inbound.authorization)
+        except GatewayError as error:
+            if span is not None:
+                tracing.request_refused(span, error.status, error.code)
+            raise
+        except Unavailable:
+            if span is not None:
+                tracing.request_refused(span, 503, "service_unavailable")
+            raise
+        record = CallRecord(caller, inbound.request_id)
+        record.span = span
+        return record
+
     async def _chat(self, raw: bytes, inbound: Inbound, record: CallRecord) -> Routed:
         request = parse_chat_request(raw)
         del raw  # a large body is held once (parsed), not twice, while the provider works
@@ -127,6 +155,8 @@ class Pipeline:
         required = required_tags(
             request, inbound.tags, self.default_tags if defaults is None else defaults
         )
+        if record.span is not None:
+            tracing.request_parsed(record.span, record, required, cache_plan is not None)
         links = plan(
             self.pool,
             request.model,
@@ -181,21 +211,29 @@ class Pipeline:
             # Identical requests in flight at once make one provider call.
             (routed, encoded), shared = await self.cache.flights.run_shared(
                 cache_plan.key,
-                lambda: self._complete(request, inbound, links, cache_plan, record.job_id),
+                lambda: self._complete(
+                    request, inbound, links, cache_plan, record.job_id, record.span
+                ),
             )
             if shared:
                 entry = decode_entry(encoded) if encoded is not None else None
                 if entry is not None:
                     return await self._hit(request, record, entry)
                 # The shared answer was not cacheable (cut short, filtered): call for this one.
-                routed, _ = await self._complete(request, inbound, links, None, record.job_id)
+                routed, _ = await self._complete(
+                    request, inbound, links, None, record.job_id, record.span
+                )
         else:
-            routed, _ = await self._complete(request, inbound, links, cache_plan, record.job_id)
+            routed, _ = await self._complete(
+                request, inbound, links, cache_plan, record.job_id, record.span
+            )
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)
         assert routed.response is not None
         record.usage(routed.response.get("usage"))
         record.cost = routed.cost
+        if record.span is not None:
+            tracing.response_read(record.span, routed.response)
         await self.end.finished(record, routed.cost, routed.deployment)
         return routed
 
@@ -206,9 +244,10 @@ class Pipeline:
         links: list[Link],
         cache_plan: CachePlan | None,
         job_id: str | None = None,
+        span: Span | None = None,
     ) -> tuple[Routed, bytes | None]:
         """One upstream completion, costed, and stored in the cache when allowed."""
-        routed = await self.router.complete(request, links, inbound.request_id, job_id)
+        routed = await self.router.complete(request, links, inbound.request_id, job_id, span)
         assert routed.response is not None
         assert routed.deployment is not None
         usage = routed.response.get("usage")
@@ -250,7 +289,9 @@ class Pipeline:
         cache_plan: CachePlan | None,
     ) -> Routed:
         record.stream = True
-        routed = await self.router.open_stream(request, links, inbound.request_id, record.job_id)
+        routed = await self.router.open_stream(
+            request, links, inbound.request_id, record.job_id, record.span
+        )
         routed.cache = MISS if cache_plan is not None else SKIP
         _routed_to(record, routed)
         assert routed.stream is not None
@@ -313,3 +354,5 @@ def _routed_to(record: CallRecord, routed: Routed) -> None:
     record.provider = deployment.config.provider
     record.attempts = routed.attempts
     record.fallbacks = routed.fallbacks
+    if record.span is not None:
+        tracing.request_routed(record.span, deployment)

@@ -82,6 +82,7 @@ class CallRecord:
         "request",
         "request_id",
         "saved",
+        "span",
         "started",
         "started_wall",
         "status",
@@ -108,6 +109,7 @@ class CallRecord:
         self.saved: Decimal | None = None  # what a cache hit would have cost
         self.budget: Any = None  # the budget reservation, until settled
         self.limit: Any = None  # the key's rate-limit decision, until settled
+        self.span: Any = None  # the request's trace span, when tracing samples it
 
     def usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):

@@ -47,6 +47,7 @@ from nemorouter.core.route_failures import (
     log_fallback,
 )
 from nemorouter.core.route_quota import reserve_in_link, settle_usage, unreserve
+from nemorouter.core.route_trace import traced_attempt
 from nemorouter.core.routed import Routed
 from nemorouter.providers.base import UpstreamRequest
 from nemorouter.providers.image_fetch import fetch_remote_images
@@ -54,6 +55,7 @@ from nemorouter.providers.media import InlineMedia
 from nemorouter.state.breaker_memory import BreakerStore
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
+from nemorouter.telemetry.spans import Span
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.request import ChatRequest
 from nemorouter.types.upstream import ChunkStream, FailureKind, UpstreamFailure
@@ -66,6 +68,8 @@ Call = Callable[[Deployment, UpstreamRequest], Awaitable[Any]]
 class _DeadlineReached(Exception):
     """The request's deadline ended its attempts."""
 
+    trace_label = "deadline"  # its attempt span's error.type
+
 
 class _Run:
     """What one request's route has done so far."""
@@ -74,18 +78,24 @@ class _Run:
         "calls",
         "deadline",
         "failures",
+        "link",
+        "link_calls",
         "media",
         "queue_s",
         "rendered",
         "request_id",
+        "span",
         "tokens",
         "too_small",
         "upstream_s",
     )
 
-    def __init__(self, request_id: str, deadline: float) -> None:
+    def __init__(self, request_id: str, deadline: float, span: Span | None = None) -> None:
         self.request_id = request_id
         self.deadline = deadline
+        self.span = span  # the request's trace span: each attempt is a child of it
+        self.link = 0  # the chain link being tried, and the calls made before it
+        self.link_calls = 0
         self.failures: list[tuple[Deployment, UpstreamFailure]] = []
         self.upstream_s = 0.0  # provider time, retry backoffs and quota queue waits
         self.queue_s = 0.0
@@ -125,13 +135,18 @@ class Router:
         return self.quotas is not None and self.quotas.gated(deployment.id)
 
     async def complete(
-        self, request: ChatRequest, links: list[Link], request_id: str, job_id: str | None = None
+        self,
+        request: ChatRequest,
+        links: list[Link],
+        request_id: str,
+        job_id: str | None = None,
+        span: Span | None = None,
     ) -> Routed:
         async def call(deployment: Deployment, upstream: UpstreamRequest) -> dict[str, Any]:
             return await deployment.adapter.complete(upstream)
 
         routed, response, reservation = await self._route(
-            request, links, request_id, job_id, call, stream=False
+            request, links, request_id, job_id, call, False, span
         )
         routed.response = response
         if reservation is not None:
@@ -139,7 +154,12 @@ class Router:
         return routed
 
     async def open_stream(
-        self, request: ChatRequest, links: list[Link], request_id: str, job_id: str | None = None
+        self,
+        request: ChatRequest,
+        links: list[Link],
+        request_id: str,
+        job_id: str | None = None,
+        span: Span | None = None,
     ) -> Routed:
         """A stream fails over until its first chunk arrived (nothing has reached the client
         before it); a failure after that ends the stream (the pipeline sends an error event)."""
@@ -148,7 +168,7 @@ class Router:
             return await peek(await deployment.adapter.open_stream(upstream))
 
         routed, stream, reservation = await self._route(
-            request, links, request_id, job_id, call, stream=True
+            request, links, request_id, job_id, call, True, span
         )
         stream.hold(routed.deployment, self.settle_usage, reservation)
         routed.stream = stream
@@ -181,13 +201,14 @@ class Router:
         job_id: str | None,
         call: Call,
         stream: bool,
+        span: Span | None = None,
     ) -> tuple[Routed, Any, Reservation | None]:
         """Try each link of the plan, each with its retries; return the first success.
 
         For a `stream`, the winning deployment stays counted as in flight (a stream that
         is still running); the caller releases it.
         """
-        run = _Run(request_id, time.monotonic() + self.deadline_s)
+        run = _Run(request_id, time.monotonic() + self.deadline_s, span)
         reason = ""
         index = 0
         try:
@@ -199,6 +220,7 @@ class Router:
                     if window <= run.too_small:
                         reason = f"context window {window} not larger than {run.too_small}"
                         continue
+                run.link, run.link_calls = index, run.calls
                 outcome = await self._link(request, link, run, call, stream)
                 if isinstance(outcome, str):
                     reason = outcome
@@ -306,9 +328,20 @@ class Router:
                 if reservation is not None:
                     await unreserve(self.quotas, reservation, None, request)
                 continue
-            outcome = await self._call(
-                request, deployment, upstream, reservation, run, call, stream
-            )
+            if run.span is None:
+                outcome = await self._call(
+                    request, deployment, upstream, reservation, run, call, stream
+                )
+            else:
+                outcome = await traced_attempt(
+                    run.span,
+                    deployment,
+                    run.calls + 1,
+                    run.link,
+                    run.calls > run.link_calls,
+                    stream,
+                    self._call(request, deployment, upstream, reservation, run, call, stream),
+                )
             if not isinstance(outcome, UpstreamFailure):
                 return deployment, outcome[0], reservation, outcome[1]
             kind = outcome.kind

@@ -41,7 +41,7 @@ class ChatCompletionsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        authorization = content_length = given_id = tags = job_id = None
+        authorization = content_length = given_id = tags = job_id = traceparent = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
@@ -53,8 +53,10 @@ class ChatCompletionsEndpoint:
                 tags = value if tags is None else tags + b"," + value
             elif name == b"x-nemo-job-id":
                 job_id = value
+            elif name == b"traceparent":
+                traceparent = value
         request_id = client_request_id(given_id) or new_request_id()
-        inbound = Inbound(request_id, authorization, tags, job_id)
+        inbound = Inbound(request_id, authorization, tags, job_id, traceparent)
         try:
             # No local keeps the raw body: the pipeline drops it once parsed.
             routed = await self.pipeline.chat(
