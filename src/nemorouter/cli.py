@@ -133,7 +133,7 @@ def config_from_litellm(
     """Translate a LiteLLM proxy config into a nemorouter config.
 
     What cannot be translated is listed at the top of the output and on stderr."""
-    from nemorouter.litellm_cli import from_litellm
+    from nemorouter.litellm.cli import from_litellm
 
     raise typer.Exit(from_litellm(file, out))
 

@@ -17,6 +17,17 @@ import yaml
 
 from nemorouter.catalog import CatalogModel, load_catalog
 from nemorouter.config_pricing import PricingConfig
+from nemorouter.config_sections import (
+    BreakerSettings,
+    CacheSettings,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    RedisDownSettings,
+    RetrySettings,
+    Section,
+    TracingSettings,
+)
 
 ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
@@ -26,10 +37,6 @@ DEADLINE_MARGIN_S = 30.0
 # random secret is the least that is not worth guessing online.
 MIN_MASTER_KEY_CHARS = 16
 
-PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
-PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 Tag = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._:-]*$", max_length=64)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProviderType = Literal[
@@ -47,79 +54,7 @@ class ConfigError(ValueError):
         self.path = path
 
 
-class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    pass
-
-
-class CacheSettings(_Section):
-    enabled: bool = True
-    ttl_s: NonNegativeInt = 86400
-    scope: Literal["key", "team", "global"] = "team"
-    # Bound of the in-process cache (LRU); with redis_url, Redis's own maxmemory bounds it.
-    max_mb: PositiveInt = 256
-
-
-class BreakerSettings(_Section):
-    # Consecutive failures (timeouts, dropped connections, 5xx) that open a deployment's
-    # circuit, and how long it stays open before one probe may go through.
-    consecutive_failures: PositiveInt = 5
-    cooldown_s: PositiveFloat = 30.0
-    # Or: this share of the calls of the last `window_s` failed, once there were `min_calls`
-    # (a flaky deployment that never fails 5 times in a row; 1.0: only when all of them did).
-    failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
-    window_s: PositiveFloat = 60.0
-    min_calls: PositiveInt = 20
-
-
-class RedisDownSettings(_Section):
-    """What a request meets while Redis (settings.redis_url) cannot be reached (README
-    "Outages"). Budgets and deployment quotas always fail closed (503)."""
-
-    # closed: 503 with retry-after; open: admitted without being counted.
-    rate_limits: str = "closed"
-    # open: each instance keeps its own breakers; closed: 503 until the shared state is back.
-    breakers: str = "open"
-
-
-class RetryClass(_Section):
-    # Unset: `settings.retries` (the default for every class).
-    retries: NonNegativeInt | None = None
-    # Longest provider hint (retry-after, Google RetryInfo) waited out on the same
-    # deployment; a longer one gives the link up. Unset: `settings.retry.max_wait_s`.
-    max_wait_s: NonNegativeFloat | None = None
-
-
-class RetrySettings(_Section):
-    """Retries of a retryable failure, per failure class, before the chain moves on."""
-
-    timeout: RetryClass = RetryClass()
-    connection: RetryClass = RetryClass()
-    server_error: RetryClass = RetryClass()
-    rate_limited: RetryClass = RetryClass()
-    max_wait_s: NonNegativeFloat = 10.0
-    # Without a hint: base * 2^(n-1), at most cap, less up to `jitter` of it at random
-    # (so clients that failed together do not come back together).
-    backoff_base_s: NonNegativeFloat = 0.1
-    backoff_cap_s: NonNegativeFloat = 5.0
-    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
-
-
-class TracingSettings(_Section):
-    """OpenTelemetry traces (README "Tracing"); absent: off, unless OTEL_EXPORTER_OTLP_*
-    environment variables name a collector (telemetry/env.py)."""
-
-    # The collector's OTLP/HTTP base URL (`/v1/traces` is appended) or its full traces URL.
-    otlp_endpoint: str | None = None
-    service_name: str = "nemorouter"
-    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
-    headers: dict[str, str] = {}
-    export_interval_s: PositiveFloat = 1.0
-    max_queue: PositiveInt = 2048  # spans waiting for export; beyond it, dropped (counted)
-    batch_size: PositiveInt = 512
-    export_timeout_s: PositiveFloat = 5.0
-
-
-class Settings(_Section):
+class Settings(Section):
     # A guessable master key opens the whole admin API: see MIN_MASTER_KEY_CHARS.
     master_key: Annotated[str, msgspec.Meta(min_length=MIN_MASTER_KEY_CHARS)]
     database_url: str = "sqlite:///./nemorouter.db"
@@ -163,7 +98,7 @@ class Settings(_Section):
         return self.request_timeout_s + DEADLINE_MARGIN_S
 
 
-class ProviderConfig(_Section):
+class ProviderConfig(Section):
     type: ProviderType
     base_url: str | None = None
     api_key: str | None = None
@@ -186,7 +121,7 @@ class ProviderConfig(_Section):
         return vertex and (bool(self.credentials) or not self.api_key)
 
 
-class DeploymentConfig(_Section):
+class DeploymentConfig(Section):
     id: Name
     model: Name
     provider: Name
@@ -208,7 +143,7 @@ class DeploymentConfig(_Section):
         return self.provider_model or self.model
 
 
-class Config(_Section):
+class Config(Section):
     settings: Settings
     providers: dict[Name, ProviderConfig]
     deployments: tuple[DeploymentConfig, ...]

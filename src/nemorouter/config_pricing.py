@@ -12,28 +12,25 @@ from typing import Annotated
 
 import msgspec
 
+from nemorouter.config_sections import Section
 from nemorouter.types.prices import PriceOverride, PriceTier, Rates
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
 
-class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    pass
-
-
-class PriceTierConfig(_Section):
+class PriceTierConfig(Section):
     above_prompt_tokens: PositiveInt
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None = None
 
 
-class CacheWriteConfig(_Section, rename={"five_minutes": "5m", "one_hour": "1h"}):
+class CacheWriteConfig(Section, rename={"five_minutes": "5m", "one_hour": "1h"}):
     five_minutes: Decimal | None = None
     one_hour: Decimal | None = None
 
 
-class PricingConfig(_Section):
+class PricingConfig(Section):
     """A deployment's own prices, laid over the catalog's for its provider type and location
     (types/prices `PriceOverride`): each field stated replaces the catalog's, each left out is
     kept; stated `tiers` replace the catalog's (`tiers: []` removes them). Stated prices are

@@ -63,7 +63,7 @@ def test_the_converted_config_serves_the_litellm_names(
         "router_settings": {"fallbacks": [{"doc-model": ["backup"]}]},
         "general_settings": {"master_key": MASTER, "database_url": fresh_sqlite_url()},
     }  # fmt: skip
-    from nemorouter.litellm_import import convert
+    from nemorouter.litellm.convert import convert
 
     converted = yaml.safe_load(convert(litellm).render("inline"))
     assert converted["groups"]["doc-model"] == ["gemini-2.5-flash", "gemini-2.5-pro"]

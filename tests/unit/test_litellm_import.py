@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from nemorouter.config import Config, ConfigError, load_config, parse_config
-from nemorouter.litellm_import import Conversion, convert
+from nemorouter.litellm.convert import Conversion, convert
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "litellm"
 ENV_REF = re.compile(r"os\.environ/([A-Za-z0-9_]+)")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from nemorouter.config import ConfigError, parse_config
-from nemorouter.core import router as router_module
+from nemorouter.core import route_run
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.documents import read_documents, rendered_body
@@ -199,7 +199,7 @@ async def test_pages_are_rendered_once_for_every_attempt(
         renders.append(args[1])
         return await rendered_body(*args)
 
-    monkeypatch.setattr(router_module, "rendered_body", counted)
+    monkeypatch.setattr(route_run, "rendered_body", counted)
     router, links, adapter = pages_router(30.0)
     two = read_pdf(MULTI_PAGE.read_bytes(), (0, 1), WHERE).data
     assert two is not None
@@ -217,7 +217,7 @@ async def test_rendering_ends_at_the_request_deadline(monkeypatch: pytest.Monkey
         await asyncio.sleep(5)
         return {}
 
-    monkeypatch.setattr(router_module, "rendered_body", slow)
+    monkeypatch.setattr(route_run, "rendered_body", slow)
     router, links, adapter = pages_router(0.2)
     req = request(pdf_part(MULTI_PAGE.read_bytes()))
     await read_documents(req)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nemorouter.config import parse_config
-from nemorouter.core import router as router_module
+from nemorouter.core import route_run
 from nemorouter.core.candidates import plan
 from nemorouter.core.deployments import DeploymentPool
 from nemorouter.core.router import Router
@@ -131,7 +131,7 @@ async def test_remote_images_are_fetched_once_and_only_for_providers_that_inline
         fetched.append([p["image_url"]["url"] for p in body["messages"][0]["content"][1:]])
         return {"https://img.example/p.png": "inline bytes"}
 
-    monkeypatch.setattr(router_module, "fetch_remote_images", fetch)
+    monkeypatch.setattr(route_run, "fetch_remote_images", fetch)
     s = Setup(retries=1)
     s.adapter.inlines_images = inlines  # type: ignore[attr-defined]
 

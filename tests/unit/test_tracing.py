@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from nemorouter.config import TracingSettings
+from nemorouter.config_sections import TracingSettings
 from nemorouter.telemetry.env import parse_headers, traces_url, tracing_settings
 from nemorouter.telemetry.otlp import OTLPExporter, encode_request
 from nemorouter.telemetry.spans import CLIENT, SERVER, Span, Tracer, parse_traceparent

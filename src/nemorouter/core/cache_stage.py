@@ -7,7 +7,7 @@ import copy
 from decimal import Decimal
 from typing import Any
 
-from nemorouter.config import CacheSettings
+from nemorouter.config_sections import CacheSettings
 from nemorouter.core.auth import Caller
 from nemorouter.core.cache_entry import (
     CachedCompletion,

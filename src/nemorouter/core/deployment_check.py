@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -28,6 +27,7 @@ from nemorouter.catalog import load_catalog
 from nemorouter.config import Config, ConfigError, DeploymentConfig, ProviderConfig
 from nemorouter.core.cost import call_cost
 from nemorouter.core.deployments import Deployment, DeploymentPool
+from nemorouter.core.route_run import NO_MEDIA
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
 from nemorouter.providers.http import HTTPPool
@@ -52,7 +52,6 @@ QUOTA_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "anthropic-priority-")
 REASON_CHARS = 200
 CLOSE_TIMEOUT_S = 5.0
 _PRICE_FIELDS = ("pricing", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
-_NO_MEDIA: Mapping[str, Any] = MappingProxyType({})
 # The answers' headers seen by the check running in this task (one task per deployment).
 _ANSWERS: contextvars.ContextVar[list[Mapping[str, str]] | None] = contextvars.ContextVar(
     "check_answers", default=None
@@ -248,7 +247,7 @@ async def check_deployment(
                 row.reason = redact(f"credentials: {failure.message}", provider)
                 return row
             if row.mode == "call":
-                upstream = adapter.prepare(target, request.body, _NO_MEDIA, False)
+                upstream = adapter.prepare(target, request.body, NO_MEDIA, False)
                 answer = await _timed(row, lambda: adapter.complete(upstream))
                 row.auth = row.reachable = OK
                 row.cost_usd = call_cost(deployment.pricing, answer.get("usage"))

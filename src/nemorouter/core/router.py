@@ -29,14 +29,12 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nemorouter.core.answer_stream import peek
 from nemorouter.core.candidates import Link
 from nemorouter.core.deployments import Deployment
-from nemorouter.core.documents import rendered_body
 from nemorouter.core.request import reserve_tokens
 from nemorouter.core.retry import RetryPolicy
 from nemorouter.core.route_failures import (
@@ -47,11 +45,10 @@ from nemorouter.core.route_failures import (
     log_fallback,
 )
 from nemorouter.core.route_quota import reserve_in_link, settle_usage, unreserve
+from nemorouter.core.route_run import DeadlineReached, Run, fetch_media, render_pdfs, translate
 from nemorouter.core.route_trace import traced_attempt
 from nemorouter.core.routed import Routed
 from nemorouter.providers.base import UpstreamRequest
-from nemorouter.providers.image_fetch import fetch_remote_images
-from nemorouter.providers.media import InlineMedia
 from nemorouter.state.breaker_memory import BreakerStore
 from nemorouter.state.quota import QuotaGate
 from nemorouter.state.types import Reservation
@@ -61,52 +58,7 @@ from nemorouter.types.request import ChatRequest
 from nemorouter.types.upstream import ChunkStream, FailureKind, UpstreamFailure
 
 log = logging.getLogger("nemorouter.router")
-NO_MEDIA: Mapping[str, InlineMedia] = MappingProxyType({})
 Call = Callable[[Deployment, UpstreamRequest], Awaitable[Any]]
-
-
-class _DeadlineReached(Exception):
-    """The request's deadline ended its attempts."""
-
-    trace_label = "deadline"  # its attempt span's error.type
-
-
-class _Run:
-    """What one request's route has done so far."""
-
-    __slots__ = (
-        "calls",
-        "deadline",
-        "failures",
-        "link",
-        "link_calls",
-        "media",
-        "queue_s",
-        "rendered",
-        "request_id",
-        "span",
-        "tokens",
-        "too_small",
-        "upstream_s",
-    )
-
-    def __init__(self, request_id: str, deadline: float, span: Span | None = None) -> None:
-        self.request_id = request_id
-        self.deadline = deadline
-        self.span = span  # the request's trace span: each attempt is a child of it
-        self.link = 0  # the chain link being tried, and the calls made before it
-        self.link_calls = 0
-        self.failures: list[tuple[Deployment, UpstreamFailure]] = []
-        self.upstream_s = 0.0  # provider time, retry backoffs and quota queue waits
-        self.queue_s = 0.0
-        self.calls = 0  # upstream calls made (a skipped open circuit is not one)
-        self.tokens = -1  # the quota reservation's estimate, computed once if a quota needs it
-        self.too_small = -1  # context window that refused the prompt (-1: none did)
-        self.media: Mapping[str, InlineMedia] | None = None  # remote images, once fetched
-        self.rendered: dict[tuple[int, int], dict[str, Any]] = {}  # PDFs as page images
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
 
 
 class Router:
@@ -208,7 +160,7 @@ class Router:
         For a `stream`, the winning deployment stays counted as in flight (a stream that
         is still running); the caller releases it.
         """
-        run = _Run(request_id, time.monotonic() + self.deadline_s, span)
+        run = Run(request_id, time.monotonic() + self.deadline_s, span)
         reason = ""
         index = 0
         try:
@@ -230,7 +182,7 @@ class Router:
                 routed.upstream_s = run.upstream_s + elapsed
                 routed.queue_s = run.queue_s
                 return routed, result, reservation
-        except _DeadlineReached:
+        except DeadlineReached:
             error = all_failed(request.model, run.failures, self.deadline_s)
             error.attempts, error.fallbacks = run.calls, index
             raise error from None
@@ -246,7 +198,7 @@ class Router:
         self,
         request: ChatRequest,
         link: Link,
-        run: _Run,
+        run: Run,
         call: Call,
         stream: bool,
     ) -> tuple[Deployment, Any, Reservation | None, float] | str:
@@ -258,11 +210,11 @@ class Router:
             and request.images
             and any(d.adapter.inlines_images for d in link.deployments)
         ):
-            await self._fetch_media(request, run)
+            await fetch_media(request, run)
         if request.documents and request.has_pdf:
             for deployment in link.deployments:
                 if deployment.renders_pdf:
-                    await self._render(request, deployment, run)
+                    await render_pdfs(request, deployment, run)
         tried: set[str] = set()
         lost: set[str] = set()  # half-open deployments whose probe another caller holds
         used: dict[FailureKind, int] = {}  # retries spent, per failure class
@@ -270,7 +222,7 @@ class Router:
         reason = ""
         while True:
             if run.remaining() <= 0:
-                raise _DeadlineReached
+                raise DeadlineReached
             exclude = tried
             deployment = self._pick(link.deployments, tried)
             if deployment is None and last is not None:  # every deployment tried: wait
@@ -279,7 +231,7 @@ class Router:
                     return f"{reason}, retry hint beyond {self.policy.max_wait_s(last.kind):g}s"
                 if wait:
                     if wait >= run.remaining():
-                        raise _DeadlineReached
+                        raise DeadlineReached
                     await asyncio.sleep(wait)
                     run.upstream_s += wait
                 exclude = lost
@@ -290,7 +242,7 @@ class Router:
                         run.failures.append((open_one, circuit_open(self.breakers.cooldown_s)))
                     return "circuit open"
                 return reason
-            upstream = self._translate(request, deployment, run, stream)  # before reserving
+            upstream = translate(request, deployment, run, stream)  # before reserving
             reservation: Reservation | None = None
             if self._gated(deployment):  # each attempt takes its own reservation
                 if run.tokens < 0:
@@ -317,7 +269,7 @@ class Router:
                     return f"quota: {refusal.message}"
                 if deployment is not picked:  # a sibling with room takes the call
                     try:
-                        upstream = self._translate(request, deployment, run, stream)
+                        upstream = translate(request, deployment, run, stream)
                     except BaseException:
                         if reservation is not None:  # nothing was sent
                             await unreserve(self.quotas, reservation, None, request)
@@ -356,49 +308,13 @@ class Router:
             if used[kind] > self.policy.retries(kind):
                 return reason
 
-    async def _fetch_media(self, request: ChatRequest, run: _Run) -> None:
-        """The request's remote images, fetched once (a refusal is the client's 400)."""
-        started = time.perf_counter()
-        remaining = run.remaining()
-        try:
-            async with asyncio.timeout(remaining if remaining < math.inf else None):
-                run.media = await fetch_remote_images(request.body)
-        except TimeoutError:
-            raise _DeadlineReached from None
-        finally:
-            run.upstream_s += time.perf_counter() - started  # like any wait on the network
-
-    async def _render(self, request: ChatRequest, deployment: Deployment, run: _Run) -> None:
-        """The body with its PDFs as page images at the deployment's dpi and cap, once."""
-        config = deployment.config
-        size = (config.pdf_dpi, config.pdf_max_side)
-        if size in run.rendered:
-            return
-        remaining = run.remaining()
-        try:  # the request's deadline bounds the wait (a page being rendered finishes anyway)
-            async with asyncio.timeout(remaining if remaining < math.inf else None):
-                run.rendered[size] = await rendered_body(request, *size, run.request_id)
-        except TimeoutError:
-            raise _DeadlineReached from None
-
-    def _translate(
-        self, request: ChatRequest, deployment: Deployment, run: _Run, stream: bool
-    ) -> UpstreamRequest:
-        """The request in the deployment's wire format, for one attempt (no I/O)."""
-        media = run.media or NO_MEDIA
-        body = request.body
-        if deployment.renders_pdf and run.rendered:
-            config = deployment.config
-            body = run.rendered.get((config.pdf_dpi, config.pdf_max_side), body)
-        return deployment.adapter.prepare(deployment.target, body, media, stream)
-
     async def _call(
         self,
         request: ChatRequest,
         deployment: Deployment,
         upstream: UpstreamRequest,
         reservation: Reservation | None,
-        run: _Run,
+        run: Run,
         call: Call,
         stream: bool,
     ) -> tuple[Any, float] | UpstreamFailure:
@@ -435,7 +351,7 @@ class Router:
             self.breakers.release(deployment.id)
             cut = UpstreamFailure(FailureKind.TIMEOUT, "cut short by the request deadline")
             run.failures.append((deployment, cut))
-            raise _DeadlineReached from None
+            raise DeadlineReached from None
         except GatewayError:
             # the request could not be encoded for the provider (a 400): nothing was sent,
             # so its reservation goes back and the breaker has no verdict

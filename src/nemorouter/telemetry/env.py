@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from nemorouter.config import TracingSettings
+from nemorouter.config_sections import TracingSettings
 
 TRACES_PATH = "/v1/traces"
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from nemorouter.config import ConfigError, parse_config
-from nemorouter.litellm_import import convert, is_litellm_config
+from nemorouter.litellm.convert import convert, is_litellm_config
 
 # Stands for an environment variable that is not set where the conversion runs: the output
 # is checked as it will load once the variables are set.

@@ -24,8 +24,8 @@ import yaml
 
 from nemorouter.catalog import load_catalog
 from nemorouter.config import LITELLM_SECTIONS
-from nemorouter.litellm_routes import provider_stem, route, slug
-from nemorouter.litellm_settings import translate_settings
+from nemorouter.litellm.routes import provider_stem, route, slug
+from nemorouter.litellm.settings import translate_settings
 
 # Capability flags of LiteLLM's model_info, as nemorouter tags (for models outside the catalog).
 _CAPABILITY_TAGS = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nemorouter.config import ENV_PREFIX, MIN_MASTER_KEY_CHARS
 
 if TYPE_CHECKING:
-    from nemorouter.litellm_import import Conversion
+    from nemorouter.litellm.convert import Conversion
 
 MASTER_KEY_ENV = "os.environ/NEMOROUTER_MASTER_KEY"
 # LiteLLM budget_duration values nemorouter's budget_period can say.
