@@ -65,16 +65,33 @@ class HTTPPool:
         self._idle: list[Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
 
-    def head(self, path: str, extra: bytes, length: int) -> bytes:
-        """The request head for a JSON POST; `extra` holds pre-encoded header lines."""
+    def head(
+        self,
+        path: str,
+        extra: bytes,
+        length: int,
+        method: bytes = b"POST",
+        content_type: bytes = b"application/json",
+    ) -> bytes:
+        """The request head (a JSON POST unless told); `extra` holds pre-encoded header lines."""
         return (
-            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
             b"Accept-Encoding: identity\r\nContent-Length: %d\r\n%s\r\n"
-        ) % ((self.base_path + path).encode(), self.host_header.encode(), length, extra)
+        ) % (
+            method,
+            (self.base_path + path).encode(),
+            self.host_header.encode(),
+            content_type,
+            length,
+            extra,
+        )
 
     async def post(self, path: str, body: bytes, extra: bytes, deadline_s: float) -> Response:
         """POST and read the whole answer within `deadline_s` seconds."""
-        head = self.head(path, extra, len(body))
+        return await self.send(self.head(path, extra, len(body)), body, deadline_s)
+
+    async def send(self, head: bytes, body: bytes, deadline_s: float) -> Response:
+        """Send `head` (from `head()`) and `body`; read the whole answer in `deadline_s`."""
         async with self._slots:
             conn = await self._acquire()
             conn.send(head, body, streaming=False)
@@ -92,9 +109,12 @@ class HTTPPool:
             self._release(conn)
             return response
 
-    async def stream(self, path: str, body: bytes, extra: bytes, gap: float) -> StreamResponse:
-        """POST and return once the status line and headers are in; the body follows."""
-        head = self.head(path, extra, len(body))
+    async def stream(
+        self, path: str, body: bytes, extra: bytes, gap: float, method: bytes = b"POST"
+    ) -> StreamResponse:
+        """POST (or `method`) and return once the status line and headers are in; the body
+        follows."""
+        head = self.head(path, extra, len(body), method)
         await self._slots.acquire()
         try:
             conn = await self._acquire()

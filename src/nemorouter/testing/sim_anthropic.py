@@ -32,6 +32,7 @@ from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
+from nemorouter.testing.sim_anthropic_batches import AnthropicBatchAPI
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_param_rules import anthropic_format_refusal, anthropic_refusal
@@ -191,6 +192,7 @@ class SimulatedAnthropic(NativeSimulator):
         # Prompt tokens reported as cache writes, by TTL (usage.cache_creation).
         self.cache_write_5m_tokens = 0
         self.cache_write_1h_tokens = 0
+        self.batches = AnthropicBatchAPI(self)  # Message Batches (sim_anthropic_batches)
 
     model_format = "anthropic"  # GET of a model resource (sim_models)
 
@@ -199,6 +201,17 @@ class SimulatedAnthropic(NativeSimulator):
 
     def _not_allowed(self, method: bytes, path: bytes) -> bytes:
         return anthropic_error(405, "Method not allowed")
+
+    def _route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: http.Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
+        return self.batches.route(method, path, headers, body)
 
     def _other(self, method: bytes, path: bytes) -> bytes:
         return anthropic_error(404, f"Not found: {path.decode('latin-1')}")

@@ -4,9 +4,12 @@ serial number for response ids."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.sim_http import Headers
+from nemorouter.testing.sim_types import RecordedRequest
 from nemorouter.testing.simulated_provider import SimulatedProvider
 
 
@@ -31,3 +34,15 @@ class NativeSimulator(SimulatedProvider):
 
     def bearer_refused(self, auth: bytes | None) -> bool:
         return self._bearer_refused(auth)
+
+    def interactive_reply(self, path: bytes, headers: Headers, body: bytes) -> bytes:
+        """The whole HTTP reply an interactive (non-streaming) call of `path` would get, with
+        no fault, latency or quota window: how a simulated batch line is answered."""
+        return self._answer(path, headers, body, None, None)
+
+    def note(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> None:
+        """Record a call of the simulator's other APIs (batches, storage) with the chats."""
+        if self.record:
+            self._requests.append(
+                RecordedRequest(method.decode(), path.decode(), headers, body, time.monotonic())
+            )

@@ -221,6 +221,9 @@ class SimulatedProvider:
             if method != b"POST":
                 return self._not_allowed(method, path)
             return self._chat(target, headers, body, auth)
+        routed = self._route(method, url, path, headers, body, auth)
+        if routed is not None:
+            return routed
         if path == b"/health" and self.serves_health:
             return http.HEALTH
         if method == b"GET":
@@ -230,6 +233,18 @@ class SimulatedProvider:
         if path.startswith(b"/_sim/"):
             return self._control(method, path, body)
         return self._other(method, path)
+
+    def _route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
+        """Other APIs a simulator speaks besides chat (its batch API); None: not one of them."""
+        return None
 
     def knows(self, model: str) -> bool:
         """Whether a lookup of `model` finds it (every model, unless `known_models` is set)."""
