@@ -28,6 +28,7 @@ from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, completion_tokens, split_stream
+from nemorouter.testing.sim_gemini_batches import GeminiBatchAPI
 from nemorouter.testing.sim_gemini_rules import (
     Invalid,
     issue_signature,
@@ -170,6 +171,7 @@ class SimulatedGemini(NativeSimulator):
         super().__init__(oauth, **kwargs)
         self.cached_tokens = cached_tokens
         self.thoughts_tokens = thoughts_tokens
+        self.batches = GeminiBatchAPI(self)  # batch mode and Files API (sim_gemini_batches)
 
     model_format = "google"  # GET of a model resource (sim_models)
 
@@ -189,6 +191,21 @@ class SimulatedGemini(NativeSimulator):
     def _render_malformed(self, fault: Fault, path: bytes, body: bytes) -> bytes:
         stream = b":streamGenerateContent" in path
         return malformed.shared(fault, stream) or malformed.gemini(fault, stream)
+
+    def _route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: http.Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
+        return self.batches.route(method, url, path, headers, body)
+
+    def api_key_refused(self, headers: http.Headers) -> bytes | None:
+        """The Gemini API's answer to a call without the right key (None: accepted)."""
+        return self._authorized(False, headers, None)
 
     def _authorized(self, vertex: bool, headers: http.Headers, auth: bytes | None) -> bytes | None:
         if vertex:
