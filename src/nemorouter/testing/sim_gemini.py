@@ -28,6 +28,7 @@ from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, completion_tokens, split_stream
+from nemorouter.testing.sim_gcs import StorageAPI
 from nemorouter.testing.sim_gemini_batches import GeminiBatchAPI
 from nemorouter.testing.sim_gemini_rules import (
     Invalid,
@@ -40,6 +41,7 @@ from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_param_rules import gemini_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
+from nemorouter.testing.sim_vertex_batches import VertexBatchAPI
 
 _encode = msgspec.json.encode
 _VERTEX = re.compile(
@@ -172,6 +174,8 @@ class SimulatedGemini(NativeSimulator):
         self.cached_tokens = cached_tokens
         self.thoughts_tokens = thoughts_tokens
         self.batches = GeminiBatchAPI(self)  # batch mode and Files API (sim_gemini_batches)
+        self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
+        self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
 
     model_format = "google"  # GET of a model resource (sim_models)
 
@@ -201,7 +205,11 @@ class SimulatedGemini(NativeSimulator):
         body: bytes,
         auth: bytes | None,
     ) -> bytes | None:
-        return self.batches.route(method, url, path, headers, body)
+        return (
+            self.batches.route(method, url, path, headers, body)
+            or self.vertex_batches.route(method, url, path, headers, body, auth)
+            or self.storage.route(method, url, path, headers, body, auth)
+        )
 
     def api_key_refused(self, headers: http.Headers) -> bytes | None:
         """The Gemini API's answer to a call without the right key (None: accepted)."""

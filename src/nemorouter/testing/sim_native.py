@@ -35,10 +35,13 @@ class NativeSimulator(SimulatedProvider):
     def bearer_refused(self, auth: bytes | None) -> bool:
         return self._bearer_refused(auth)
 
-    def interactive_reply(self, path: bytes, headers: Headers, body: bytes) -> bytes:
-        """The whole HTTP reply an interactive (non-streaming) call of `path` would get, with
-        no fault, latency or quota window: how a simulated batch line is answered."""
-        return self._answer(path, headers, body, None, None)
+    def interactive_reply(
+        self, path: bytes, headers: Headers, body: bytes, auth: bytes | None = None
+    ) -> bytes:
+        """The whole HTTP reply an interactive (non-streaming) call of `path` would get (with
+        the batch call's credentials), with no fault or latency: how a simulated batch line is
+        answered."""
+        return self._answer(path, headers, body, auth, None)
 
     def note(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> None:
         """Record a call of the simulator's other APIs (batches, storage) with the chats."""
