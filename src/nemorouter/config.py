@@ -176,7 +176,8 @@ class ProviderConfig(_Section):
     # endpoint); api_key: `api_key`. Unset: google on vertex types (but for an api_key alone).
     auth: Literal["api_key", "google"] | None = None
     max_connections: PositiveInt = 512
-    # vertex: where batch inference inputs and outputs are staged (`gs://bucket/prefix`);
+    # vertex, anthropic-vertex: where batch inference inputs and outputs are staged
+    # (`gs://bucket/prefix`);
     # unset: the provider's lines are not sent to Vertex batch inference.
     batch_bucket: str | None = None
     # The Cloud Storage JSON API origin batch staging talks to (default
@@ -411,12 +412,15 @@ def _check_auth(name: str, provider: ProviderConfig) -> None:
 
 
 def _check_batch_bucket(name: str, provider: ProviderConfig) -> None:
+    vertex = provider.type in ("vertex", "anthropic-vertex")
+    if provider.storage_url and not vertex:
+        raise ConfigError(f"providers.{name}.storage_url", "only Vertex AI providers use it")
     bucket = provider.batch_bucket
     if bucket is None:
         return
     path = f"providers.{name}.batch_bucket"
-    if provider.type != "vertex":
-        raise ConfigError(path, "only vertex providers stage batches in Cloud Storage")
+    if not vertex:
+        raise ConfigError(path, "only Vertex AI providers stage batches in Cloud Storage")
     if not bucket.startswith("gs://") or not bucket[5:].split("/", 1)[0]:
         raise ConfigError(path, "must look like gs://bucket or gs://bucket/prefix")
 

@@ -34,7 +34,7 @@ from nemorouter.config import ConfigError, ProviderConfig, Settings
 from nemorouter.providers.answer_check import malformed, translated
 from nemorouter.providers.anthropic import ANTHROPIC_URL, ANTHROPIC_VERSION
 from nemorouter.providers.anthropic_response import to_completion, usage
-from nemorouter.providers.deferred_http import DeferredHTTP, origin_path
+from nemorouter.providers.deferred_http import DeferredHTTP, origin_path, require_lines
 from nemorouter.providers.request_fields import encoded
 from nemorouter.providers.upstream_auth import KeyAuth
 from nemorouter.types.deferred import DeferredLine, LineOutcome, PartProgress, PartStatus
@@ -134,6 +134,7 @@ class AnthropicBatches(DeferredHTTP):
         super().__init__(name, provider.base_url or ANTHROPIC_URL, provider, settings)
 
     async def submit(self, target: Target, lines: Sequence[DeferredLine]) -> str:
+        require_lines(lines)
         requests = [{"custom_id": batch_key(line.custom_id), "params": line.wire} for line in lines]
         batch = await self._json(b"POST", BATCHES, encoded(WHO, {"requests": requests}))
         batch_id = batch.get("id")

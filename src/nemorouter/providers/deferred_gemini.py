@@ -36,7 +36,7 @@ import orjson
 
 from nemorouter.config import ConfigError, ProviderConfig, Settings
 from nemorouter.providers.answer_check import malformed, translated
-from nemorouter.providers.deferred_http import DeferredHTTP, origin_path
+from nemorouter.providers.deferred_http import DeferredHTTP, origin_path, require_lines
 from nemorouter.providers.gemini import GEMINI_API_URL
 from nemorouter.providers.gemini_response import to_completion, usage
 from nemorouter.providers.request_fields import encoded
@@ -144,6 +144,7 @@ class GeminiBatches(DeferredHTTP):
         super().__init__(name, provider.base_url or GEMINI_API_URL, provider, settings)
 
     async def submit(self, target: Target, lines: Sequence[DeferredLine]) -> str:
+        require_lines(lines)
         path = lines[0].path.replace(":generateContent", ":batchGenerateContent")
         version = path.split("/")[1]  # v1beta, as the adapter's paths have it
         display = f"nemorouter-{target.deployment_id}-{len(lines)}"

@@ -5,7 +5,7 @@ than any interactive answer), and the same failure classification as interactive
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +36,12 @@ def origin_path(base_url: str, url: str) -> str:
     if prefix and path.startswith(prefix + "/"):
         path = path[len(prefix) :]  # the pool puts the base path back
     return f"{path}?{target.query}" if target.query else path
+
+
+def require_lines(lines: Sequence[Any]) -> None:
+    """Every provider refuses an empty batch: say so before asking."""
+    if not lines:
+        raise ValueError("a part to submit has at least one line")
 
 
 class DeferredHTTP(AuthedAdapter):

@@ -26,17 +26,14 @@ account's lifetime: indexes repeat from part to part, ids never would. So `resul
 given the part's lines in the order `submit` was. A line whose echo has no label is matched
 by its request's content (a digest of the echoed request without labels).
 
-Claude on Vertex AI (`anthropic-vertex`) is not built here: its batch prediction takes
-another line format (`{"custom_id", "request"}` of Messages requests), which the official
-anthropic SDK does not cover ("Batch API is not supported in the Vertex client yet"); those
-lines stay interactive.
+Claude on Vertex AI takes the same jobs with its own line format: `deferred_vertex_claude`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -51,6 +48,7 @@ from nemorouter.providers.deferred_gemini import (
     line_outcome,
     stopped_lines,
 )
+from nemorouter.providers.deferred_http import require_lines
 from nemorouter.providers.request_fields import encoded
 from nemorouter.providers.upstream_auth import vertex_endpoint
 from nemorouter.types.deferred import DeferredLine, LineOutcome, PartProgress, PartStatus
@@ -71,37 +69,40 @@ class VertexBatches(StorageStaging):
     """Batch inference of one Vertex AI project and location, staged in `batch_bucket`."""
 
     who = WHO
+    provider_type = "vertex"
+    publisher = "google"
 
     def __init__(self, name: str, provider: ProviderConfig, settings: Settings) -> None:
-        if provider.type != "vertex":
-            raise ConfigError(f"providers.{name}.type", "Vertex AI batch inference is for vertex")
+        if provider.type != self.provider_type:
+            raise ConfigError(
+                f"providers.{name}.type", f"this batch inference is for {self.provider_type}"
+            )
         if not provider.batch_bucket:
             raise ConfigError(
                 f"providers.{name}.batch_bucket",
                 "Vertex AI batch inference stages its JSONL in Cloud Storage: set gs://bucket/prefix",
             )
-        base_url, prefix, self.auth = vertex_endpoint(name, provider, "google")
+        base_url, prefix, self.auth = vertex_endpoint(name, provider, self.publisher)
         if self.auth.tokens is None:
             raise ConfigError(
                 f"providers.{name}.api_key",
                 "Vertex AI batch inference and Cloud Storage take Google credentials, not an api_key",
             )
-        self._jobs = prefix.removesuffix("publishers/google/models/") + "batchPredictionJobs"
+        models = f"publishers/{self.publisher}/models/"
+        self._jobs = prefix.removesuffix(models) + "batchPredictionJobs"
         self.bucket, self.folder = split_gs(provider.batch_bucket)
         self.storage_url = provider.storage_url or STORAGE_URL
         super().__init__(name, base_url, provider, settings)
 
     async def submit(self, target: Target, lines: Sequence[DeferredLine]) -> str:
+        require_lines(lines)
         run = "/".join(p for p in (self.folder, f"nemorouter-{os.urandom(8).hex()}") if p)
-        data = b"".join(
-            encoded(WHO, {"request": _labelled(line.wire, i)}) + b"\n"
-            for i, line in enumerate(lines)
-        )
+        data = b"".join(encoded(WHO, self.row(line, i)) + b"\n" for i, line in enumerate(lines))
         await self.put_object(self.bucket, f"{run}/input.jsonl", data, b"application/jsonl")
         del data
         job = {
             "displayName": f"nemorouter-{target.deployment_id}-{len(lines)}",
-            "model": f"publishers/google/models/{target.provider_model}",
+            "model": f"publishers/{self.publisher}/models/{target.provider_model}",
             "inputConfig": {
                 "instancesFormat": "jsonl",
                 "gcsSource": {"uris": [f"gs://{self.bucket}/{run}/input.jsonl"]},
@@ -138,7 +139,7 @@ class VertexBatches(StorageStaging):
         answered: set[str] = set()
         directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
         if isinstance(directory, str) and directory.startswith("gs://"):
-            match = _Matcher(lines)
+            match = self.matcher(lines)
             bucket, prefix = split_gs(directory)
             for name in await self.list_objects(bucket, prefix + "/"):
                 if not name.rsplit("/", 1)[-1].startswith("predictions") or not name.endswith(
@@ -153,12 +154,23 @@ class VertexBatches(StorageStaging):
                     line = match(entry) if isinstance(entry, dict) else None
                     if line is not None and line.custom_id not in answered:
                         answered.add(line.custom_id)
-                        yield line_outcome(line, entry, target.model)
+                        yield self.outcome(line, entry, target.model)
         for outcome in stopped_lines(job_status(job.get("state")), lines, answered):
             yield outcome
 
     async def cancel(self, provider_id: str) -> None:
         await self._json(b"POST", f"{self._jobs}/{provider_id}:cancel")
+
+    # What differs between publishers: the input line, matching output to it, its answer.
+
+    def row(self, line: DeferredLine, index: int) -> dict[str, Any]:
+        return {"request": _labelled(line.wire, index)}
+
+    def matcher(self, lines: Sequence[DeferredLine]) -> Callable[[dict[str, Any]], Any]:
+        return _Matcher(lines)
+
+    def outcome(self, line: DeferredLine, entry: dict[str, Any], model: str) -> LineOutcome:
+        return line_outcome(line, entry, model)
 
 
 def _labelled(wire: dict[str, Any], index: int) -> dict[str, Any]:

@@ -33,11 +33,13 @@ from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
 from nemorouter.testing.sim_anthropic_batches import AnthropicBatchAPI
+from nemorouter.testing.sim_gcs import StorageAPI
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_param_rules import anthropic_format_refusal, anthropic_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
+from nemorouter.testing.sim_vertex_batches import VertexBatchAPI
 
 _encode = msgspec.json.encode
 _VERTEX = re.compile(
@@ -193,6 +195,8 @@ class SimulatedAnthropic(NativeSimulator):
         self.cache_write_5m_tokens = 0
         self.cache_write_1h_tokens = 0
         self.batches = AnthropicBatchAPI(self)  # Message Batches (sim_anthropic_batches)
+        self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
+        self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
 
     model_format = "anthropic"  # GET of a model resource (sim_models)
 
@@ -211,7 +215,11 @@ class SimulatedAnthropic(NativeSimulator):
         body: bytes,
         auth: bytes | None,
     ) -> bytes | None:
-        return self.batches.route(method, path, headers, body)
+        return (
+            self.batches.route(method, path, headers, body)
+            or self.vertex_batches.route(method, url, path, headers, body, auth)
+            or self.storage.route(method, url, path, headers, body, auth)
+        )
 
     def _other(self, method: bytes, path: bytes) -> bytes:
         return anthropic_error(404, f"Not found: {path.decode('latin-1')}")

@@ -1,14 +1,17 @@
-"""Simulated Vertex AI batch inference for Gemini, served by `SimulatedGemini` over its
-simulated Cloud Storage (`sim_gcs`).
+"""Simulated Vertex AI batch inference, for Gemini (served by `SimulatedGemini`) and Claude
+(served by `SimulatedAnthropic`), over the simulator's Cloud Storage (`sim_gcs`).
 
 Shapes follow cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.batchPredictionJobs
 and cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage
-(python-genai `_BatchJob_from_vertex` reads them): POST …/batchPredictionJobs reads the JSONL
-input (`{"request": …}` lines) from storage, GET …/batchPredictionJobs/{id} answers the job
+(python-genai `_BatchJob_from_vertex` reads them), and for Claude
+cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/batch (lines
+`{"custom_id", "request"}`, the id matching output to input): POST …/batchPredictionJobs reads
+the JSONL input from storage and answers each line through the simulator's interactive path
+(generateContent, or rawPredict for publishers/anthropic models), GET …/batchPredictionJobs/{id} answers the job
 (`state` JOB_STATE_*, `completionStats`, `outputInfo.gcsOutputDirectory`), POST …:cancel
 stops it. Once it ends, the completed rows are written to
 `{outputUriPrefix}/prediction-model-{time}/predictions.jsonl`, each echoing its `request`
-with `response` or a `status` error, in an order of their own (the reverse of the input:
+(and `custom_id`) with `response` or a `status` error, in an order of their own (the reverse of the input:
 nothing may rely on the order). Timing and line answers: `sim_batch_clock`.
 """
 
@@ -26,19 +29,22 @@ from nemorouter.testing.sim_batch_clock import FAIL_WORD, BatchTiming, SimBatch,
 from nemorouter.testing.sim_gcs import StorageAPI
 
 if TYPE_CHECKING:
-    from nemorouter.testing.sim_gemini import SimulatedGemini
+    from nemorouter.testing.sim_native import NativeSimulator
 
 _encode = msgspec.json.encode
 _JOBS = re.compile(
     rb"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/batchPredictionJobs(?:/(\d+)(:cancel)?)?$"
 )
-_MODEL = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/([^/:]+)$")
+_MODEL = re.compile(
+    r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/(google|anthropic)/models/([^/:]+)$"
+)
+_VERB = {"google": "generateContent", "anthropic": "rawPredict"}
 
 
 class VertexBatchAPI:
-    """Batch prediction jobs of one `SimulatedGemini`, staged in its `StorageAPI`."""
+    """Batch prediction jobs of one simulator, staged in its `StorageAPI`."""
 
-    def __init__(self, sim: SimulatedGemini, storage: StorageAPI) -> None:
+    def __init__(self, sim: NativeSimulator, storage: StorageAPI) -> None:
         self.sim = sim
         self.storage = storage
         self.timing = BatchTiming()
@@ -109,7 +115,8 @@ class VertexBatchAPI:
             if data is None:
                 return google_error(400, f"Input file {uri} does not exist.")
             rows += [msgspec.json.decode(line) for line in data.splitlines() if line.strip()]
-        interactive = f"/{version}/{parent}/publishers/google/models/{model[1]}:generateContent"
+        publisher, name = model[1], model[2]
+        interactive = f"/{version}/{parent}/publishers/{publisher}/models/{name}:{_VERB[publisher]}"
         answers = [self._answer(interactive.encode(), headers, row, auth) for row in rows]
         job_id = str(int.from_bytes(os.urandom(6), "big"))
         job = SimBatch(
@@ -179,7 +186,10 @@ class VertexBatchAPI:
                     continue
                 status, answer = job.answers[i]
                 row: dict[str, Any] = {"status": "", "processed_time": rfc3339(job.done_at(i))}
-                row["request"] = job.extra["rows"][i]["request"]
+                given = job.extra["rows"][i]
+                if "custom_id" in given:  # Claude's documented id to match output to input
+                    row["custom_id"] = given["custom_id"]
+                row["request"] = given["request"]
                 if status == 200:
                     row["response"] = answer
                 else:
