@@ -78,3 +78,52 @@ def test_storage_url_is_for_vertex_providers_only() -> None:
         parse_config(raw, env={})
     raw["providers"]["g"] = {"type": "gemini", "api_key": "k"}
     assert parse_config(raw, env={}).providers["g"].storage_url is None
+
+
+def test_anthropic_results_of_every_kind() -> None:
+    from nemorouter.providers.deferred_anthropic import outcome
+    from nemorouter.types.deferred import DeferredLine
+
+    line = DeferredLine("l1", {}, "/v1/messages")
+    usage = {"input_tokens": 11, "output_tokens": 5}
+    ok = outcome(line, {"type": "succeeded", "message": {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "usage": usage,
+    }}, "label")  # fmt: skip
+    assert ok.response["choices"][0]["message"]["content"] == "hi"
+    assert ok.usage["prompt_tokens"] == 11 and ok.response["model"] == "label"
+    # an answer that cannot be read is an error line that still carries what was paid for
+    broken = outcome(line, {"type": "succeeded", "message": {"content": "x", "usage": usage}}, "m")
+    assert broken.error["code"] == "malformed" and broken.usage["prompt_tokens"] == 11
+    errored = outcome(line, {"type": "errored", "error": {"type": "error", "error": {
+        "type": "invalid_request_error", "message": "max_tokens: too large",
+    }}}, "m")  # fmt: skip
+    assert errored.error == {"code": "invalid_request_error", "message": "max_tokens: too large"}
+    assert outcome(line, {"type": "expired"}, "m").error["code"] == "expired"
+    assert outcome(line, {"type": "canceled"}, "m").error["code"] == "cancelled"
+    assert outcome(line, None, "m").error["code"] == "malformed"
+
+
+def test_gemini_line_results_of_every_kind() -> None:
+    from nemorouter.providers.deferred_gemini import line_outcome
+    from nemorouter.types.deferred import DeferredLine
+
+    line = DeferredLine("l1", {}, "/v1beta/models/m:generateContent")
+    response = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2, "totalTokenCount": 9},
+    }
+    ok = line_outcome(line, {"key": "l1", "response": response}, "label")
+    assert (
+        ok.response["choices"][0]["message"]["content"] == "ok" and ok.usage["prompt_tokens"] == 7
+    )
+    failed = line_outcome(
+        line,
+        {"key": "l1", "error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}},
+        "m",
+    )
+    assert failed.error == {"code": "INVALID_ARGUMENT", "message": "bad"}
+    vertex = line_outcome(line, {"status": "Internal error encountered.", "request": {}}, "m")
+    assert vertex.error == {"code": "error", "message": "Internal error encountered."}
