@@ -197,6 +197,7 @@ class SimulatedAnthropic(NativeSimulator):
         self.batches = AnthropicBatchAPI(self)  # Message Batches (sim_anthropic_batches)
         self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
         self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
+        self.apis = [self.batches.route, self.vertex_batches.route, self.storage.route]
 
     model_format = "anthropic"  # GET of a model resource (sim_models)
 
@@ -205,21 +206,6 @@ class SimulatedAnthropic(NativeSimulator):
 
     def _not_allowed(self, method: bytes, path: bytes) -> bytes:
         return anthropic_error(405, "Method not allowed")
-
-    def _route(
-        self,
-        method: bytes,
-        url: bytes,
-        path: bytes,
-        headers: http.Headers,
-        body: bytes,
-        auth: bytes | None,
-    ) -> bytes | None:
-        return (
-            self.batches.route(method, path, headers, body)
-            or self.vertex_batches.route(method, url, path, headers, body, auth)
-            or self.storage.route(method, url, path, headers, body, auth)
-        )
 
     def _other(self, method: bytes, path: bytes) -> bytes:
         return anthropic_error(404, f"Not found: {path.decode('latin-1')}")

@@ -38,7 +38,15 @@ class AnthropicBatchAPI:
         self.timing = BatchTiming()
         self.batches: dict[str, SimBatch] = {}
 
-    def route(self, method: bytes, path: bytes, headers: http.Headers, body: bytes) -> bytes | None:
+    def route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: http.Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
         found = _BATCH.match(path)
         if found is None:
             return None

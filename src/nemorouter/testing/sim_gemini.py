@@ -176,6 +176,7 @@ class SimulatedGemini(NativeSimulator):
         self.batches = GeminiBatchAPI(self)  # batch mode and Files API (sim_gemini_batches)
         self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
         self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
+        self.apis = [self.batches.route, self.vertex_batches.route, self.storage.route]
 
     model_format = "google"  # GET of a model resource (sim_models)
 
@@ -195,21 +196,6 @@ class SimulatedGemini(NativeSimulator):
     def _render_malformed(self, fault: Fault, path: bytes, body: bytes) -> bytes:
         stream = b":streamGenerateContent" in path
         return malformed.shared(fault, stream) or malformed.gemini(fault, stream)
-
-    def _route(
-        self,
-        method: bytes,
-        url: bytes,
-        path: bytes,
-        headers: http.Headers,
-        body: bytes,
-        auth: bytes | None,
-    ) -> bytes | None:
-        return (
-            self.batches.route(method, url, path, headers, body)
-            or self.vertex_batches.route(method, url, path, headers, body, auth)
-            or self.storage.route(method, url, path, headers, body, auth)
-        )
 
     def api_key_refused(self, headers: http.Headers) -> bytes | None:
         """The Gemini API's answer to a call without the right key (None: accepted)."""

@@ -51,7 +51,13 @@ class GeminiBatchAPI:
         self._sessions: dict[str, dict[str, Any]] = {}
 
     def route(
-        self, method: bytes, url: bytes, path: bytes, headers: http.Headers, body: bytes
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: http.Headers,
+        body: bytes,
+        auth: bytes | None,
     ) -> bytes | None:
         from nemorouter.testing.sim_gemini import google_error
 
