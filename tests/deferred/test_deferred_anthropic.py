@@ -141,10 +141,7 @@ def test_vertex_claude_has_no_message_batches() -> None:
 
 
 def sdk(sim: SimulatedAnthropic) -> anthropic.Anthropic:
-    """The official client, sending the key as `x-api-key` as the API reference documents and
-    the adapters send it (anthropic 2.17 sends `api_key` as a bearer token instead)."""
-    headers = {"x-api-key": KEY}
-    return anthropic.Anthropic(base_url=sim.base_url, default_headers=headers, max_retries=0)
+    return anthropic.Anthropic(base_url=sim.base_url, api_key=KEY, max_retries=0)
 
 
 def test_official_sdk_reads_the_simulator(sim, adapter) -> None:
@@ -195,5 +192,8 @@ async def test_backend_sends_what_the_official_sdk_sends(sim, backend, adapter) 
     for mine, official in zip(ours, theirs, strict=True):
         assert mine.headers["anthropic-version"] == ANTHROPIC_VERSION
         assert official.headers["anthropic-version"]
+        # the key: ours as the API reference and the interactive adapter send it, the
+        # SDK's (anthropic 2.17.0) as a bearer token; the API takes both
         assert mine.headers["x-api-key"] == KEY
+        assert official.headers["authorization"] == f"Bearer {KEY}"
     assert ours[3].headers["accept"] == theirs[3].headers["accept"] == "application/binary"

@@ -55,7 +55,9 @@ class AnthropicBatchAPI:
         sim = self.sim
         sim.note(method, path, headers, body)
         named = {n.lower(): v for n, v in headers}
-        if sim.api_key is not None and named.get(b"x-api-key") != sim.api_key.encode():
+        # the key as `x-api-key` (the API reference) or a bearer token (anthropic 2.17.0)
+        key = named.get(b"x-api-key") or (auth or b"").removeprefix(b"Bearer ")
+        if sim.api_key is not None and key != sim.api_key.encode():
             return anthropic_error(401, "invalid x-api-key")
         if b"anthropic-version" not in named:
             return anthropic_error(400, "anthropic-version: header is required")
@@ -63,7 +65,7 @@ class AnthropicBatchAPI:
         if batch_id is None:
             if method != b"POST":
                 return anthropic_error(405, "Method not allowed")
-            return self._create(headers, body)
+            return self._create(headers, body, auth)
         batch = self.batches.get(batch_id.decode())
         if batch is None:
             return anthropic_error(404, f"batch {batch_id.decode()} not found")
@@ -81,7 +83,7 @@ class AnthropicBatchAPI:
             return self._results(batch)
         return http.json_response(200, self.view(batch))
 
-    def _create(self, headers: http.Headers, body: bytes) -> bytes:
+    def _create(self, headers: http.Headers, body: bytes, auth: bytes | None) -> bytes:
         from nemorouter.testing.sim_anthropic import anthropic_error
 
         try:
@@ -108,17 +110,19 @@ class AnthropicBatchAPI:
             if params.get("stream") is True:
                 return anthropic_error(400, f"requests.{i}.params.stream: batches do not stream")
             keys.append(custom_id)
-            answers.append(self._answer(headers, params))
+            answers.append(self._answer(headers, params, auth))
         batch_id = f"msgbatch_sim{os.urandom(8).hex()}"
         batch = SimBatch(batch_id, keys, answers, BatchTiming(**vars(self.timing)))
         self.batches[batch_id] = batch
         return http.json_response(200, self.view(batch))
 
-    def _answer(self, headers: http.Headers, params: dict[str, Any]) -> tuple[int, Any]:
+    def _answer(
+        self, headers: http.Headers, params: dict[str, Any], auth: bytes | None
+    ) -> tuple[int, Any]:
         raw = _encode(params)
         if FAIL_WORD in raw:
             return 500, {"type": "error", "error": {"type": "api_error", "message": "Internal"}}
-        return reply_json(self.sim.interactive_reply(b"/v1/messages", headers, raw))
+        return reply_json(self.sim.interactive_reply(b"/v1/messages", headers, raw, auth))
 
     def view(self, batch: SimBatch) -> dict[str, Any]:
         """The MessageBatch object as GET returns it now."""
