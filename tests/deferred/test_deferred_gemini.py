@@ -234,6 +234,7 @@ async def test_backend_sends_what_the_official_sdk_sends(sim, backend, adapter) 
     ):
         assert start.headers[name] == sdk_start.headers[name]
     assert start.headers["x-goog-upload-header-content-type"] == "jsonl"
+    assert start.json() == sdk_start.json()  # {"file": {display_name, mime_type, size_bytes}}
     assert finish.headers["x-goog-upload-command"] == sdk_finish.headers["x-goog-upload-command"]
     assert finish.headers["x-goog-upload-offset"] == sdk_finish.headers["x-goog-upload-offset"]
     assert finish.body == sdk_finish.body  # the JSONL file itself

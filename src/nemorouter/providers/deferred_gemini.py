@@ -173,7 +173,9 @@ class GeminiBatches(DeferredHTTP):
             b"X-Goog-Upload-Header-Content-Length: %d\r\n"
             b"X-Goog-Upload-Header-Content-Type: jsonl\r\n"
         ) % len(data)
-        meta = encoded(WHO, {"file": {"displayName": display, "mimeType": "jsonl"}})
+        # the SDK's start body, field for field (proto-JSON takes its snake_case names)
+        file = {"display_name": display, "mime_type": "jsonl", "size_bytes": len(data)}
+        meta = encoded(WHO, {"file": file})
         session = await self._call(b"POST", f"/upload/{version}/files", meta, extra=start)
         url = session.headers.get("x-goog-upload-url")
         if not url:

@@ -243,10 +243,11 @@ class GeminiBatchAPI:
 
     def _file(self, file_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         now = rfc3339(time.time())
+        meta = meta or {}  # proto-JSON: camelCase or the SDK's snake_case names
         return {
             "name": f"files/{file_id}",
-            "displayName": (meta or {}).get("displayName") or file_id,
-            "mimeType": (meta or {}).get("mimeType") or "application/jsonl",
+            "displayName": meta.get("displayName") or meta.get("display_name") or file_id,
+            "mimeType": meta.get("mimeType") or meta.get("mime_type") or "application/jsonl",
             "sizeBytes": str(len(self.files[file_id])),
             "createTime": now,
             "updateTime": now,
