@@ -140,10 +140,10 @@ async def test_a_refused_token_is_refreshed(sim, backend, adapter, oauth) -> Non
 
 
 def test_lines_are_matched_by_content_without_their_label(adapter) -> None:
-    from nemorouter.providers.deferred_vertex import _Matcher
+    from nemorouter.providers.deferred_vertex import LineMatcher
 
     sent = lines(adapter, TARGET, 3)
-    match = _Matcher(sent)
+    match = LineMatcher(sent)
     echoed = json.loads(json.dumps(sent[2].wire, sort_keys=True))  # another key order
     assert match({"request": echoed}) is sent[2]
     assert match({"request": {**sent[1].wire, "labels": {LABEL: "0"}}}) is sent[0]

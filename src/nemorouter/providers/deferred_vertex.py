@@ -167,7 +167,7 @@ class VertexBatches(StorageStaging):
         return {"request": _labelled(line.wire, index)}
 
     def matcher(self, lines: Sequence[DeferredLine]) -> Callable[[dict[str, Any]], Any]:
-        return _Matcher(lines)
+        return LineMatcher(lines)
 
     def outcome(self, line: DeferredLine, entry: dict[str, Any], model: str) -> LineOutcome:
         return line_outcome(line, entry, model)
@@ -178,7 +178,7 @@ def _labelled(wire: dict[str, Any], index: int) -> dict[str, Any]:
     return {**wire, "labels": labels}
 
 
-class _Matcher:
+class LineMatcher:
     """The part's line an output line answers: by its index label, else by content."""
 
     def __init__(self, lines: Sequence[DeferredLine]) -> None:
