@@ -127,3 +127,14 @@ def test_gemini_line_results_of_every_kind() -> None:
     assert failed.error == {"code": "INVALID_ARGUMENT", "message": "bad"}
     vertex = line_outcome(line, {"status": "Internal error encountered.", "request": {}}, "m")
     assert vertex.error == {"code": "error", "message": "Internal error encountered."}
+
+
+def test_result_lines_of_the_wrong_shape_match_no_line() -> None:
+    from nemorouter.providers.deferred_vertex import LineMatcher
+    from nemorouter.types.deferred import DeferredLine
+
+    sent = [DeferredLine("a", {"contents": []}, "/p")]
+    match = LineMatcher(sent)
+    assert match({"request": {"labels": ["not", "a", "map"], "x": 1}}) is None
+    assert match({"request": {"labels": {"nemorouter_line": "7"}, "x": 1}}) is None  # no line 7
+    assert match({"request": {"contents": [], "labels": "x"}}) is sent[0]  # by its content

@@ -159,7 +159,8 @@ class AnthropicBatches(DeferredHTTP):
                 entry = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 raise malformed(WHO, "a results line that is not JSON") from None
-            line = by_key.pop(entry.get("custom_id"), None) if isinstance(entry, dict) else None
+            key = entry.get("custom_id") if isinstance(entry, dict) else None
+            line = by_key.pop(key, None) if isinstance(key, str) else None
             if line is not None:  # an id not asked for (or twice) is not ours to report
                 yield outcome(line, entry.get("result"), target.model)
 

@@ -225,9 +225,13 @@ class GeminiBatches(DeferredHTTP):
             for i, entry in enumerate(inlined):
                 if not isinstance(entry, dict):
                     continue
-                key = (entry.get("metadata") or {}).get("key")
+                echoed = entry.get("metadata")
+                key = echoed.get("key") if isinstance(echoed, dict) else None
                 # in request order; the key, when echoed, says so outright
-                line = by_key.get(key) if key else (lines[i] if i < len(lines) else None)
+                if isinstance(key, str):
+                    line = by_key.get(key)
+                else:
+                    line = lines[i] if i < len(lines) else None
                 if line is not None and line.custom_id not in answered:
                     answered.add(line.custom_id)
                     yield line_outcome(line, entry, target.model)
@@ -238,7 +242,8 @@ class GeminiBatches(DeferredHTTP):
                     entry = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     raise malformed(WHO, "a results line that is not JSON") from None
-                line = by_key.get(entry.get("key")) if isinstance(entry, dict) else None
+                key = entry.get("key") if isinstance(entry, dict) else None
+                line = by_key.get(key) if isinstance(key, str) else None
                 if line is not None and line.custom_id not in answered:
                     answered.add(line.custom_id)
                     yield line_outcome(line, entry, target.model)

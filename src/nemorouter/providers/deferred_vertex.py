@@ -189,8 +189,8 @@ class LineMatcher:
 
     def __call__(self, entry: dict[str, Any]) -> DeferredLine | None:
         request = entry.get("request")
-        labels = (request.get("labels") or {}) if isinstance(request, dict) else {}
-        index = labels.get(LABEL)
+        labels = request.get("labels") if isinstance(request, dict) else None
+        index = labels.get(LABEL) if isinstance(labels, dict) else None
         if isinstance(index, str) and index.isdigit() and int(index) < len(self.lines):
             return self.lines[int(index)]
         same = self.by_content.get(digest(request))

@@ -33,7 +33,12 @@ class VertexClaudeBatches(VertexBatches):
 
     def matcher(self, lines: Sequence[DeferredLine]) -> Callable[[dict[str, Any]], Any]:
         by_key = {batch_key(line.custom_id): line for line in lines}
-        return lambda entry: by_key.get(entry.get("custom_id"))
+
+        def match(entry: dict[str, Any]) -> DeferredLine | None:
+            key = entry.get("custom_id")
+            return by_key.get(key) if isinstance(key, str) else None
+
+        return match
 
     def outcome(self, line: DeferredLine, entry: dict[str, Any], model: str) -> LineOutcome:
         response = entry.get("response")
