@@ -35,7 +35,7 @@ def server() -> Iterator[SimulatedAnthropic]:
 @pytest.fixture
 def sim(server: SimulatedAnthropic) -> SimulatedAnthropic:
     server.clear()
-    server.batches.timing = BatchTiming(delay_s=0.4)
+    server.message_batches.timing = BatchTiming(delay_s=0.4)
     return server
 
 
@@ -83,7 +83,7 @@ async def test_200_lines_complete_with_usage_and_one_failure(backend, adapter) -
 
 
 async def test_expiry_keeps_finished_lines(sim, backend, adapter) -> None:
-    sim.batches.timing = BatchTiming(delay_s=1.0, expire_s=0.4)
+    sim.message_batches.timing = BatchTiming(delay_s=1.0, expire_s=0.4)
     sent = lines(adapter, TARGET, 20)
     batch_id = await backend.submit(TARGET, sent)
     final = (await wait_ended(backend, batch_id))[-1]
@@ -96,7 +96,7 @@ async def test_expiry_keeps_finished_lines(sim, backend, adapter) -> None:
 
 
 async def test_cancel(sim, backend, adapter) -> None:
-    sim.batches.timing = BatchTiming(delay_s=2.0, cancel_lag_s=0.3)
+    sim.message_batches.timing = BatchTiming(delay_s=2.0, cancel_lag_s=0.3)
     sent = lines(adapter, TARGET, 10)
     batch_id = await backend.submit(TARGET, sent)
     await asyncio.sleep(0.5)
@@ -150,7 +150,7 @@ def test_official_sdk_reads_the_simulator(sim, adapter) -> None:
     requests = [{"custom_id": line.custom_id, "params": line.wire} for line in sent]
     batch = client.messages.batches.create(requests=requests)
     assert batch.processing_status == "in_progress" and batch.request_counts.processing == 8
-    sim.batches.batches[batch.id].timing.delay_s = 0
+    sim.message_batches.batches[batch.id].timing.delay_s = 0
     ended = client.messages.batches.retrieve(batch.id)
     assert ended.processing_status == "ended" and ended.request_counts.succeeded == 7
     results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
@@ -167,7 +167,7 @@ def test_official_sdk_reads_the_simulator(sim, adapter) -> None:
 
 async def test_backend_sends_what_the_official_sdk_sends(sim, backend, adapter) -> None:
     sent = lines(adapter, TARGET, 3)
-    sim.batches.timing.delay_s = 0
+    sim.message_batches.timing.delay_s = 0
     batch_id = await backend.submit(TARGET, sent)
     await backend.poll(batch_id)
     [outcome async for outcome in backend.results(TARGET, batch_id, sent)]

@@ -35,7 +35,7 @@ def server() -> Iterator[SimulatedGemini]:
 @pytest.fixture
 def sim(server: SimulatedGemini) -> SimulatedGemini:
     server.clear()
-    server.batches.timing = BatchTiming(delay_s=0.4)
+    server.gemini_batches.timing = BatchTiming(delay_s=0.4)
     return server
 
 
@@ -90,7 +90,7 @@ async def test_200_lines_complete_with_usage_and_one_failure(sim, backend, adapt
 
 
 async def test_expired_batch_reports_every_line_expired(sim, backend, adapter) -> None:
-    sim.batches.timing = BatchTiming(delay_s=1.0, expire_s=0.3)
+    sim.gemini_batches.timing = BatchTiming(delay_s=1.0, expire_s=0.3)
     sent = lines(adapter, TARGET, 12)
     batch_id = await backend.submit(TARGET, sent)
     assert (await wait_ended(backend, batch_id))[-1].status is PartStatus.EXPIRED
@@ -99,7 +99,7 @@ async def test_expired_batch_reports_every_line_expired(sim, backend, adapter) -
 
 
 async def test_cancel_keeps_finished_lines(sim, backend, adapter) -> None:
-    sim.batches.timing = BatchTiming(delay_s=2.0, cancel_lag_s=0.2)
+    sim.gemini_batches.timing = BatchTiming(delay_s=2.0, cancel_lag_s=0.2)
     sent = lines(adapter, TARGET, 10)
     batch_id = await backend.submit(TARGET, sent)
     await asyncio.sleep(0.5)
@@ -152,7 +152,7 @@ def test_official_sdk_reads_the_simulator(sim, adapter) -> None:
         "JOB_STATE_PENDING",
         "JOB_STATE_RUNNING",
     )
-    sim.batches.batches[job.name.removeprefix("batches/")].timing.delay_s = 0
+    sim.gemini_batches.batches[job.name.removeprefix("batches/")].timing.delay_s = 0
     done = sdk.batches.get(name=job.name)
     assert done.state.name == "JOB_STATE_SUCCEEDED"
     responses = done.dest.inlined_responses
@@ -166,9 +166,9 @@ def test_official_sdk_reads_the_simulator(sim, adapter) -> None:
         json.dumps({"key": line.custom_id, "request": line.wire}).encode() + b"\n" for line in sent
     )
     uploaded = sdk.files.upload(file=io.BytesIO(data), config={"mime_type": "jsonl"})
-    assert sim.batches.files[uploaded.name.removeprefix("files/")] == data
+    assert sim.gemini_batches.files[uploaded.name.removeprefix("files/")] == data
     from_file = sdk.batches.create(model=TARGET.provider_model, src=uploaded.name)
-    sim.batches.batches[from_file.name.removeprefix("batches/")].timing.delay_s = 0
+    sim.gemini_batches.batches[from_file.name.removeprefix("batches/")].timing.delay_s = 0
     finished = sdk.batches.get(name=from_file.name)
     assert finished.dest.file_name.startswith("files/")
     content = sdk.files.download(file=finished.dest.file_name)
@@ -185,7 +185,7 @@ def test_official_sdk_reads_the_simulator(sim, adapter) -> None:
 
 async def test_backend_sends_what_the_official_sdk_sends(sim, backend, adapter) -> None:
     sent = [line for line in lines(adapter, TARGET, 3)[1:]]  # plain text lines
-    sim.batches.timing.delay_s = 0
+    sim.gemini_batches.timing.delay_s = 0
     inline_id = await backend.submit(TARGET, sent)
     await backend.poll(inline_id)
     await backend.cancel(inline_id)

@@ -64,10 +64,12 @@ class DeferredHTTP(AuthedAdapter):
     ) -> Response:
         """One authenticated call on `pool`; any status but 200 raises, classified."""
 
+        typed = b"Content-Type: %s\r\n" % content_type if body or method == b"POST" else b""
+
         async def call(header: bytes) -> Response:
-            head = pool.head(path, header + extra, len(body), method, content_type)
+            lines = header + typed + extra
             try:
-                response = await pool.send(head, body, self._timeout)
+                response = await pool.request(method.decode(), path, body, lines, self._timeout)
             except OSError as exc:
                 raise classify_exception(exc) from None
             if response.status != 200:
@@ -103,7 +105,7 @@ class DeferredHTTP(AuthedAdapter):
 
         async def call(header: bytes) -> StreamResponse:
             try:
-                response = await on.stream(path, b"", header + extra, self._timeout, b"GET")
+                response = await on.stream(path, b"", header + extra, self._timeout, "GET")
                 if response.status != 200:
                     raw = await response.read()
                     raise classify_google(response.status, response.headers, raw)

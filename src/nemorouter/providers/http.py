@@ -65,33 +65,35 @@ class HTTPPool:
         self._idle: list[Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
 
-    def head(
-        self,
-        path: str,
-        extra: bytes,
-        length: int,
-        method: bytes = b"POST",
-        content_type: bytes = b"application/json",
-    ) -> bytes:
-        """The request head (a JSON POST unless told); `extra` holds pre-encoded header lines."""
+    def head(self, path: str, extra: bytes, length: int) -> bytes:
+        """The request head for a JSON POST; `extra` holds pre-encoded header lines."""
         return (
-            b"%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
             b"Accept-Encoding: identity\r\nContent-Length: %d\r\n%s\r\n"
-        ) % (
-            method,
-            (self.base_path + path).encode(),
-            self.host_header.encode(),
-            content_type,
-            length,
-            extra,
-        )
+        ) % ((self.base_path + path).encode(), self.host_header.encode(), length, extra)
 
     async def post(self, path: str, body: bytes, extra: bytes, deadline_s: float) -> Response:
         """POST and read the whole answer within `deadline_s` seconds."""
-        return await self.send(self.head(path, extra, len(body)), body, deadline_s)
+        return await self._exchange(self.head(path, extra, len(body)), body, deadline_s)
 
-    async def send(self, head: bytes, body: bytes, deadline_s: float) -> Response:
-        """Send `head` (from `head()`) and `body`; read the whole answer in `deadline_s`."""
+    async def request(
+        self, method: str, path: str, body: bytes, extra: bytes, deadline_s: float
+    ) -> Response:
+        """Any method (a provider's batch and file APIs); `extra` holds pre-encoded header
+        lines, the content type among them when there is a body."""
+        head = (
+            b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: identity\r\n"
+            b"Content-Length: %d\r\n%s\r\n"
+        ) % (
+            method.encode(),
+            (self.base_path + path).encode(),
+            self.host_header.encode(),
+            len(body),
+            extra,
+        )
+        return await self._exchange(head, body, deadline_s)
+
+    async def _exchange(self, head: bytes, body: bytes, deadline_s: float) -> Response:
         async with self._slots:
             conn = await self._acquire()
             conn.send(head, body, streaming=False)
@@ -110,11 +112,19 @@ class HTTPPool:
             return response
 
     async def stream(
-        self, path: str, body: bytes, extra: bytes, gap: float, method: bytes = b"POST"
+        self, path: str, body: bytes, extra: bytes, gap: float, method: str = "POST"
     ) -> StreamResponse:
-        """POST (or `method`) and return once the status line and headers are in; the body
-        follows."""
-        head = self.head(path, extra, len(body), method)
+        """POST (or `method`: a batch API's results file) and return once the status line and
+        headers are in; the body follows."""
+        if method == "POST":
+            head = self.head(path, extra, len(body))
+        else:  # no content type: `extra` carries one if the body needs it
+            head = b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: identity\r\n" % (
+                method.encode(),
+                (self.base_path + path).encode(),
+                self.host_header.encode(),
+            )
+            head += b"Content-Length: %d\r\n%s\r\n" % (len(body), extra)
         await self._slots.acquire()
         try:
             conn = await self._acquire()

@@ -194,10 +194,10 @@ class SimulatedAnthropic(NativeSimulator):
         # Prompt tokens reported as cache writes, by TTL (usage.cache_creation).
         self.cache_write_5m_tokens = 0
         self.cache_write_1h_tokens = 0
-        self.batches = AnthropicBatchAPI(self)  # Message Batches (sim_anthropic_batches)
+        self.message_batches = AnthropicBatchAPI(self)  # (sim_anthropic_batches)
         self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
         self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
-        self.apis = [self.batches.route, self.vertex_batches.route, self.storage.route]
+        self.apis = [self.message_batches.route, self.vertex_batches.route, self.storage.route]
 
     model_format = "anthropic"  # GET of a model resource (sim_models)
 

@@ -173,10 +173,10 @@ class SimulatedGemini(NativeSimulator):
         super().__init__(oauth, **kwargs)
         self.cached_tokens = cached_tokens
         self.thoughts_tokens = thoughts_tokens
-        self.batches = GeminiBatchAPI(self)  # batch mode and Files API (sim_gemini_batches)
+        self.gemini_batches = GeminiBatchAPI(self)  # batch mode, Files API (sim_gemini_batches)
         self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
         self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
-        self.apis = [self.batches.route, self.vertex_batches.route, self.storage.route]
+        self.apis = [self.gemini_batches.route, self.vertex_batches.route, self.storage.route]
 
     model_format = "google"  # GET of a model resource (sim_models)
 
