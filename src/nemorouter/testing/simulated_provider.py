@@ -212,6 +212,18 @@ class SimulatedProvider:
     serves_health = True  # GET /health answers {"status": "ok"}
     model_format: str | None = "openai"  # the shape of GET /v1/models/{id} (sim_models)
 
+    def _route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
+        """Other APIs a simulator speaks besides chat (its batch API); None: not one of them."""
+        return None
+
     def _handle(
         self, method: bytes, url: bytes, headers: Headers, body: bytes, auth: bytes | None
     ) -> bytes | Deferred:
@@ -233,18 +245,6 @@ class SimulatedProvider:
         if path.startswith(b"/_sim/"):
             return self._control(method, path, body)
         return self._other(method, path)
-
-    def _route(
-        self,
-        method: bytes,
-        url: bytes,
-        path: bytes,
-        headers: Headers,
-        body: bytes,
-        auth: bytes | None,
-    ) -> bytes | None:
-        """Other APIs a simulator speaks besides chat (its batch API); None: not one of them."""
-        return None
 
     def knows(self, model: str) -> bool:
         """Whether a lookup of `model` finds it (every model, unless `known_models` is set)."""
