@@ -111,6 +111,13 @@ class ProviderConfig(Section):
     # endpoint); api_key: `api_key`. Unset: google on vertex types (but for an api_key alone).
     auth: Literal["api_key", "google"] | None = None
     max_connections: PositiveInt = 512
+    # vertex, anthropic-vertex: where batch inference inputs and outputs are staged
+    # (`gs://bucket/prefix`);
+    # unset: the provider's lines are not sent to Vertex batch inference.
+    batch_bucket: str | None = None
+    # The Cloud Storage JSON API origin batch staging talks to (default
+    # https://storage.googleapis.com; a private endpoint, or a simulator in tests).
+    storage_url: str | None = None
 
     @property
     def google_auth(self) -> bool:
@@ -306,6 +313,11 @@ def _check(config: Config) -> None:
                 )
         if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"providers.{name}.base_url", "must start with http:// or https://")
+        if provider.storage_url and not provider.storage_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"providers.{name}.storage_url", "must start with http:// or https://"
+            )
+        _check_batch_bucket(name, provider)
         _check_auth(name, provider)
     if not config.deployments:
         raise ConfigError("deployments", "at least one deployment is required")
@@ -332,6 +344,20 @@ def _check_auth(name: str, provider: ProviderConfig) -> None:
     if provider.credentials and not provider.google_auth:
         hint = "set auth: google" if kind in GOOGLE_AUTH_TYPES else "this type takes an api_key"
         raise ConfigError(f"{path}.credentials", f"Google credentials are not used here: {hint}")
+
+
+def _check_batch_bucket(name: str, provider: ProviderConfig) -> None:
+    vertex = provider.type in ("vertex", "anthropic-vertex")
+    if provider.storage_url and not vertex:
+        raise ConfigError(f"providers.{name}.storage_url", "only Vertex AI providers use it")
+    bucket = provider.batch_bucket
+    if bucket is None:
+        return
+    path = f"providers.{name}.batch_bucket"
+    if not vertex:
+        raise ConfigError(path, "only Vertex AI providers stage batches in Cloud Storage")
+    if not bucket.startswith("gs://") or not bucket[5:].split("/", 1)[0]:
+        raise ConfigError(path, "must look like gs://bucket or gs://bucket/prefix")
 
 
 def _check_redis_down(redis_down: RedisDownSettings) -> None:

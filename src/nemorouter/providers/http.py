@@ -74,7 +74,26 @@ class HTTPPool:
 
     async def post(self, path: str, body: bytes, extra: bytes, deadline_s: float) -> Response:
         """POST and read the whole answer within `deadline_s` seconds."""
-        head = self.head(path, extra, len(body))
+        return await self._exchange(self.head(path, extra, len(body)), body, deadline_s)
+
+    async def request(
+        self, method: str, path: str, body: bytes, extra: bytes, deadline_s: float
+    ) -> Response:
+        """Any method (a provider's batch and file APIs); `extra` holds pre-encoded header
+        lines, the content type among them when there is a body."""
+        head = (
+            b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: identity\r\n"
+            b"Content-Length: %d\r\n%s\r\n"
+        ) % (
+            method.encode(),
+            (self.base_path + path).encode(),
+            self.host_header.encode(),
+            len(body),
+            extra,
+        )
+        return await self._exchange(head, body, deadline_s)
+
+    async def _exchange(self, head: bytes, body: bytes, deadline_s: float) -> Response:
         async with self._slots:
             conn = await self._acquire()
             conn.send(head, body, streaming=False)
@@ -92,9 +111,20 @@ class HTTPPool:
             self._release(conn)
             return response
 
-    async def stream(self, path: str, body: bytes, extra: bytes, gap: float) -> StreamResponse:
-        """POST and return once the status line and headers are in; the body follows."""
-        head = self.head(path, extra, len(body))
+    async def stream(
+        self, path: str, body: bytes, extra: bytes, gap: float, method: str = "POST"
+    ) -> StreamResponse:
+        """POST (or `method`: a batch API's results file) and return once the status line and
+        headers are in; the body follows."""
+        if method == "POST":
+            head = self.head(path, extra, len(body))
+        else:  # no content type: `extra` carries one if the body needs it
+            head = b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: identity\r\n" % (
+                method.encode(),
+                (self.base_path + path).encode(),
+                self.host_header.encode(),
+            )
+            head += b"Content-Length: %d\r\n%s\r\n" % (len(body), extra)
         await self._slots.acquire()
         try:
             conn = await self._acquire()

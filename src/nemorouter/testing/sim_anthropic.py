@@ -32,11 +32,14 @@ from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, split_stream
+from nemorouter.testing.sim_anthropic_batches import AnthropicBatchAPI
+from nemorouter.testing.sim_gcs import StorageAPI
 from nemorouter.testing.sim_gemini import google_error, unauthenticated
 from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_param_rules import anthropic_format_refusal, anthropic_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
+from nemorouter.testing.sim_vertex_batches import VertexBatchAPI
 
 _encode = msgspec.json.encode
 _VERTEX = re.compile(
@@ -191,6 +194,10 @@ class SimulatedAnthropic(NativeSimulator):
         # Prompt tokens reported as cache writes, by TTL (usage.cache_creation).
         self.cache_write_5m_tokens = 0
         self.cache_write_1h_tokens = 0
+        self.message_batches = AnthropicBatchAPI(self)  # (sim_anthropic_batches)
+        self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
+        self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
+        self.apis = [self.message_batches.route, self.vertex_batches.route, self.storage.route]
 
     model_format = "anthropic"  # GET of a model resource (sim_models)
 

@@ -28,6 +28,8 @@ from nemorouter.testing import sim_malformed as malformed
 from nemorouter.testing.fake_oauth import FakeOAuthServer
 from nemorouter.testing.schema_instance import generate_instance
 from nemorouter.testing.sim_answers import SimAnswer, completion_tokens, split_stream
+from nemorouter.testing.sim_gcs import StorageAPI
+from nemorouter.testing.sim_gemini_batches import GeminiBatchAPI
 from nemorouter.testing.sim_gemini_rules import (
     Invalid,
     issue_signature,
@@ -39,6 +41,7 @@ from nemorouter.testing.sim_native import NativeSimulator
 from nemorouter.testing.sim_param_rules import gemini_refusal
 from nemorouter.testing.sim_request import read_chat
 from nemorouter.testing.sim_types import Fault
+from nemorouter.testing.sim_vertex_batches import VertexBatchAPI
 
 _encode = msgspec.json.encode
 _VERTEX = re.compile(
@@ -170,6 +173,10 @@ class SimulatedGemini(NativeSimulator):
         super().__init__(oauth, **kwargs)
         self.cached_tokens = cached_tokens
         self.thoughts_tokens = thoughts_tokens
+        self.gemini_batches = GeminiBatchAPI(self)  # batch mode, Files API (sim_gemini_batches)
+        self.storage = StorageAPI(self)  # Cloud Storage JSON API (sim_gcs)
+        self.vertex_batches = VertexBatchAPI(self, self.storage)  # (sim_vertex_batches)
+        self.apis = [self.gemini_batches.route, self.vertex_batches.route, self.storage.route]
 
     model_format = "google"  # GET of a model resource (sim_models)
 
@@ -189,6 +196,10 @@ class SimulatedGemini(NativeSimulator):
     def _render_malformed(self, fault: Fault, path: bytes, body: bytes) -> bytes:
         stream = b":streamGenerateContent" in path
         return malformed.shared(fault, stream) or malformed.gemini(fault, stream)
+
+    def api_key_refused(self, headers: http.Headers) -> bytes | None:
+        """The Gemini API's answer to a call without the right key (None: accepted)."""
+        return self._authorized(False, headers, None)
 
     def _authorized(self, vertex: bool, headers: http.Headers, auth: bytes | None) -> bytes | None:
         if vertex:

@@ -4,10 +4,17 @@ serial number for response ids."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from nemorouter.testing.fake_oauth import FakeOAuthServer
+from nemorouter.testing.sim_http import Headers
+from nemorouter.testing.sim_types import RecordedRequest
 from nemorouter.testing.simulated_provider import SimulatedProvider
+
+# (method, target with query, headers, body, authorization) -> a reply, or None: not mine
+Route = Callable[[bytes, bytes, bytes, Headers, bytes, "bytes | None"], "bytes | None"]
 
 
 class NativeSimulator(SimulatedProvider):
@@ -17,6 +24,8 @@ class NativeSimulator(SimulatedProvider):
         super().__init__(**kwargs)
         self.oauth = oauth
         self._serial = 0
+        # Its other APIs (batches, storage): each answers its own requests, else None.
+        self.apis: list[Route] = []
 
     @property
     def base_url(self) -> str:
@@ -31,3 +40,33 @@ class NativeSimulator(SimulatedProvider):
 
     def bearer_refused(self, auth: bytes | None) -> bool:
         return self._bearer_refused(auth)
+
+    def _route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
+        for api in self.apis:
+            reply = api(method, url, path, headers, body, auth)
+            if reply is not None:
+                return reply
+        return None
+
+    def interactive_reply(
+        self, path: bytes, headers: Headers, body: bytes, auth: bytes | None = None
+    ) -> bytes:
+        """The whole HTTP reply an interactive (non-streaming) call of `path` would get (with
+        the batch call's credentials), with no fault or latency: how a simulated batch line is
+        answered."""
+        return self._answer(path, headers, body, auth, None)
+
+    def note(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> None:
+        """Record a call of the simulator's other APIs (batches, storage) with the chats."""
+        if self.record:
+            self._requests.append(
+                RecordedRequest(method.decode(), path.decode(), headers, body, time.monotonic())
+            )

@@ -212,6 +212,18 @@ class SimulatedProvider:
     serves_health = True  # GET /health answers {"status": "ok"}
     model_format: str | None = "openai"  # the shape of GET /v1/models/{id} (sim_models)
 
+    def _route(
+        self,
+        method: bytes,
+        url: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
+        auth: bytes | None,
+    ) -> bytes | None:
+        """Other APIs a simulator speaks besides chat (its batch API); None: not one of them."""
+        return None
+
     def _handle(
         self, method: bytes, url: bytes, headers: Headers, body: bytes, auth: bytes | None
     ) -> bytes | Deferred:
@@ -221,6 +233,9 @@ class SimulatedProvider:
             if method != b"POST":
                 return self._not_allowed(method, path)
             return self._chat(target, headers, body, auth)
+        routed = self._route(method, url, path, headers, body, auth)
+        if routed is not None:
+            return routed
         if path == b"/health" and self.serves_health:
             return http.HEALTH
         if method == b"GET":
