@@ -145,7 +145,7 @@ def test_a_truly_spent_budget_stops_the_job_with_the_numbers_and_every_answer_wr
     cmd = command(tmp_path, env.gateway.base_url, "spent-1", "--schema",
                   str(tmp_path / "schema.json"), "--concurrency", "4", "--max-tokens", "300")  # fmt: skip
     done = run(cmd, env.key)
-    assert done.returncode == 1, done.stderr  # results written, not every page: see README
+    assert done.returncode == 1, done.stderr  # results written, not every page: see docs/batch.md
     paid = env.paid("spent-1")
     written = results(tmp_path)
     every_paid_answer_written(paid, written)

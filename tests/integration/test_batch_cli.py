@@ -65,7 +65,7 @@ def test_gateway_unreachable_stops_within_seconds_with_one_clear_message(tmp_pat
     started = time.monotonic()
     done = batch(*run_args(docs, out, base_url), "--concurrency", "4")
     elapsed = time.monotonic() - started
-    assert done.returncode == 3, done.stderr  # README: 3, the gateway is unreachable
+    assert done.returncode == 3, done.stderr  # docs/batch.md: 3, the gateway is unreachable
     assert elapsed < 10, elapsed  # was 94 s of retries
     assert f"cannot reach the gateway at {base_url}" in done.stderr
     assert "Is `nemorouter serve` running there?" in done.stderr

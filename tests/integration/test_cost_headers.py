@@ -59,7 +59,7 @@ def test_stream_usage_is_fetched_but_not_forced_on_the_client(
 def test_a_streams_cost_is_in_its_usage_chunk_and_its_spend_record(
     client: openai.OpenAI, gateway: BackgroundGateway
 ) -> None:
-    """README: a stream's headers leave before its usage exists, so they carry no cost; the
+    """docs/gateway.md (HTTP API): a stream's headers leave before its usage exists, so they carry no cost; the
     cost is `usage.cost` in the final usage chunk (with stream_options.include_usage) and
     in the spend record, the same number."""
     raw = client.chat.completions.with_raw_response.create(

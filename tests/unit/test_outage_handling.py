@@ -1,4 +1,4 @@
-"""What each concern does when its shared store is unreachable (README "Outages"), without a
+"""What each concern does when its shared store is unreachable (docs/gateway.md "Outages"), without a
 server: Redis is a port nothing listens on, the database a repo that raises."""
 
 from __future__ import annotations
