@@ -60,7 +60,7 @@ class Settings(Section):
     database_url: str = "sqlite:///./nemorouter.db"
     # The spend log's local files; default: beside the SQLite file, else the working folder.
     # The journal holds records a shutdown could not write (replayed at the next start); the
-    # dead-letter file, records the database refused (README "Spend records").
+    # dead-letter file, records the database refused (docs/gateway.md "Spend records").
     spend_journal_dir: str | None = None
     spend_dead_letter_path: str | None = None
     redis_url: str | None = None

@@ -38,7 +38,7 @@ class BreakerSettings(Section):
 
 
 class RedisDownSettings(Section):
-    """What a request meets while Redis (settings.redis_url) cannot be reached (README
+    """What a request meets while Redis (settings.redis_url) cannot be reached (docs/gateway.md
     "Outages"). Budgets and deployment quotas always fail closed (503)."""
 
     # closed: 503 with retry-after; open: admitted without being counted.
@@ -71,7 +71,7 @@ class RetrySettings(Section):
 
 
 class TracingSettings(Section):
-    """OpenTelemetry traces (README "Tracing"); absent: off, unless OTEL_EXPORTER_OTLP_*
+    """OpenTelemetry traces (docs/gateway.md "Tracing"); absent: off, unless OTEL_EXPORTER_OTLP_*
     environment variables name a collector (telemetry/env.py)."""
 
     # The collector's OTLP/HTTP base URL (`/v1/traces` is appended) or its full traces URL.

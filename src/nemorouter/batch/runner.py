@@ -81,7 +81,7 @@ class BatchOptions:
         return json.dumps({"task": self.task.fingerprint(), **extra}, sort_keys=True)
 
 
-# Exit codes of `batch run` (README "Running a batch", `batch run --help`).
+# Exit codes of `batch run` (docs/batch.md, `batch run --help`).
 EXIT_DONE = 0  # every page of every input answered acceptably
 EXIT_INCOMPLETE = 1  # results written, not all: failed pages, unsent pages, unreadable inputs
 EXIT_USAGE = 2  # bad usage, no readable document, OUT busy or another job, job refused

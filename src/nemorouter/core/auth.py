@@ -6,7 +6,7 @@ is changed or revoked through this instance's admin API, which drops it at once)
 Unknown secrets are remembered briefly too, so a client retrying a bad key cannot turn
 each request into a database query.
 
-The store unreachable (README "Outages"): a key read before keeps being served from memory
+The store unreachable (docs/gateway.md "Outages"): a key read before keeps being served from memory
 past its TTL, for at most MAX_STALE_S after its last good read, the store being tried again
 every STALE_RETRY_S meanwhile (revocations still arrive at once over Redis pub/sub, which
 drops the entry: a dropped key is not served stale). A key never read, or read too long

@@ -108,7 +108,7 @@ class Pipeline:
             record.attempts, record.fallbacks = error.attempts, error.fallbacks
             await self.end.record(record)
             raise
-        except Unavailable as down:  # budgets, deployment quotas, breakers: README "Outages"
+        except Unavailable as down:  # budgets, quotas, breakers: docs/gateway.md "Outages"
             error = service_unavailable(down.what)
             record.status, record.error_code = error.status, error.code
             await self.end.record(record)

@@ -1,7 +1,7 @@
 """A shared store (Redis, the database) that cannot be reached, as the state layer reports it.
 
 The state backends turn a connection failure into `Unavailable`; core decides what it means
-for the request (a 503 with retry-after, or going on without the store: README "Outages").
+for the request (a 503 with retry-after, or going on without the store: docs/gateway.md "Outages").
 Only the exception path pays for this: nothing is checked while the stores answer.
 """
 
