@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,7 @@ from nemorouter.config_sections import (
     Section,
     TracingSettings,
 )
+from nemorouter.config_sections_deferred import DeferredSettings
 
 ENV_PREFIX = "os.environ/"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
@@ -87,6 +89,7 @@ class Settings(Section):
     breaker: BreakerSettings = BreakerSettings()
     redis_down: RedisDownSettings = RedisDownSettings()
     tracing: TracingSettings | None = None
+    deferred: DeferredSettings = DeferredSettings()
 
     @property
     def deadline_s(self) -> float:
@@ -144,6 +147,11 @@ class DeploymentConfig(Section):
     pdf: Literal["pages"] | None = None
     pdf_dpi: Annotated[int, msgspec.Meta(ge=36, le=600)] = 150
     pdf_max_side: Annotated[int, msgspec.Meta(ge=256, le=10000)] = 2000  # px, the longer side
+    # Deferred jobs (/v1/batches): false keeps this deployment's lines off its provider's batch
+    # API (they run interactively); `batch_discount` states the share of the price the
+    # provider's batch API charges where the catalog knows none (an openai-compatible endpoint).
+    batch: bool = True
+    batch_discount: Decimal | None = None
 
     @property
     def upstream_model(self) -> str:
@@ -381,6 +389,8 @@ def _check_deployment(
         raise ConfigError(f"{path}.model", f"{dep.model!r} is reserved")
     if dep.pricing is not None:
         _check_pricing(dep.pricing, f"{path}.pricing")
+    if dep.batch_discount is not None and not 0 < dep.batch_discount <= 1:
+        raise ConfigError(f"{path}.batch_discount", "a share of the price in (0, 1], e.g. 0.5")
     if dep.model not in catalog:
         # Never charged $0 for want of a price: an unknown model states its own.
         missing = [f for f in ("pricing", "context_window") if getattr(dep, f) is None]

@@ -22,6 +22,10 @@ from redis.asyncio import Redis
 from nemorouter.config import Config, Settings
 from nemorouter.core.auth import Authenticator
 from nemorouter.core.cache_stage import CacheStage
+from nemorouter.core.deferred.admit import LineAdmission
+from nemorouter.core.deferred.parts import PartRunner
+from nemorouter.core.deferred.poller import DeferredPoller
+from nemorouter.core.deferred.service import DeferredService, Reservations
 from nemorouter.core.deployments import AUTO, DeploymentPool
 from nemorouter.core.key_admin import KeyAdmin
 from nemorouter.core.limits import KeyLimits
@@ -32,6 +36,7 @@ from nemorouter.core.router import Router
 from nemorouter.core.spend_queries import SpendQueries, spent_so_far
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
+from nemorouter.providers.deferred_registry import build_deferred_backend
 from nemorouter.state.breaker_memory import Breakers, BreakerStore, FailureCounter
 from nemorouter.state.budget_memory import MemoryBudgets
 from nemorouter.state.budgets import BudgetStore
@@ -39,12 +44,14 @@ from nemorouter.state.cache import build_cache
 from nemorouter.state.factory import build_state
 from nemorouter.state.key_events import KeyEvents
 from nemorouter.state.redis_client import redis_client
+from nemorouter.store.deferred_repo import DeferredRepo
 from nemorouter.store.keys_repo import KeysRepo
 from nemorouter.store.store import Store
 from nemorouter.telemetry.env import tracing_settings
 from nemorouter.telemetry.otlp import OTLPExporter
 from nemorouter.telemetry.spans import Tracer
 from nemorouter.types.budget import LoadSpent
+from nemorouter.types.deferred import DeferredBackend
 
 log = logging.getLogger("nemorouter.wiring")
 KEY_EVENTS_CHANNEL = "nemo:keys:changed"
@@ -112,7 +119,31 @@ class Services:
             default_tags=frozenset(settings.default_tags),
             tracer=tracer,
         )
+        self._build_deferred(config)
         self.started = False
+
+    def _build_deferred(self, config: Config) -> None:
+        """Deferred jobs: a batch backend per provider whose type has one (providers/
+        deferred_registry.py), the endpoints' service and the background poller."""
+        settings = config.settings
+        used = {d.provider for d in config.deployments}
+        self.deferred_backends: dict[str, DeferredBackend] = {}
+        for name, provider in config.providers.items():
+            backend = build_deferred_backend(name, provider, settings) if name in used else None
+            if backend is not None:
+                self.deferred_backends[name] = backend
+        repo = DeferredRepo(self.store.engine)
+        reservations: Reservations = {}
+        admission = LineAdmission(
+            self.pool, self.budgets, self.deferred_backends, frozenset(settings.default_tags)
+        )
+        runner = PartRunner(
+            settings.deferred, repo, self.pipeline, self.deferred_backends, reservations
+        )
+        self.deferred_poller = DeferredPoller(settings.deferred, repo, self.keys, runner)
+        self.deferred = DeferredService(
+            settings.deferred, repo, admission, reservations, self.deferred_poller.wake
+        )
 
     async def start(self) -> None:
         await self.store.start()
@@ -123,12 +154,16 @@ class Services:
         await self.breakers.start()
         if self.spans is not None:
             await self.spans.start()
+        self.deferred_poller.start()  # resumes the batches a previous process left polling
         self.started = True
 
     async def close(self) -> None:
         """Stop: close provider connections, then write every spend record still waiting.
         (A backend's aclose may close the shared client too: redis-py's aclose is idempotent.)"""
         self.started = False
+        await bounded(self.deferred_poller.close(), "deferred poller")
+        for backend in self.deferred_backends.values():
+            await bounded(backend.close(), "provider batch APIs")
         for adapter in self.adapters.values():
             await bounded(adapter.close(), "provider connections")
         if self.key_events is not None:

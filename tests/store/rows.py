@@ -36,6 +36,7 @@ def spend_row(**changes: Any) -> dict[str, Any]:
         "error_code": None,
         "latency_ms": 12.5,
         "pages": 0,
+        "deferred": False,
     }
     row.update(changes)
     return row

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -24,7 +24,7 @@ from nemorouter.types.target import NATIVE, PARAM_RULES, TOOL
 
 __all__ = [
     "CAPABILITIES", "LONG_CONTEXT_TOKENS", "PROVIDER_TYPES", "CatalogError", "CatalogModel",
-    "load_catalog", "parse_catalog", "parse_decimal",
+    "batch_pricing", "load_catalog", "parse_catalog", "parse_decimal",
 ]  # fmt: skip
 
 CAPABILITIES = frozenset(
@@ -46,12 +46,15 @@ PROVIDER_TYPES = frozenset(
     {"vertex", "anthropic-vertex", "gemini", "anthropic", "openai", "openai-compatible"}
 )
 VERTEX_TYPES = frozenset({"vertex", "anthropic-vertex"})
+# Google's batch APIs: the implicit-cache discount takes precedence over the batch discount
+# (they do not stack), so cached input keeps its interactive rate (catalog `vertex-batch`).
+CACHE_NOT_DISCOUNTED_IN_BATCH = frozenset({"vertex", "gemini"})
 GLOBAL_LOCATION = "global"
 _ENTRY_FIELDS = frozenset(
     {"provider_family", "capabilities", "context_window", "max_output_tokens", "pricing", "as_of",
      "unverified", "source", "sources", "pricing_by_provider", "regional_premium", "retires",
      "retires_by_provider", "nonstreaming_max_tokens", "refuses", "refuses_source",
-     "structured_output", "pdf_tokens_per_page"}
+     "structured_output", "pdf_tokens_per_page", "batch_discount"}
 )  # fmt: skip
 
 
@@ -77,6 +80,16 @@ class CatalogModel:
     nonstreaming_max_tokens: int | None = None
     # Prompt tokens one PDF page costs when a PDF goes whole (a `file` part); None: unknown.
     pdf_tokens_per_page: int | None = None
+    # The share of the price each provider type's batch API charges (deferred jobs).
+    batch_discount: Mapping[str, Decimal] = field(default_factory=dict)
+
+    def batch_pricing_for(self, provider_type: str, location: str | None) -> Pricing | None:
+        """The price of a line of a provider batch on this provider type, or None when no
+        batch price is known (the line then runs interactively, never at $0)."""
+        share = self.batch_discount.get(provider_type)
+        if share is None:
+            return None
+        return batch_pricing(self.pricing_for(provider_type, location), share, provider_type)
 
     def pricing_for(self, provider_type: str, location: str | None) -> Pricing:
         """The price of a call on this provider type at this location."""
@@ -90,6 +103,34 @@ class CatalogModel:
 
     def retires_on(self, provider_type: str) -> datetime.date | None:
         return self.retires_by_provider.get(provider_type, self.retires)
+
+
+def batch_pricing(pricing: Pricing, share: Decimal, provider_type: str) -> Pricing:
+    """`pricing` at a batch API's share: every rate, but cached input on Google's APIs."""
+    scaled = pricing.scaled(share)
+    if provider_type in CACHE_NOT_DISCOUNTED_IN_BATCH:
+        return replace(
+            scaled,
+            cached_input_per_mtok=pricing.cached_input_per_mtok,
+            tiers=tuple(
+                replace(
+                    t, rates=replace(t.rates, cached_input_per_mtok=o.rates.cached_input_per_mtok)
+                )
+                for t, o in zip(scaled.tiers, pricing.tiers, strict=True)
+            ),
+        )
+    return scaled
+
+
+def _batch_discount(raw: Any, where: str) -> dict[str, Decimal]:
+    shares = {
+        str(kind): parse_decimal(value, f"{where}.{kind}")
+        for kind, value in _by_provider(raw, where).items()
+    }
+    for kind, share in shares.items():
+        if not 0 < share <= 1:
+            raise CatalogError(f"{where}.{kind}: a share of the price in (0, 1], got {share}")
+    return shares
 
 
 def _positive_int(raw: dict[str, Any], field: str, where: str, minimum: int) -> int:
@@ -209,6 +250,7 @@ def _parse_entry(
             if "pdf_tokens_per_page" in raw
             else None
         ),
+        batch_discount=_batch_discount(raw.get("batch_discount"), f"{where}.batch_discount"),
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 import logging
 
-from nemorouter.catalog import CatalogModel, load_catalog
+from nemorouter.catalog import CatalogModel, batch_pricing, load_catalog
 from nemorouter.config import Config, ConfigError, DeploymentConfig, ProviderConfig
 from nemorouter.core.prompt_correction import PromptCorrection
 from nemorouter.providers.base import ProviderAdapter
 from nemorouter.providers.pdf_pages import page_size
 from nemorouter.types.image_tokens import image_tokens, rule_for
 from nemorouter.types.request import PDF_PAGE_TOKENS
+from nemorouter.types.prices import Pricing
 from nemorouter.types.target import Target
 
 log = logging.getLogger("nemorouter.deployments")
@@ -37,6 +38,7 @@ class Deployment:
 
     __slots__ = (
         "adapter",
+        "batch_pricing",
         "config",
         "context_window",
         "id",
@@ -80,6 +82,8 @@ class Deployment:
         self.context_window = target.context_window
         self.max_output_tokens = target.max_output_tokens
         self.pricing = target.pricing
+        # The price of its lines in a provider batch (deferred jobs); None: none known.
+        self.batch_pricing = resolve_batch_pricing(config, facts, provider, target.pricing)
         self.in_flight = 0
         # How its provider counts image tokens, and the learned ratio of the prompt tokens it
         # reports to the gateway's estimate: budget reservations use both.
@@ -136,6 +140,25 @@ def resolve_target(
         native_structured=facts is not None and kind in facts.native_structured,
         nonstreaming_max_tokens=nonstreaming,
     )
+
+
+def resolve_batch_pricing(
+    config: DeploymentConfig,
+    facts: CatalogModel | None,
+    provider: ProviderConfig | None,
+    pricing: Pricing | None,
+) -> Pricing | None:
+    """The deployment's own `batch_discount` over its price, else the catalog's batch price
+    for its provider type; None (the lines run interactively) when neither is known or the
+    deployment sets `batch: false`."""
+    if not config.batch or pricing is None:
+        return None
+    kind = provider.type if provider else ""
+    if config.batch_discount is not None:
+        return batch_pricing(pricing, config.batch_discount, kind)
+    if facts is None or config.pricing is not None:  # own prices: only its own share applies
+        return None
+    return facts.batch_pricing_for(kind, provider.location if provider else None)
 
 
 def nonstreaming_default(max_output: int, model_limit: int | None, timeout_s: float) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from nemorouter.core import tracing
 from nemorouter.core.access import allowed_links, budget_subjects
 from nemorouter.core.answer_stream import AnswerStream
-from nemorouter.core.auth import Authenticator
+from nemorouter.core.auth import Authenticator, Caller
 from nemorouter.core.budget import budget_exceeded, worst_case_pico
 from nemorouter.core.cache_entry import (
     CachedCompletion,
@@ -101,6 +101,14 @@ class Pipeline:
             record = CallRecord(await self.auth.resolve(inbound.authorization), inbound.request_id)
         else:
             record = await self._traced_record(inbound, self.tracer)
+        return await self._run(raw, inbound, record)
+
+    async def chat_as(self, caller: Caller, raw: bytes, inbound: Inbound) -> Routed:
+        """`chat` for a caller already resolved (a deferred job's line run interactively:
+        the job's key is known, its secret is not kept)."""
+        return await self._run(raw, inbound, CallRecord(caller, inbound.request_id))
+
+    async def _run(self, raw: bytes, inbound: Inbound, record: CallRecord) -> Routed:
         try:
             return await self._chat(raw, inbound, record)
         except GatewayError as error:

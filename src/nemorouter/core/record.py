@@ -71,6 +71,7 @@ class CallRecord:
         "caller",
         "completion_tokens",
         "cost",
+        "deferred",
         "deployment",
         "error_code",
         "fallbacks",
@@ -110,6 +111,7 @@ class CallRecord:
         self.budget: Any = None  # the budget reservation, until settled
         self.limit: Any = None  # the key's rate-limit decision, until settled
         self.span: Any = None  # the request's trace span, when tracing samples it
+        self.deferred = False  # a line of a deferred job, answered by a provider batch API
 
     def usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):
@@ -153,6 +155,7 @@ class CallRecord:
             "error_code": None if self.error_code is None else self.error_code[:MAX_ERROR_CODE],
             "latency_ms": round((time.perf_counter() - self.started) * 1000.0, 3),
             "pages": min(request.pdf_pages, MAX_INT32) if request is not None else 0,
+            "deferred": self.deferred,
         }
 
     def _bounded(self, what: str, value: int, most: int) -> int:

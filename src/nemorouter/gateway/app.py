@@ -22,6 +22,7 @@ from nemorouter.gateway.admin_dashboard import dashboard_admin_routes
 from nemorouter.gateway.admin_keys import key_routes
 from nemorouter.gateway.asgi import Receive, Scope, Send
 from nemorouter.gateway.chat import ChatCompletionsEndpoint
+from nemorouter.gateway.deferred import deferred_routes
 from nemorouter.gateway.models import models_listing
 from nemorouter.gateway.openapi import openapi_json
 from nemorouter.gateway.readiness import readiness
@@ -106,6 +107,7 @@ def create_app(config: Config) -> GatewayApp:
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             # Key administration and spend queries: services of `services` (issue 17, item 6).
+            *deferred_routes(services),  # /v1/files, /v1/batches: deferred jobs
             *admin_routes(services, services.spend),
             *key_routes(services, services.key_admin, services.spend),
             *dashboard_admin_routes(services, services.spend),  # the dashboard's /admin/* reads

@@ -77,6 +77,10 @@ def _job_columns() -> list[ColumnElement[Any]]:
         spend.c.job_id,
         *totals(),
         func.coalesce(func.sum(case((succeeded, 1), else_=0)), 0).label("succeeded"),
+        func.coalesce(func.sum(case((spend.c.deferred, 1), else_=0)), 0).label("deferred"),
+        func.coalesce(func.sum(case((spend.c.deferred, spend.c.cost_pico), else_=0)), 0).label(
+            "deferred_pico"
+        ),
         func.min(spend.c.created_at).label("first_at"),
         func.max(spend.c.created_at).label("last_at"),
     ]
@@ -134,6 +138,12 @@ def _job(row: Any) -> dict[str, Any]:
         "completion_tokens": int(row["completion_tokens"]),
         "cost_usd": pico_usd(cost),
         "cost_per_request_usd": per_request(cost, requests),
+        # Lines of deferred jobs (provider batch APIs) beside the interactive calls; the two
+        # costs add up to cost_usd exactly.
+        "deferred_requests": int(row["deferred"]),
+        "deferred_cost_usd": pico_usd(int(row["deferred_pico"])),
+        "interactive_requests": requests - int(row["deferred"]),
+        "interactive_cost_usd": pico_usd(cost - int(row["deferred_pico"])),
         "first_at": timestamp(row["first_at"]),
         "last_at": timestamp(row["last_at"]),
     }

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -58,6 +59,8 @@ spend = Table(
     Column("error_code", String(64), nullable=True),
     Column("latency_ms", Float(), nullable=False),
     Column("pages", Integer(), nullable=False, default=0),  # PDF pages sent upstream
+    # A line of a deferred job (a provider batch API, at its batch price).
+    Column("deferred", Boolean(), nullable=False, default=False),
 )
 
 Index("ix_spend_created_at", spend.c.created_at)
@@ -99,3 +102,85 @@ keys = Table(
     Column("created_at", DateTime(), nullable=False),
 )
 Index("ix_keys_team", keys.c.team_id)
+
+# --- deferred jobs (/v1/files, /v1/batches; core/deferred). Times are unix seconds. -------
+
+deferred_files = Table(
+    "deferred_files",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(100), nullable=False),  # the key that owns it (others get 404)
+    Column("purpose", String(32), nullable=False),  # batch | batch_output
+    Column("filename", String(255), nullable=False),
+    Column("bytes", BigInteger(), nullable=False),
+    Column("created_at", BigInteger(), nullable=False),
+    # In the database, not on a local disk: every instance sharing the store can serve it.
+    Column("content", LargeBinary(), nullable=False),
+)
+Index("ix_deferred_files_key", deferred_files.c.key_id, deferred_files.c.created_at)
+
+deferred_batches = Table(
+    "deferred_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(100), nullable=False),
+    Column("job_id", String(MAX_JOB_ID), nullable=True),
+    Column("input_file_id", String(64), nullable=False),
+    Column("output_file_id", String(64), nullable=True),
+    Column("error_file_id", String(64), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("metadata", Text(), nullable=True),  # JSON, as the caller gave it
+    Column("fallback", Boolean(), nullable=False, default=False),  # failed lines retried live
+    Column("total", Integer(), nullable=False, default=0),
+    Column("completed", Integer(), nullable=False, default=0),
+    Column("failed", Integer(), nullable=False, default=0),
+    Column("errors", Text(), nullable=True),  # JSON list of {code, message, line}
+    Column("created_at", BigInteger(), nullable=False),
+    Column("expires_at", BigInteger(), nullable=False),
+    Column("in_progress_at", BigInteger(), nullable=True),
+    Column("finalizing_at", BigInteger(), nullable=True),
+    Column("completed_at", BigInteger(), nullable=True),
+    Column("failed_at", BigInteger(), nullable=True),
+    Column("expired_at", BigInteger(), nullable=True),
+    Column("cancelling_at", BigInteger(), nullable=True),
+    Column("cancelled_at", BigInteger(), nullable=True),
+)
+Index("ix_deferred_batches_key", deferred_batches.c.key_id, deferred_batches.c.created_at)
+Index("ix_deferred_batches_status", deferred_batches.c.status)
+
+deferred_parts = Table(
+    "deferred_parts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("batch_id", String(64), nullable=False),
+    Column("deployment", String(200), nullable=True),  # NULL: lines run interactively
+    Column("mode", String(16), nullable=False),  # batch | interactive
+    Column("provider_id", String(500), nullable=True),  # stored before anything else
+    Column("status", String(20), nullable=False),
+    Column("message", Text(), nullable=True),
+    Column("polls", Integer(), nullable=False, default=0),
+    Column("next_poll_at", Float(), nullable=False, default=0.0),
+)
+Index("ix_deferred_parts_batch", deferred_parts.c.batch_id)
+
+deferred_lines = Table(
+    "deferred_lines",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("line", Integer(), primary_key=True),  # 0-based line of the input file
+    Column("custom_id", String(500), nullable=False),
+    Column("part_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # pending | done | error
+    Column("outcome", Text(), nullable=True),  # JSON: the output or error file line
+    Column("cost_pico", BigInteger(), nullable=True),
+)
+Index("ix_deferred_lines_part", deferred_lines.c.part_id, deferred_lines.c.status)
+
+# One poller at a time over every instance sharing the store: the holder renews its lease.
+deferred_lease = Table(
+    "deferred_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", Float(), nullable=False),
+)

@@ -47,7 +47,7 @@ def encode_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # Columns added after journals may have been written, with the value an older row stands for.
-ADDED_COLUMNS = {"pages": 0}  # 0003_spend_pages
+ADDED_COLUMNS = {"pages": 0, "deferred": False}  # 0003_spend_pages, 0004_deferred
 
 
 def decode_row(encoded: dict[str, Any]) -> dict[str, Any]:

@@ -102,6 +102,12 @@ def render_status_fault(fault: Fault) -> bytes:
     return json_response(code, body, retry_headers(fault))
 
 
+def render_status_fault_body(code: int) -> dict[str, Any]:
+    """The error body `render_status_fault` sends, for a batch's error file line."""
+    message = f"Simulated fault: HTTP {code} {reason(code)}"
+    return error_body(message, "server_error", None, None)
+
+
 def retry_headers(fault: Fault) -> bytes:
     """The fault's `retry-after` / `retry-after-ms` header lines (OpenAI's and Anthropic's)."""
     headers = ""

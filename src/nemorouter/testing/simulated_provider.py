@@ -31,6 +31,7 @@ from nemorouter.testing.sim_answers import (
     build_answer,
     completion_tokens,
 )
+from nemorouter.testing.sim_batches import SimBatches
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_param_rules import openai_refusal
 from nemorouter.testing.sim_request import LongStrings, read_chat
@@ -46,6 +47,7 @@ __all__ = ["Fault", "RecordedRequest", "SimulatedProvider"]
 
 _CHAT_PATHS = frozenset({b"/v1/chat/completions", b"/chat/completions"})
 _WINDOW = 60.0
+_BATCH_PATHS = (b"/v1/files", b"/v1/batches")
 _decode = msgspec.json.decode
 
 _DEFAULT_MODELS = ("sim-small", "sim-large")
@@ -86,6 +88,7 @@ class SimulatedProvider:
         # The models a GET of a model resource finds (sim_models); None: every model.
         self.known_models: frozenset[str] | None = None
         self._long_strings = LongStrings()  # recently seen images, recognised by one memcmp
+        self.batches = SimBatches()  # OpenAI's Batch API (/v1/files, /v1/batches)
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[HttpConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -123,6 +126,7 @@ class SimulatedProvider:
         self._window.clear()
         self.request_count = 0
         self.throttled = 0
+        self.batches.clear()
 
     def start(self) -> SimulatedProvider:
         """Serve on a background thread with its own event loop; return once listening."""
@@ -238,6 +242,8 @@ class SimulatedProvider:
             return routed
         if path == b"/health" and self.serves_health:
             return http.HEALTH
+        if path.startswith(_BATCH_PATHS) and self.model_format == "openai":
+            return self.batches.handle(self._batch_answer, method, path, headers, body, auth)
         if method == b"GET":
             resource = sim_models.lookup(self, path, headers, auth)
             if resource is not None:
@@ -245,6 +251,10 @@ class SimulatedProvider:
         if path.startswith(b"/_sim/"):
             return self._control(method, path, body)
         return self._other(method, path)
+
+    def _batch_answer(self, body: bytes, auth: bytes | None) -> bytes:
+        """One line of a batch, answered as the chat endpoint answers it (no faults)."""
+        return self._answer(b"/v1/chat/completions", [], body, auth, None)
 
     def knows(self, model: str) -> bool:
         """Whether a lookup of `model` finds it (every model, unless `known_models` is set)."""
