@@ -17,6 +17,7 @@ import pytest
 from nemorouter.catalog import load_catalog
 from nemorouter.serving import BackgroundGateway
 from nemorouter.testing import SimulatedProvider
+from tests.services import fresh_postgres_database
 
 from .conftest import MASTER_KEY, GatewayFactory, fresh_sqlite_url
 from .helpers import reset
@@ -91,9 +92,20 @@ def sim() -> Any:
         yield reset(server)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Any:
+    if request.param == "sqlite":
+        yield fresh_sqlite_url()
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
 @pytest.fixture
-def gateway(sim: SimulatedProvider, start_gateway: GatewayFactory) -> BackgroundGateway:
-    return start_gateway(deferred_config(sim))
+def gateway(
+    sim: SimulatedProvider, start_gateway: GatewayFactory, database_url: str
+) -> BackgroundGateway:
+    return start_gateway(deferred_config(sim, database_url=database_url))
 
 
 @pytest.fixture
@@ -139,3 +151,153 @@ def test_200_line_job_runs_on_the_provider_batch_api_at_half_price(
     assert report["deferred_requests"] == 200
     assert Decimal(report["deferred_cost_usd"]) == total == Decimal(report["cost_usd"])
     assert Decimal(report["interactive_cost_usd"]) == 0
+
+
+def admin(gateway: BackgroundGateway, method: str, path: str, **kw: Any) -> Any:
+    answer = httpx.request(
+        method,
+        f"{gateway.base_url.removesuffix('/v1')}{path}",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        **kw,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_malformed_file_is_a_400_naming_the_line(client: openai.OpenAI) -> None:
+    lines = jsonl([request_line(0)]).getvalue() + b"{not json\n"
+    with pytest.raises(openai.BadRequestError, match="Line 2 of the input file"):
+        client.files.create(file=("bad.jsonl", io.BytesIO(lines)), purpose="batch")
+    wrong_url = [request_line(0), {**request_line(1), "url": "/v1/embeddings"}]
+    with pytest.raises(openai.BadRequestError, match="Line 2 of the input file: 'url'"):
+        client.files.create(file=("bad.jsonl", jsonl(wrong_url)), purpose="batch")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_invalid_lines_go_to_the_error_file_and_the_rest_completes(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    lines = [
+        request_line(0),
+        request_line(1, model="no-such-model"),  # 404 interactively
+        {**request_line(2), "body": {"model": "gpt-4o-mini"}},  # no messages: 400
+        request_line(3, tags=["audio"]),  # no deployment has the tag: 400 tag_mismatch
+        request_line(4),
+    ]
+    sim.batches.fail_custom_ids = {"l4"}  # the provider fails the last line: 500 in its batch
+    batch = run(client, lines)
+    assert batch.status == "completed"
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (1, 4)
+    assert [o["custom_id"] for o in read(client, batch.output_file_id)] == ["page-0"]
+    errors = {e["custom_id"]: e for e in read(client, batch.error_file_id)}
+    assert errors["page-1"]["response"]["status_code"] == 404
+    assert errors["page-1"]["response"]["body"]["error"]["code"] == "model_not_found"
+    assert errors["page-2"]["response"]["status_code"] == 400
+    assert errors["page-3"]["response"]["body"]["error"]["code"] == "tag_mismatch"
+    assert errors["page-4"]["response"] is None and errors["page-4"]["error"]["code"]
+    assert sim.batches.submitted_lines == 2  # only admitted lines reach the provider
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_fallback_interactive_retries_failed_lines_live(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    sim.batches.fail_custom_ids = {"l1"}
+    batch = run(client, [request_line(i) for i in range(3)], metadata={"fallback": "interactive"})
+    assert batch.status == "completed" and batch.request_counts.completed == 3
+    assert sim.request_count == 1  # the failed line, once, through the chat endpoint
+    assert batch.error_file_id is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_mixed_batch_runs_lines_without_a_batch_api_interactively(
+    client: openai.OpenAI, sim: SimulatedProvider, gateway: BackgroundGateway
+) -> None:
+    lines = [request_line(i) for i in range(6)]
+    lines += [request_line(i, model="gemini-2.5-flash") for i in range(6, 10)]
+    batch = run(client, lines, metadata={"job_id": "mixed-job"})
+    assert batch.status == "completed" and batch.request_counts.completed == 10
+    assert sim.batches.submitted_lines == 6 and sim.request_count == 4
+    out = {o["custom_id"]: o["response"]["body"] for o in read(client, batch.output_file_id)}
+    assert {out[f"page-{i}"]["model"] for i in range(6, 10)} == {"gemini-2.5-flash"}
+    costs = [Decimal(body["usage"]["cost"]) for body in out.values()]
+    time.sleep(0.5)  # the interactive lines' spend rows go through the batched writer
+    report = job(gateway, "mixed-job")
+    assert (report["deferred_requests"], report["interactive_requests"]) == (6, 4)
+    assert Decimal(report["deferred_cost_usd"]) + Decimal(report["interactive_cost_usd"]) == sum(
+        costs
+    )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_budget_refuses_lines_and_another_key_sees_nothing(
+    client: openai.OpenAI, sim: SimulatedProvider, gateway: BackgroundGateway
+) -> None:
+    created = admin(gateway, "POST", "/admin/keys", json={"name": "small", "budget_usd": "0.0006"})
+    keyed = openai.OpenAI(base_url=gateway.base_url, api_key=created["key"], max_retries=0)
+    # each line's worst case at the batch price: ~8 prompt tokens + 16,384 max output
+    batch = run(keyed, [request_line(i) for i in range(3)])
+    errors = read(keyed, batch.error_file_id)
+    assert batch.request_counts.completed == 1 and len(errors) == 2
+    assert {e["response"]["body"]["error"]["code"] for e in errors} == {"budget_exceeded"}
+    assert {e["response"]["status_code"] for e in errors} == {402}
+    other = admin(gateway, "POST", "/admin/keys", json={"name": "other"})
+    stranger = openai.OpenAI(base_url=gateway.base_url, api_key=other["key"], max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        stranger.batches.retrieve(batch.id)
+    with pytest.raises(openai.NotFoundError):
+        stranger.files.content(batch.output_file_id)
+    assert [b.id for b in stranger.batches.list()] == []
+    assert [b.id for b in keyed.batches.list()] == [batch.id]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_cancel_ends_the_batch_and_its_provider_batch(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    sim.batches.progress_s = 30
+    upload = client.files.create(file=("p.jsonl", jsonl([request_line(i) for i in range(4)])),
+                                 purpose="batch")  # fmt: skip
+    batch = client.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    deadline = time.monotonic() + 10
+    while sim.batches.submitted_lines < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.batches.cancel(batch.id).status == "cancelling"
+    ended = wait(client, batch.id, 20)
+    assert ended.status == "cancelled" and ended.cancelled_at is not None
+    assert all(b.cancelled is not None for b in sim.batches.batches.values())
+    codes = {e["error"]["code"] for e in read(client, ended.error_file_id)}
+    assert codes == {"no_result"} and ended.request_counts.failed == 4
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_restarted_gateway_resumes_polling_and_loses_no_line(
+    sim: SimulatedProvider, start_gateway: GatewayFactory, database_url: str
+) -> None:
+    sim.batches.progress_s = 2.0
+    config = deferred_config(sim, database_url=database_url)
+    first = start_gateway(config)
+    client = openai.OpenAI(base_url=first.base_url, api_key=MASTER_KEY, max_retries=0)
+    upload = client.files.create(file=("p.jsonl", jsonl([request_line(i) for i in range(50)])),
+                                 purpose="batch")  # fmt: skip
+    batch = client.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h",
+        metadata={"job_id": "resumed"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while sim.batches.submitted_lines < 50:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.stop()  # the provider batch is still in progress
+    second = start_gateway(config)
+    client = openai.OpenAI(base_url=second.base_url, api_key=MASTER_KEY, max_retries=0)
+    ended = wait(client, batch.id, 30)
+    assert ended.status == "completed" and ended.request_counts.completed == 50
+    assert len(sim.batches.batches) == 1  # polled again, never submitted again
+    assert len(read(client, ended.output_file_id)) == 50
+    report = job(second, "resumed")
+    assert report["deferred_requests"] == 50

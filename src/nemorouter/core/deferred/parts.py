@@ -71,7 +71,7 @@ class PartRunner:
             except GatewayError as error:
                 custom_id = context.bodies[number][0]
                 outcome = output_line(
-                    custom_id, error.status, context.request_id(number), error.body
+                    custom_id, error.status, context.request_id(number), error.body()
                 )
                 refused.append((number, "error", outcome, None, None))
                 continue
@@ -215,7 +215,7 @@ class PartRunner:
                 if error.status == 429 and after:  # the key's own rate limit: wait, go on
                     await asyncio.sleep(float(after))
                     continue
-                return number, "error", output_line(custom_id, error.status, request_id, error.body), None, None  # fmt: skip
+                return number, "error", output_line(custom_id, error.status, request_id, error.body()), None, None  # fmt: skip
             response = routed.response
             cost = None if routed.cost is None else to_pico(routed.cost)
             return number, "done", output_line(custom_id, 200, request_id, response), cost, None

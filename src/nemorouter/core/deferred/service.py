@@ -139,7 +139,7 @@ class DeferredService:
                 record = CallRecord(caller, request_id)
                 record.status, record.error_code, record.deferred = error.status, error.code, True
                 record.job_id = job_id
-                outcome = output_line(custom_id, error.status, request_id, error.body)
+                outcome = output_line(custom_id, error.status, request_id, error.body())
                 line_rows.append({**row, "part_id": None, "status": "error", "outcome": outcome})
                 refused.append(record.row())
                 continue
