@@ -54,6 +54,10 @@ async def test_job_report(filled: AsyncEngine) -> None:
         "completion_tokens": 300,
         "cost_usd": "0.003500000001",
         "cost_per_request_usd": "0.000875",  # 0.003500000001 / 4, to the picodollar (half-even)
+        "deferred_requests": 0,
+        "deferred_cost_usd": "0",
+        "interactive_requests": 4,
+        "interactive_cost_usd": "0.003500000001",
         "first_at": "2026-11-20T09:00:00.000Z",
         "last_at": "2026-11-21T23:59:59.000Z",
         "models": {
