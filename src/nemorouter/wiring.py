@@ -138,7 +138,12 @@ class Services:
             self.pool, self.budgets, self.deferred_backends, frozenset(settings.default_tags)
         )
         runner = PartRunner(
-            settings.deferred, repo, self.pipeline, self.deferred_backends, reservations
+            settings.deferred,
+            repo,
+            self.pipeline,
+            self.deferred_backends,
+            reservations,
+            self.store.writer,
         )
         self.deferred_poller = DeferredPoller(settings.deferred, repo, self.keys, runner)
         self.deferred = DeferredService(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import time
 from decimal import Decimal
 from typing import Any
@@ -301,3 +302,40 @@ def test_restarted_gateway_resumes_polling_and_loses_no_line(
     assert len(read(client, ended.output_file_id)) == 50
     report = job(second, "resumed")
     assert report["deferred_requests"] == 50
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_provider_batch_that_expires_leaves_error_lines_or_runs_them_live(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    sim.batches.expire = True  # the provider answers half the lines, then its window ends
+    batch = run(client, [request_line(i) for i in range(4)])
+    assert batch.status == "completed"
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (2, 2)
+    codes = {e["error"]["code"] for e in read(client, batch.error_file_id)}
+    assert codes == {"batch_expired"}
+    retried = run(client, [request_line(i) for i in range(4)], metadata={"fallback": "interactive"})
+    assert retried.request_counts.completed == 4 and sim.request_count == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_batch_past_its_24h_window_expires(
+    client: openai.OpenAI, sim: SimulatedProvider, database_url: str
+) -> None:
+    sim.batches.progress_s = 60
+    upload = client.files.create(file=("p.jsonl", jsonl([request_line(i) for i in range(3)])),
+                                 purpose="batch")  # fmt: skip
+    batch = client.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.expires_at == batch.created_at + 24 * 3600
+    deadline = time.monotonic() + 10
+    while sim.batches.submitted_lines < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:  # the window has passed
+        db.execute("UPDATE deferred_batches SET expires_at = 0 WHERE id = ?", (batch.id,))
+    ended = wait(client, batch.id, 20)
+    assert ended.status == "expired" and ended.expired_at is not None
+    assert ended.request_counts.failed == 3
+    assert all(b.cancelled is not None for b in sim.batches.batches.values())  # stopped upstream

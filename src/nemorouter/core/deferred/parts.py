@@ -20,6 +20,7 @@ from nemorouter.core.deferred.objects import output_line
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.pipeline import Inbound, Pipeline
 from nemorouter.store.deferred_repo import PENDING, DeferredRepo
+from nemorouter.store.writer import SpendWriter
 from nemorouter.types.deferred import DeferredBackend, DeferredLine, PartStatus
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.money import to_pico
@@ -38,8 +39,10 @@ class PartRunner:
         pipeline: Pipeline,
         backends: Mapping[str, DeferredBackend],
         reservations: dict[tuple[str, int], Any],
+        writer: SpendWriter,
     ) -> None:
         self.settings = settings
+        self.writer = writer
         self.repo = repo
         self.pipeline = pipeline
         self.backends = backends
@@ -87,7 +90,7 @@ class PartRunner:
         now = time.time()
         if part["provider_id"] is None:
             if stopping:
-                await self._close_unanswered(context, part, stopping)
+                await self.close_unanswered(context, part, stopping)
                 return
             rows = await self.repo.lines(context.batch_id, part["id"], PENDING)
             lines, refused = self._lines(context, deployment, rows)
@@ -173,9 +176,9 @@ class PartRunner:
         """A failed line the provider still charged: its spend is kept though it is retried."""
         row = done[4]
         if row is not None:
-            await self.pipeline.end.writer.add(row)
+            await self.writer.add(row)
 
-    async def _close_unanswered(
+    async def close_unanswered(
         self, context: BatchContext, part: dict[str, Any], why: str
     ) -> None:
         rows = await self.repo.lines(context.batch_id, part["id"], PENDING)

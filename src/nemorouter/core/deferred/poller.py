@@ -115,7 +115,7 @@ class DeferredPoller:
                 await self.parts.run_batch_part(context, part, stopping, batch["fallback"])
             elif stopping:
                 self._stop_live(part["id"])
-                await self.parts._close_unanswered(context, part, stopping)
+                await self.parts.close_unanswered(context, part, stopping)
             else:
                 self._start_live(context, part)
         if all(p["status"] in ENDED for p in await self.repo.parts(batch_id)):
