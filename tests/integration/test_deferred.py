@@ -339,3 +339,19 @@ def test_a_batch_past_its_24h_window_expires(
     assert ended.status == "expired" and ended.expired_at is not None
     assert ended.request_counts.failed == 3
     assert all(b.cancelled is not None for b in sim.batches.batches.values())  # stopped upstream
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_refused_submission_is_retried_or_fails_its_lines(
+    client: openai.OpenAI, sim: SimulatedProvider
+) -> None:
+    sim.batches.refuse_create = [429, 429]  # passing: tried again with backoff
+    batch = run(client, [request_line(i) for i in range(3)])
+    assert batch.request_counts.completed == 3 and len(sim.batches.batches) == 1
+    sim.batches.refuse_create = [400]  # refused for good: the lines fail, the batch completes
+    batch = run(client, [request_line(i) for i in range(3)])
+    assert batch.status == "completed" and batch.request_counts.failed == 3
+    assert {e["error"]["code"] for e in read(client, batch.error_file_id)} == {"batch_failed"}
+    sim.batches.refuse_create = [400]
+    batch = run(client, [request_line(i) for i in range(3)], metadata={"fallback": "interactive"})
+    assert batch.request_counts.completed == 3 and sim.request_count == 3  # run live instead

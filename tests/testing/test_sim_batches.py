@@ -51,7 +51,9 @@ def test_states_over_time_results_and_partial_failure() -> None:
         out = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
         assert {o["custom_id"] for o in out} == {"r0", "r2", "r3"}
         assert all(o["response"]["body"]["usage"]["prompt_tokens"] > 0 for o in out)
-        [error] = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+        [error] = [
+            json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()
+        ]
         assert error["custom_id"] == "r1" and error["response"]["status_code"] == 500
         assert [b.id for b in client.batches.list()] == [created.id]
 

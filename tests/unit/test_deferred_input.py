@@ -55,7 +55,10 @@ def test_batch_prices_from_the_catalog() -> None:
     assert vertex.output_per_mtok == pro.pricing.output_per_mtok / 2
     # Google: the implicit-cache discount takes precedence; the two do not stack
     assert vertex.cached_input_per_mtok == pro.pricing.cached_input_per_mtok
-    assert vertex.tiers[0].rates.cached_input_per_mtok == pro.pricing.tiers[0].rates.cached_input_per_mtok
+    assert (
+        vertex.tiers[0].rates.cached_input_per_mtok
+        == pro.pricing.tiers[0].rates.cached_input_per_mtok
+    )
     sonnet = catalog["claude-sonnet-4-5"]
     claude = sonnet.batch_pricing_for("anthropic", None)
     assert claude is not None and claude.cached_input_per_mtok == Decimal("0.150")
@@ -77,7 +80,7 @@ models:
     sources: [s]
     batch_discount: {openai: "1.5"}
 """
-    with pytest.raises(CatalogError, match="batch_discount.openai"):
+    with pytest.raises(CatalogError, match=r"batch_discount\.openai"):
         parse_catalog(text)
 
 

@@ -2,7 +2,7 @@
 content) and `/v1/batches` (create, retrieve, cancel, list), with states over time.
 
 A batch is `validating` for `validating_s`, `in_progress` for `progress_s`, then
-`completed`: every line answered as the chat endpoint answers it (same rules, same usage),
+`completed` (`refuse_create` answers the next creates with error statuses): every line answered as the chat endpoint answers it (same rules, same usage),
 lines named in `fail_custom_ids` answered with a 500 in the error file. With `expire` set,
 a batch ends `expired` instead, its second half in the error file as `batch_expired`.
 A cancel is `cancelling` for `validating_s`, then `cancelled` (no line answered). Shapes
@@ -51,6 +51,8 @@ class SimBatches:
         self.progress_s = 0.5
         self.fail_custom_ids: set[str] = set()
         self.expire = False
+        # HTTP statuses the next batches.create calls answer with, in turn (429, 400, ...)
+        self.refuse_create: list[int] = []
         self.files: dict[str, tuple[str, bytes, str]] = {}
         self.batches: dict[str, _Batch] = {}
         self.submitted_lines = 0  # request lines received in batches (every batch)
@@ -114,6 +116,11 @@ class SimBatches:
                 "filename": name, "purpose": purpose, "status": "processed"}  # fmt: skip
 
     def _create(self, body: bytes) -> bytes:
+        if self.refuse_create:
+            status = self.refuse_create.pop(0)
+            kind = "rate_limit_exceeded" if status == 429 else "invalid_request_error"
+            return http.json_response(status, http.error_body(
+                f"Simulated refusal of batches.create: HTTP {status}", kind, None, None))  # fmt: skip
         request = _decode(body)
         file_id = request.get("input_file_id")
         if file_id not in self.files or request.get("endpoint") != "/v1/chat/completions":

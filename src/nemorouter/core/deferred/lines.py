@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nemorouter.core.access import budget_subjects
 from nemorouter.core.auth import Caller
 from nemorouter.core.cost import call_cost
 from nemorouter.core.deferred.admit import parse_line
@@ -13,6 +14,8 @@ from nemorouter.core.deferred.objects import output_line
 from nemorouter.core.deployments import Deployment
 from nemorouter.core.record import CallRecord, job_id_of
 from nemorouter.state.budgets import BudgetStore
+from nemorouter.state.unavailable import Unavailable
+from nemorouter.types.budget import BudgetRefused
 from nemorouter.types.deferred import LineOutcome
 from nemorouter.types.errors import GatewayError
 from nemorouter.types.money import to_pico, usd
@@ -72,11 +75,23 @@ def unanswered(context: BatchContext, line: int, code: str, message: str) -> Rec
     return line, "error", outcome, None, None
 
 
-async def settle(budgets: BudgetStore, reservations: dict[tuple[str, int], Any],
-                 batch_id: str, done: list[Recorded]) -> None:  # fmt: skip
-    """Each line's reservation replaced by its real cost (none after a restart: the
-    reservations of the previous process went with it)."""
+async def settle(
+    budgets: BudgetStore,
+    reservations: dict[tuple[str, int], Any],
+    context: BatchContext,
+    done: list[Recorded],
+) -> None:
+    """Each line's reservation replaced by its real cost. After a restart the reservations
+    of the previous process are gone: the cost is then counted through a reservation of
+    nothing, so the budget still sees it (a budget already spent refuses even that: it
+    needs no more counting)."""
+    subjects = budget_subjects(context.caller)
     for line, _, _, pico, _ in done:
-        reservation = reservations.pop((batch_id, line), None)
+        reservation = reservations.pop((context.batch_id, line), None)
+        if reservation is None and pico and subjects:
+            try:
+                reservation = await budgets.reserve(subjects, 0)
+            except (BudgetRefused, Unavailable):
+                continue
         if reservation is not None:
             await budgets.settle(reservation, pico or 0)

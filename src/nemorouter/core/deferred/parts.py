@@ -56,7 +56,7 @@ class PartRunner:
         await settle(
             self.pipeline.budgets,
             self.reservations,
-            context.batch_id,
+            context,
             [r for r in done if r[0] in recorded],
         )
 
@@ -98,7 +98,13 @@ class PartRunner:
             if not lines:
                 await self.repo.set_part(part["id"], status="completed")
                 return
-            provider_id = await backend.submit(deployment.target, lines)
+            if part["next_poll_at"] > now:  # a failed submission waits its backoff
+                return
+            try:
+                provider_id = await backend.submit(deployment.target, lines)
+            except UpstreamFailure as failure:
+                await self._submit_failed(context, part, deployment, backend, failure, fallback)
+                return
             # Stored before anything else: a restart polls this batch, never submits again.
             await self.repo.set_part(
                 part["id"], provider_id=provider_id, status="validating",
@@ -162,7 +168,7 @@ class PartRunner:
                 done.append(unanswered(context, number, code, message or f"the provider batch ended {status.value} without this line"))  # fmt: skip
         await self._record(context, done)
         if retry:
-            await settle(self.pipeline.budgets, self.reservations, context.batch_id,
+            await settle(self.pipeline.budgets, self.reservations, context,
                          [(n, "", "", 0, None) for n in retry])  # fmt: skip
             await self.repo.add_part(
                 {"id": f"{part['id']}-live", "batch_id": context.batch_id, "deployment": None,
@@ -172,15 +178,29 @@ class PartRunner:
             )  # fmt: skip
         await self.repo.set_part(part["id"], status=status.value, message=message)
 
+    async def _submit_failed(
+        self, context: BatchContext, part: dict[str, Any], deployment: Deployment,
+        backend: DeferredBackend, failure: UpstreamFailure, fallback: bool,
+    ) -> None:  # fmt: skip
+        """A provider refusing the batch for good fails its lines (or runs them live with
+        `fallback`); a passing failure (rate limit, outage) is tried again with backoff."""
+        log.warning("batch %s: submitting part %s to %s failed: %s", context.batch_id,
+                    part["id"], deployment.id, failure.describe())  # fmt: skip
+        if failure.retryable:
+            polls = part["polls"] + 1
+            wait = min(self.settings.poll_s * 2 ** min(polls, 20), self.settings.poll_max_s)
+            await self.repo.set_part(part["id"], polls=polls, next_poll_at=time.time() + wait)
+            return
+        await self._collect(context, part, deployment, backend, PartStatus.FAILED,
+                            failure.describe(), fallback)  # fmt: skip
+
     async def _record_spend_only(self, done: Recorded) -> None:
         """A failed line the provider still charged: its spend is kept though it is retried."""
         row = done[4]
         if row is not None:
             await self.writer.add(row)
 
-    async def close_unanswered(
-        self, context: BatchContext, part: dict[str, Any], why: str
-    ) -> None:
+    async def close_unanswered(self, context: BatchContext, part: dict[str, Any], why: str) -> None:
         rows = await self.repo.lines(context.batch_id, part["id"], PENDING)
         done = [unanswered(context, r["line"], f"batch_{why}", f"the batch was {why} before this line ran") for r in rows]  # fmt: skip
         await self._record(context, done)
