@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,8 +24,22 @@ from nemorouter.store.schema import (
     spend,
 )
 
+RECORD_CHUNK = 500
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 PENDING = "pending"
+
+
+# The lines found pending (and locked, on PostgreSQL) at the start of the transaction are
+# the ones it updates: a line's outcome and spend row are written once.
+_RECORD_LINE = (
+    update(deferred_lines)
+    .where(deferred_lines.c.batch_id == bindparam("b_batch"))
+    .where(deferred_lines.c.line == bindparam("b_line"))
+    .where(deferred_lines.c.status == PENDING)
+    .values(
+        status=bindparam("b_status"), outcome=bindparam("b_outcome"), cost_pico=bindparam("b_cost")
+    )
+)
 
 
 class DeferredRepo:
@@ -185,21 +199,38 @@ class DeferredRepo:
         outcomes: Sequence[tuple[int, str, str, int | None, dict[str, Any] | None]],
     ) -> list[int]:
         """Each (line, status, outcome JSON, cost, spend row or None) of a still-pending line,
-        with its spend row, in one transaction; the lines recorded now."""
-        recorded = []
-        async with self.engine.begin() as connection:
-            for line, status, outcome, cost, row in outcomes:
-                result = await connection.execute(
-                    update(deferred_lines)
-                    .where(deferred_lines.c.batch_id == batch_id)
-                    .where(deferred_lines.c.line == line)
-                    .where(deferred_lines.c.status == PENDING)
-                    .values(status=status, outcome=outcome, cost_pico=cost)
+        with its spend row, in one transaction per chunk; the lines recorded now. (Bulk
+        statements: 50,000 lines in seconds, not a statement pair per line.)"""
+        recorded: list[int] = []
+        for first in range(0, len(outcomes), RECORD_CHUNK):
+            chunk = outcomes[first : first + RECORD_CHUNK]
+            async with self.engine.begin() as connection:
+                still = set(
+                    (
+                        await connection.execute(
+                            select(deferred_lines.c.line)
+                            .where(deferred_lines.c.batch_id == batch_id)
+                            .where(deferred_lines.c.line.in_([o[0] for o in chunk]))
+                            .where(deferred_lines.c.status == PENDING)
+                            .with_for_update()  # PostgreSQL: a second poller waits, then skips
+                        )
+                    ).scalars()
                 )
-                if result.rowcount:
-                    recorded.append(line)
-                    if row is not None:
-                        await connection.execute(insert(spend).values(**row))
+                now = [o for o in chunk if o[0] in still]
+                if not now:
+                    continue
+                await connection.execute(
+                    _RECORD_LINE,
+                    [
+                        {"b_batch": batch_id, "b_line": line, "b_status": status,
+                         "b_outcome": outcome, "b_cost": cost}
+                        for line, status, outcome, cost, _ in now
+                    ],
+                )  # fmt: skip
+                rows = [o[4] for o in now if o[4] is not None]
+                if rows:
+                    await connection.execute(insert(spend), rows)
+                recorded += [o[0] for o in now]
         return recorded
 
     # --- the poller's lease --------------------------------------------------------------
