@@ -66,7 +66,7 @@ async def test_pages_column_is_added_to_existing_spend_rows(database_url: str) -
     try:
         await upgrade(engine, "0002")
         old = spend_row()
-        del old["pages"]
+        del old["pages"], old["deferred"]  # added by 0003, 0004
         names = ", ".join(old)
         values = ", ".join(f":{name}" for name in old)
         async with engine.begin() as connection:
@@ -74,10 +74,13 @@ async def test_pages_column_is_added_to_existing_spend_rows(database_url: str) -
         await upgrade(engine)
         async with engine.connect() as connection:
             pages = (await connection.execute(text("SELECT pages FROM spend"))).scalars().all()
+            deferred = (await connection.execute(text("SELECT deferred FROM spend"))).scalars()
+            deferred = [bool(value) for value in deferred.all()]
             columns = await connection.run_sync(
                 lambda c: {column["name"] for column in inspect(c).get_columns("spend")}
             )
         assert pages == [0]
+        assert deferred == [False]  # 0004: rows written before were interactive
         assert columns == {column.name for column in spend.columns}
     finally:
         await engine.dispose()

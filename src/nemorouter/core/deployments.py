@@ -11,8 +11,8 @@ from nemorouter.core.prompt_correction import PromptCorrection
 from nemorouter.providers.base import ProviderAdapter
 from nemorouter.providers.pdf_pages import page_size
 from nemorouter.types.image_tokens import image_tokens, rule_for
-from nemorouter.types.request import PDF_PAGE_TOKENS
 from nemorouter.types.prices import Pricing
+from nemorouter.types.request import PDF_PAGE_TOKENS
 from nemorouter.types.target import Target
 
 log = logging.getLogger("nemorouter.deployments")
