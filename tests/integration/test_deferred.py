@@ -140,6 +140,8 @@ def test_200_line_job_runs_on_the_provider_batch_api_at_half_price(
     assert sim.batches.submitted_lines == 200 and sim.request_count == 0  # no live call
     out = read(client, batch.output_file_id)
     assert sorted(o["custom_id"] for o in out) == sorted(x["custom_id"] for x in lines)
+    output = client.files.retrieve(batch.output_file_id)
+    assert output.purpose == "batch_output" and batch.error_file_id is None
     total = Decimal(0)
     for line in out:
         body = line["response"]["body"]
@@ -243,6 +245,12 @@ def test_budget_refuses_lines_and_another_key_sees_nothing(
     assert batch.request_counts.completed == 1 and len(errors) == 2
     assert {e["response"]["body"]["error"]["code"] for e in errors} == {"budget_exceeded"}
     assert {e["response"]["status_code"] for e in errors} == {402}
+    narrow = admin(gateway, "POST", "/admin/keys", json={"name": "n", "models": ["gpt-4o-mini"]})
+    limited = openai.OpenAI(base_url=gateway.base_url, api_key=narrow["key"], max_retries=0)
+    mixed = run(limited, [request_line(0), request_line(1, model="gemini-2.5-flash")])
+    [refused] = read(limited, mixed.error_file_id)
+    assert refused["custom_id"] == "page-1" and refused["response"]["status_code"] == 403
+    assert refused["response"]["body"]["error"]["code"] == "model_not_allowed"
     other = admin(gateway, "POST", "/admin/keys", json={"name": "other"})
     stranger = openai.OpenAI(base_url=gateway.base_url, api_key=other["key"], max_retries=0)
     with pytest.raises(openai.NotFoundError):
