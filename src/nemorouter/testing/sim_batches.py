@@ -2,7 +2,8 @@
 content) and `/v1/batches` (create, retrieve, cancel, list), with states over time.
 
 A batch is `validating` for `validating_s`, `in_progress` for `progress_s`, then
-`completed` (`refuse_create` answers the next creates with error statuses): every line answered as the chat endpoint answers it (same rules, same usage),
+`completed` (`refuse_create` answers the next creates with error statuses): every line
+answered as the chat endpoint answers it (same rules, same usage),
 lines named in `fail_custom_ids` answered with a 500 in the error file. With `expire` set,
 a batch ends `expired` instead, its second half in the error file as `batch_expired`.
 A cancel is `cancelling` for `validating_s`, then `cancelled` (no line answered). Shapes
@@ -27,6 +28,7 @@ from nemorouter.types.multipart import parse_form
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 Answer = Callable[[bytes, bytes | None], bytes]  # (chat body, auth) -> full HTTP response
 
 
@@ -158,8 +160,11 @@ class SimBatches:
             custom_id = line["custom_id"]
             request_id = f"req_{os.urandom(6).hex()}"
             if i >= cut:
-                errors.append({"id": self._id("batch_req"), "custom_id": custom_id, "response": None,
-                               "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}})  # fmt: skip
+                expired = {"code": "batch_expired", "message": EXPIRED_MESSAGE}
+                errors.append(
+                    {"id": self._id("batch_req"), "custom_id": custom_id, "response": None,
+                     "error": expired}
+                )  # fmt: skip
                 continue
             if custom_id in self.fail_custom_ids:
                 reply = http.render_status_fault_body(500)

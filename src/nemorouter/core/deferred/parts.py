@@ -165,7 +165,8 @@ class PartRunner:
                 retry.append(number)
             else:
                 code = "batch_failed" if status is PartStatus.FAILED else "no_result"
-                done.append(unanswered(context, number, code, message or f"the provider batch ended {status.value} without this line"))  # fmt: skip
+                why = message or f"the provider batch ended {status.value} without this line"
+                done.append(unanswered(context, number, code, why))
         await self._record(context, done)
         if retry:
             await settle(self.pipeline.budgets, self.reservations, context,
@@ -202,7 +203,8 @@ class PartRunner:
 
     async def close_unanswered(self, context: BatchContext, part: dict[str, Any], why: str) -> None:
         rows = await self.repo.lines(context.batch_id, part["id"], PENDING)
-        done = [unanswered(context, r["line"], f"batch_{why}", f"the batch was {why} before this line ran") for r in rows]  # fmt: skip
+        message = f"the batch was {why} before this line ran"
+        done = [unanswered(context, r["line"], f"batch_{why}", message) for r in rows]
         await self._record(context, done)
         await self.repo.set_part(part["id"], status=why)
 
@@ -238,8 +240,10 @@ class PartRunner:
                 if error.status == 429 and after:  # the key's own rate limit: wait, go on
                     await asyncio.sleep(float(after))
                     continue
-                return number, "error", output_line(custom_id, error.status, request_id, error.body()), None, None  # fmt: skip
+                outcome = output_line(custom_id, error.status, request_id, error.body())
+                return number, "error", outcome, None, None
             response = routed.response
             cost = None if routed.cost is None else to_pico(routed.cost)
             return number, "done", output_line(custom_id, 200, request_id, response), cost, None
-        return number, "error", output_line(custom_id, 429, request_id, {"error": {"code": "rate_limit_exceeded", "message": "the key's rate limit held the line back too long"}}), None, None  # fmt: skip
+        held = {"code": "rate_limit_exceeded", "message": "the key's rate limit held it too long"}
+        return number, "error", output_line(custom_id, 429, request_id, {"error": held}), None, None
