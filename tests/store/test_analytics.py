@@ -58,6 +58,9 @@ async def test_job_report(filled: AsyncEngine) -> None:
         "deferred_cost_usd": "0",
         "interactive_requests": 4,
         "interactive_cost_usd": "0.003500000001",
+        "documents": 0,  # no request of these rows named a document or page
+        "pages": 0,
+        "reasked_pages": 0,
         "first_at": "2026-11-20T09:00:00.000Z",
         "last_at": "2026-11-21T23:59:59.000Z",
         "models": {
