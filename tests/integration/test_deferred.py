@@ -225,8 +225,12 @@ def test_mixed_batch_runs_lines_without_a_batch_api_interactively(
     out = {o["custom_id"]: o["response"]["body"] for o in read(client, batch.output_file_id)}
     assert {out[f"page-{i}"]["model"] for i in range(6, 10)} == {"gemini-2.5-flash"}
     costs = [Decimal(body["usage"]["cost"]) for body in out.values()]
-    time.sleep(0.5)  # the interactive lines' spend rows go through the batched writer
+    deadline = time.monotonic() + 10
     report = job(gateway, "mixed-job")
+    while report["interactive_requests"] < 4:  # live lines' rows go through the batched writer
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        report = job(gateway, "mixed-job")
     assert (report["deferred_requests"], report["interactive_requests"]) == (6, 4)
     assert Decimal(report["deferred_cost_usd"]) + Decimal(report["interactive_cost_usd"]) == sum(
         costs

@@ -231,6 +231,11 @@
         workStats(job),
         h("div", { class: "stats" },
           stat("cost", "Cost", Fmt.money(job.cost_usd), job.cost_usd),
+          // Deferred lines (provider batch APIs, at the batch price) beside interactive calls.
+          ...(job.deferred_requests ? [
+            stat("deferred_cost", `Deferred (${Fmt.int(job.deferred_requests)})`, Fmt.money(job.deferred_cost_usd), job.deferred_cost_usd),
+            stat("interactive_cost", `Interactive (${Fmt.int(job.interactive_requests)})`, Fmt.money(job.interactive_cost_usd), job.interactive_cost_usd),
+          ] : []),
           stat("requests", "Requests", Fmt.int(job.requests), job.requests),
           stat("cost_per_request", "Cost per request", Fmt.money(job.cost_per_request_usd), job.cost_per_request_usd),
           stat("cache_hit_rate", "Cache-hit rate", Fmt.pct(job.cache_hits, job.requests), job.cache_hits),
