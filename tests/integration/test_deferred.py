@@ -263,6 +263,8 @@ def test_budget_refuses_lines_and_another_key_sees_nothing(
         stranger.files.content(batch.output_file_id)
     assert [b.id for b in stranger.batches.list()] == []
     assert [b.id for b in keyed.batches.list()] == [batch.id]
+    with pytest.raises(openai.BadRequestError, match="'limit' must be 1 to 100"):
+        keyed.batches.list(limit=0)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

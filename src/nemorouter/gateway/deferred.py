@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from nemorouter.core.auth import Caller
 from nemorouter.gateway.responses import JSONResponse
-from nemorouter.types.errors import GatewayError, invalid_request, request_too_large
+from nemorouter.types.errors import invalid_request, request_too_large
 from nemorouter.types.multipart import parse_form
 from nemorouter.wiring import Services
 
@@ -91,7 +91,7 @@ def deferred_routes(services: Services) -> list[Route]:
         except ValueError:
             count = 0
         if not 1 <= count <= MAX_LIST:
-            raise GatewayError(400, "invalid_request", f"'limit' must be 1 to {MAX_LIST}.", "limit")
+            raise invalid_request(f"'limit' must be 1 to {MAX_LIST}.", "limit")
         after = request.query_params.get("after")
         return JSONResponse(await deferred.list_batches(who, count, after))
 
