@@ -333,6 +333,19 @@ def test_a_provider_batch_that_expires_leaves_error_lines_or_runs_them_live(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_job_id_comes_from_the_line_else_the_batch_else_the_header(
+    client: openai.OpenAI, gateway: BackgroundGateway
+) -> None:
+    own = request_line(0, metadata={"job_id": "line-job"})
+    batch = run(client, [own, request_line(1)], extra_headers={"x-nemo-job-id": "header-job"})
+    assert batch.status == "completed"
+    assert job(gateway, "line-job")["deferred_requests"] == 1
+    assert job(gateway, "header-job")["deferred_requests"] == 1
+    with pytest.raises(openai.BadRequestError, match=r"metadata\.job_id"):
+        run(client, [request_line(0)], metadata={"job_id": "x" * 300})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_batch_past_its_24h_window_expires(
     client: openai.OpenAI, sim: SimulatedProvider, database_url: str
 ) -> None:

@@ -72,7 +72,8 @@ def deferred_routes(services: Services) -> list[Route]:
 
     async def create_batch(request: Request) -> Response:
         who = await caller(request)
-        return JSONResponse(await deferred.create_batch(who, await json_body(request)))
+        header = request.headers.get("x-nemo-job-id")  # as on /v1/chat/completions
+        return JSONResponse(await deferred.create_batch(who, await json_body(request), header))
 
     async def get_batch(request: Request) -> Response:
         return JSONResponse(

@@ -26,6 +26,7 @@ from nemorouter.core.deferred.objects import (
 from nemorouter.core.record import CallRecord
 from nemorouter.store.deferred_repo import ACTIVE, DeferredRepo
 from nemorouter.types.errors import GatewayError, invalid_request
+from nemorouter.types.options import checked_job_id
 
 # A batch's reservations, by (batch id, line), until each line is settled (the poller's).
 Reservations = dict[tuple[str, int], Any]
@@ -89,7 +90,11 @@ class DeferredService:
         return await self.repo.content(file_id)
 
     # --- batches ---------------------------------------------------------------------------
-    async def create_batch(self, caller: Caller, body: Any) -> dict[str, Any]:
+    async def create_batch(
+        self, caller: Caller, body: Any, header_job: str | None = None
+    ) -> dict[str, Any]:
+        """The job id of the lines: each line's own `metadata.job_id`, else the batch's
+        `metadata.job_id`, else the `x-nemo-job-id` header of the create call."""
         if not isinstance(body, dict):
             raise invalid_request("The body must be a JSON object.")
         file_id = body.get("input_file_id")
@@ -109,6 +114,10 @@ class DeferredService:
         job_id = metadata.get("job_id")
         if job_id is not None and not isinstance(job_id, str):
             raise invalid_request("'metadata.job_id' must be a string.", "metadata")
+        if job_id is None and header_job:
+            job_id = header_job.strip()
+        if job_id is not None:
+            job_id = checked_job_id(job_id, "metadata.job_id")
         source = await self.repo.file(file_id, caller.key_id)
         if source is None:
             raise _not_found("file", file_id)
