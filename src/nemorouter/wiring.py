@@ -36,7 +36,7 @@ from nemorouter.core.router import Router
 from nemorouter.core.spend_queries import SpendQueries, spent_so_far
 from nemorouter.providers import build_adapter
 from nemorouter.providers.base import ProviderAdapter
-from nemorouter.providers.deferred_registry import build_deferred_backend
+from nemorouter.providers.deferred_backends import build_deferred
 from nemorouter.state.breaker_memory import Breakers, BreakerStore, FailureCounter
 from nemorouter.state.budget_memory import MemoryBudgets
 from nemorouter.state.budgets import BudgetStore
@@ -124,12 +124,12 @@ class Services:
 
     def _build_deferred(self, config: Config) -> None:
         """Deferred jobs: a batch backend per provider whose type has one (providers/
-        deferred_registry.py), the endpoints' service and the background poller."""
+        deferred_backends.py), the endpoints' service and the background poller."""
         settings = config.settings
         used = {d.provider for d in config.deployments}
         self.deferred_backends: dict[str, DeferredBackend] = {}
         for name, provider in config.providers.items():
-            backend = build_deferred_backend(name, provider, settings) if name in used else None
+            backend = build_deferred(name, provider, settings) if name in used else None
             if backend is not None:
                 self.deferred_backends[name] = backend
         repo = DeferredRepo(self.store.engine)

@@ -10,6 +10,7 @@ from nemorouter.providers.deferred_anthropic import AnthropicBatches
 from nemorouter.providers.deferred_backends import build_deferred
 from nemorouter.providers.deferred_gemini import GeminiBatches
 from nemorouter.providers.deferred_http import origin_path
+from nemorouter.providers.deferred_openai import OpenAIBatchBackend
 from nemorouter.providers.deferred_vertex import VertexBatches
 from nemorouter.providers.deferred_vertex_claude import VertexClaudeBatches
 from nemorouter.testing import FakeOAuthServer
@@ -65,7 +66,8 @@ def test_backends_by_provider_type(tmp_path) -> None:
             type="vertex", location="us-central1", project="p", credentials=key
         )
         assert build_deferred("v", unstaged, SETTINGS) is None
-        assert build_deferred("o", ProviderConfig(type="openai", api_key="k"), SETTINGS) is None
+        openai = build_deferred("o", ProviderConfig(type="openai", api_key="k"), SETTINGS)
+        assert isinstance(openai, OpenAIBatchBackend)  # the OpenAI Batch API (the gateway's)
 
 
 def test_storage_url_is_for_vertex_providers_only() -> None:

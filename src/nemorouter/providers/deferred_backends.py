@@ -1,8 +1,9 @@
 """The provider batch API backends, chosen by the provider's `type` (issue 20).
 
-A provider type with no batch API here (openai and openai-compatible: the OpenAI Batch API
-backend is the gateway's own; a Vertex provider without `batch_bucket`) gets None: its lines
-run through the interactive path with pacing.
+Registering a backend is one line of BACKENDS: the class takes `(provider name,
+ProviderConfig, Settings)` like an adapter and implements `types.deferred.DeferredBackend`.
+A provider type with no batch API here (or a Vertex provider without `batch_bucket`) gets
+None: its lines run through the interactive path with pacing (core/deferred/admit.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from nemorouter.config import ProviderConfig, Settings
 from nemorouter.providers.deferred_anthropic import AnthropicBatches
 from nemorouter.providers.deferred_gemini import GeminiBatches
+from nemorouter.providers.deferred_openai import OpenAIBatchBackend
 from nemorouter.providers.deferred_vertex import VertexBatches
 from nemorouter.providers.deferred_vertex_claude import VertexClaudeBatches
 from nemorouter.types.deferred import DeferredBackend
@@ -21,6 +23,8 @@ BACKENDS: dict[str, Callable[[str, ProviderConfig, Settings], DeferredBackend]] 
     "gemini": GeminiBatches,
     "vertex": VertexBatches,
     "anthropic-vertex": VertexClaudeBatches,
+    "openai": OpenAIBatchBackend,
+    "openai-compatible": OpenAIBatchBackend,  # its models' batch price: the deployment's own
 }
 # Staged in Cloud Storage: no batch API without a bucket.
 _STAGED = frozenset({"vertex", "anthropic-vertex"})

@@ -225,7 +225,10 @@ class SimulatedProvider:
         body: bytes,
         auth: bytes | None,
     ) -> bytes | None:
-        """Other APIs a simulator speaks besides chat (its batch API); None: not one of them."""
+        """Other APIs a simulator speaks besides chat (its batch API); None: not one of them.
+        Here: OpenAI's Batch API (sim_batches), its lines answered as chat requests are."""
+        if path.startswith(_BATCH_PATHS):
+            return self.batches.handle(self._batch_answer, method, path, headers, body, auth)
         return None
 
     def _handle(
@@ -242,8 +245,6 @@ class SimulatedProvider:
             return routed
         if path == b"/health" and self.serves_health:
             return http.HEALTH
-        if path.startswith(_BATCH_PATHS) and self.model_format == "openai":
-            return self.batches.handle(self._batch_answer, method, path, headers, body, auth)
         if method == b"GET":
             resource = sim_models.lookup(self, path, headers, auth)
             if resource is not None:
