@@ -41,19 +41,6 @@ CHARS_PER_TOKEN = 4
 # invoice page: a few hundred tokens), a label, a page's transcription (~ its words).
 TYPICAL_OUTPUT_TOKENS = {"extract": 600, "classify": 10, "prompt": 800}
 PER_PAGE_OUTPUT = frozenset({"extract", "prompt"})  # a chunk of N pages answers N pages' worth
-# The deferred (batch API) price as a share of the interactive one, by provider family, until
-# the catalog carries a batch price per model and provider (issue 20). A family not listed
-# has no deferred price here (shown as n/a, never a guess).
-BATCH_DISCOUNT = {
-    # Gemini API Batch Mode: "priced at 50% less than the standard rate for a given model"
-    # (developers.googleblog.com/scale-your-ai-workloads-batch-mode-gemini-api).
-    "gemini": Decimal("0.5"),
-    # Message Batches API: "reducing costs by 50%"
-    # (platform.claude.com/docs/build-with-claude/batch-processing).
-    "anthropic": Decimal("0.5"),
-    # OpenAI Batch API: 50 % off (platform.openai.com/docs/guides/batch).
-    "openai": Decimal("0.5"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +166,10 @@ def estimate_mode(
         p, o = base + content, output_tokens(task, covered, max_tokens)
         prompt, output = prompt + p, output + o
         cost += call_cost(model.pricing, {"prompt_tokens": p, "completion_tokens": o}) or 0
-    discount = BATCH_DISCOUNT.get(model.provider_family)
-    deferred = cost * discount if discount is not None and model.pricing else None
+    # The catalog's batch price share per provider type (deferred jobs); where they differ,
+    # the dearest, so the estimate is never below what a deferred run can cost.
+    shares = model.batch_discount.values()
+    deferred = cost * max(shares) if shares and model.pricing else None
     return ModeEstimate(len(found), prompt, output, cost, deferred_cost_usd=deferred)
 
 

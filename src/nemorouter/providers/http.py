@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 from nemorouter.providers.http_connection import (
@@ -72,13 +73,19 @@ class HTTPPool:
             b"Accept-Encoding: identity\r\nContent-Length: %d\r\n%s\r\n"
         ) % ((self.base_path + path).encode(), self.host_header.encode(), length, extra)
 
-    async def post(self, path: str, body: bytes, extra: bytes, deadline_s: float) -> Response:
+    # `post` and `request` are plain functions returning `_exchange`'s coroutine, not
+    # coroutines awaiting it: an awaiting frame would hold the (image-sized) body for the
+    # whole call, where `_exchange` lets go of it once sent. Measured with bench/overhead:
+    # +0.08 ms CPU per image request and RSS after the throughput runs 135 -> 290 MiB.
+    def post(
+        self, path: str, body: bytes, extra: bytes, deadline_s: float
+    ) -> Coroutine[Any, Any, Response]:
         """POST and read the whole answer within `deadline_s` seconds."""
-        return await self._exchange(self.head(path, extra, len(body)), body, deadline_s)
+        return self._exchange(self.head(path, extra, len(body)), body, deadline_s)
 
-    async def request(
+    def request(
         self, method: str, path: str, body: bytes, extra: bytes, deadline_s: float
-    ) -> Response:
+    ) -> Coroutine[Any, Any, Response]:
         """Any method (a provider's batch and file APIs); `extra` holds pre-encoded header
         lines, the content type among them when there is a body."""
         head = (
@@ -91,7 +98,7 @@ class HTTPPool:
             len(body),
             extra,
         )
-        return await self._exchange(head, body, deadline_s)
+        return self._exchange(head, body, deadline_s)
 
     async def _exchange(self, head: bytes, body: bytes, deadline_s: float) -> Response:
         async with self._slots:
@@ -129,6 +136,7 @@ class HTTPPool:
         try:
             conn = await self._acquire()
             conn.send(head, body, streaming=True)
+            del head, body  # the transport holds what it has not sent yet
             timer = self.loop.call_later(gap, conn.timed_out, "start answering")
             try:
                 assert conn.headers_done is not None
