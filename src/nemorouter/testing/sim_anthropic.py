@@ -279,7 +279,7 @@ class SimulatedAnthropic(NativeSimulator):
         reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.window_s))
         return (
             f"anthropic-ratelimit-requests-limit: {self.rpm}\r\n"
-            f"anthropic-ratelimit-requests-remaining: {max(0, self.rpm - len(self._window))}\r\n"
+            f"anthropic-ratelimit-requests-remaining: {max(0, self.rpm - len(self.rpm_window))}\r\n"
             f"anthropic-ratelimit-requests-reset: {reset}\r\n"
         ).encode()
 

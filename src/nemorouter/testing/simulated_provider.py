@@ -11,7 +11,6 @@ as its own process (`main`, which also keeps glibc from unmapping freed large bl
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from nemorouter.testing.sim_answers import (
     completion_tokens,
 )
 from nemorouter.testing.sim_batches import SimBatches
+from nemorouter.testing.sim_control import control, take_quota
 from nemorouter.testing.sim_http import Deferred, Headers, HttpConnection
 from nemorouter.testing.sim_param_rules import openai_refusal
 from nemorouter.testing.sim_request import LongStrings, read_chat
@@ -83,7 +83,7 @@ class SimulatedProvider:
         self._requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()  # append/popleft are atomic: no lock needed
         self._wrong_answer: str | None = None  # Fault.answer's text, for the request at hand
-        self._window: deque[float] = deque()  # monotonic times of requests that used quota
+        self.rpm_window: deque[float] = deque()  # monotonic times of requests that used quota
         self._models: set[str] = set()
         # The models a GET of a model resource finds (sim_models); None: every model.
         self.known_models: frozenset[str] | None = None
@@ -123,7 +123,7 @@ class SimulatedProvider:
         """Forget recorded requests, queued faults, the request count and the RPM window."""
         self._requests.clear()
         self._faults.clear()
-        self._window.clear()
+        self.rpm_window.clear()
         self.request_count = 0
         self.throttled = 0
         self.batches.clear()
@@ -385,65 +385,15 @@ class SimulatedProvider:
         return self.rpm is not None and self._take_quota(self.rpm)[0]
 
     def _take_quota(self, rpm: int) -> tuple[bool, bytes]:
-        """Sliding window of `window_s` (60 s) counted at arrival; refused requests do not
-        count. Returns (rejected, x-ratelimit headers)."""
-        now = time.monotonic()
-        window = self._window
-        span = self.window_s
-        while window and window[0] <= now - span:
-            window.popleft()
-        rejected = len(window) >= rpm
-        if rejected:
-            self.throttled += 1
-        else:
-            window.append(now)
-        reset = window[0] + span - now if window else 0.0
-        headers = (
-            f"x-ratelimit-limit-requests: {rpm}\r\n"
-            f"x-ratelimit-remaining-requests: {max(0, rpm - len(window))}\r\n"
-            f"x-ratelimit-reset-requests: {http.duration(reset)}\r\n"
-        )
-        if rejected:
-            headers += f"retry-after: {max(1, math.ceil(reset))}\r\n"
-        return rejected, headers.encode()
+        return take_quota(self, rpm)
 
     def _control(self, method: bytes, path: bytes, body: bytes) -> bytes:
-        try:
-            data = _decode(body) if body else {}
-            if path == b"/_sim/faults" and method == b"POST":
-                self.inject(Fault.from_dict(data), int(data.get("times", 1)))
-                return http.json_response(200, {"ok": True, "queued": len(self._faults)})
-            if path == b"/_sim/reset" and method == b"POST":
-                self.clear()
-                return http.json_response(200, {"ok": True})
-            if path == b"/_sim/requests" and method == b"GET":
-                return http.json_response(200, [r.summary() for r in self.requests])
-            if path == b"/_sim/config" and method in (b"PUT", b"POST", b"GET"):
-                if "latency_ms" in data:
-                    self.latency_ms = float(data["latency_ms"] or 0.0)
-                if "rpm" in data:
-                    self.rpm = None if data["rpm"] is None else int(data["rpm"])
-                if "window_s" in data:
-                    self.window_s = float(data["window_s"])
-                counting = {k: data[k] for k in _COUNTING if k in data}
-                if counting:
-                    current = self.counting
-                    self.counting = PromptCounting(
-                        float(counting.get("prompt_token_factor", current.factor)),
-                        int(counting.get("system_prompt_tokens", current.system_tokens)),
-                        int(counting.get("image_tokens", current.image_tokens)),
-                    )
-                state = {"latency_ms": self.latency_ms, "rpm": self.rpm}
-                state |= {"window_s": self.window_s, "throttled": self.throttled}
-                return http.json_response(200, state)
-        except (msgspec.DecodeError, ValueError, TypeError, AttributeError) as exc:
-            return http.json_response(
-                400, http.error_body(str(exc), "invalid_request_error", None, None)
-            )
-        return http.invalid_url(405, method, path)
+        return control(self, method, path, body)
 
-
-_COUNTING = ("prompt_token_factor", "system_prompt_tokens", "image_tokens")
+    @property
+    def pending_faults(self) -> int:
+        """Faults injected and not yet served."""
+        return len(self._faults)
 
 
 def _missing(name: str) -> bytes:
