@@ -70,21 +70,33 @@ def _openai(sim: SimulatedProvider, path: bytes, auth: bytes | None) -> bytes | 
     return http.json_response(200, resource)
 
 
-def _google(
-    sim: SimulatedProvider, path: bytes, headers: http.Headers, auth: bytes | None
+def _vertex_model(
+    sim: SimulatedProvider, path: bytes, auth: bytes | None, publisher: str
 ) -> bytes | None:
+    """Vertex AI's GET of one publisher model (`publishers/{publisher}/models/{model}`)."""
     from nemorouter.testing.sim_gemini import google_error, unauthenticated
 
     vertex = _VERTEX.match(path)
-    if vertex is not None and vertex[1] == b"google":
-        if sim.bearer_refused(auth):
-            return unauthenticated()
-        model = _name(vertex, 2)
-        if not sim.knows(model):
-            return google_error(
-                404, f"Publisher Model `publishers/google/models/{model}` not found."
-            )
-        return http.json_response(200, _publisher_model("google", model))
+    if vertex is None or vertex[1] != publisher.encode():
+        return None
+    if sim.bearer_refused(auth):
+        return unauthenticated()
+    model = _name(vertex, 2)
+    if not sim.knows(model):
+        return google_error(
+            404, f"Publisher Model `publishers/{publisher}/models/{model}` not found."
+        )
+    return http.json_response(200, _publisher_model(publisher, model))
+
+
+def _google(
+    sim: SimulatedProvider, path: bytes, headers: http.Headers, auth: bytes | None
+) -> bytes | None:
+    from nemorouter.testing.sim_gemini import google_error
+
+    vertex = _vertex_model(sim, path, auth, "google")
+    if vertex is not None:
+        return vertex
     found = _GEMINI_API.match(path)
     if found is None:
         return None
@@ -129,18 +141,10 @@ def _anthropic(
     sim: SimulatedProvider, path: bytes, headers: http.Headers, auth: bytes | None
 ) -> bytes | None:
     from nemorouter.testing.sim_anthropic import anthropic_error
-    from nemorouter.testing.sim_gemini import google_error, unauthenticated
 
-    vertex = _VERTEX.match(path)
-    if vertex is not None and vertex[1] == b"anthropic":
-        if sim.bearer_refused(auth):
-            return unauthenticated()
-        model = _name(vertex, 2)
-        if not sim.knows(model):
-            return google_error(
-                404, f"Publisher Model `publishers/anthropic/models/{model}` not found."
-            )
-        return http.json_response(200, _publisher_model("anthropic", model))
+    vertex = _vertex_model(sim, path, auth, "anthropic")
+    if vertex is not None:
+        return vertex
     found = _ANTHROPIC.match(path)
     if found is None:
         return None
